@@ -1,0 +1,53 @@
+# strangler — the two commands a person needs are `make test` and `make demo`.
+# Both install what is missing (apt, npm, Go modules and tools) on a fresh Debian machine.
+
+SHELL   := /bin/bash
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+TOOLS   := $(CURDIR)/.tools/bin
+BIN     := $(CURDIR)/bin/strangler
+
+# staticcheck is pinned: 2026.2.2 is module version v0.8.2.
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)
+
+include mk/stack.mk
+
+.DEFAULT_GOAL := help
+.PHONY: help deps build test lint fmt-check vet staticcheck unit demo clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+deps: ## Download the Go modules
+	@$(GO) mod download
+
+build: deps ## Build bin/strangler
+	@$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/strangler
+
+$(STATICCHECK):
+	@mkdir -p $(TOOLS)
+	@echo "tools: installing staticcheck $(STATICCHECK_VERSION)"
+	@GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	@mv $(TOOLS)/staticcheck $(STATICCHECK)
+
+fmt-check: ## Fail when a file is not gofmt-ed
+	@out="$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go'))"; \
+	if [ -n "$$out" ]; then echo "gofmt: these files need gofmt -w:"; echo "$$out"; exit 1; fi
+
+vet: deps ## go vet
+	$(GO) vet ./...
+
+staticcheck: deps $(STATICCHECK) ## staticcheck (pinned)
+	$(STATICCHECK) ./...
+
+lint: fmt-check vet staticcheck ## gofmt, go vet and staticcheck
+
+test: stack-up lint ## Bring the stack up, lint, and run every test with the race detector
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+demo: stack-up build ## Run the migration story on the local stack
+	@BIN=$(BIN) scripts/demo.sh
+
+clean: ## Remove build output (not the stack; see stack-reset)
+	rm -rf bin

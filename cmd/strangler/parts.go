@@ -1,0 +1,25 @@
+package main
+
+import (
+	"github.com/anycompany/strangler/devstack/downstream"
+	"github.com/anycompany/strangler/devstack/loadgen"
+	"github.com/anycompany/strangler/internal/config"
+	"github.com/anycompany/strangler/legacy"
+)
+
+// defaultsFor returns a fresh default config of part, for checks that every
+// shipped configs/<part>.yaml loads.
+func defaultsFor(part string) (config.Validator, bool) {
+	switch part {
+	case "legacy":
+		c := legacy.DefaultConfig()
+		return &c, true
+	case "downstream":
+		c := downstream.DefaultConfig()
+		return &c, true
+	case "loadgen":
+		c := loadgen.DefaultConfig()
+		return &c, true
+	}
+	return nil, false
+}

@@ -1,0 +1,73 @@
+package legacy
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are the legacy service's Prometheus series.
+type metrics struct {
+	requests           *prometheus.CounterVec
+	latency            *prometheus.HistogramVec
+	created            *prometheus.CounterVec
+	downstreamFailures *prometheus.CounterVec
+	downstreamSeconds  *prometheus.HistogramVec
+	unreported         prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "legacy_http_requests_total", Help: "HTTP requests by route pattern and status code.",
+		}, []string{"route", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "legacy_http_request_duration_seconds", Help: "HTTP request latency by route pattern.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}, []string{"route"}),
+		created: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "legacy_orders_created_total", Help: "Orders committed, by channel.",
+		}, []string{"channel"}),
+		downstreamFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "legacy_downstream_failures_total", Help: "Downstream calls that failed after the order committed.",
+		}, []string{"service"}),
+		downstreamSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "legacy_downstream_call_duration_seconds", Help: "Synchronous downstream call latency.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}, []string{"service"}),
+		unreported: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "legacy_orders_unreported_total", Help: "Orders committed that at least one downstream service never heard of.",
+		}),
+	}
+	reg.MustRegister(m.requests, m.latency, m.created, m.downstreamFailures, m.downstreamSeconds, m.unreported,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// statusRecorder remembers the status code a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.code = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (s *Server) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		s.metrics.requests.WithLabelValues(route, strconv.Itoa(rec.code)).Inc()
+		s.metrics.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	})
+}

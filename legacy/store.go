@@ -1,0 +1,324 @@
+package legacy
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/anycompany/strangler/internal/order"
+)
+
+// Store errors callers tell apart.
+var (
+	// ErrNotFound: no order with that id in the caller's channel.
+	ErrNotFound = errors.New("order not found")
+	// ErrIdempotencyConflict: the idempotency key was used for another request.
+	ErrIdempotencyConflict = errors.New("idempotency key reused with a different request")
+	// ErrBadCursor: the list cursor was not issued by this service.
+	ErrBadCursor = errors.New("malformed cursor")
+)
+
+// TransitionError says an order cannot move to the wanted status.
+type TransitionError struct {
+	From, To order.Status
+}
+
+func (e *TransitionError) Error() string {
+	if e.To == order.Cancelled {
+		return fmt.Sprintf("an order that is %s cannot be cancelled", e.From)
+	}
+	return fmt.Sprintf("an order cannot move from %s to %s (only accepted -> processing -> shipped)", e.From, e.To)
+}
+
+// Store keeps orders in the legacy MySQL table. It is safe for concurrent
+// use. Every query is parameterised.
+type Store struct {
+	db  *sql.DB
+	now func() time.Time
+}
+
+// NewStore returns a store over db; now is the clock (time.Now when nil).
+func NewStore(db *sql.DB, now func() time.Time) *Store {
+	if now == nil {
+		now = time.Now
+	}
+	return &Store{db: db, now: now}
+}
+
+const orderColumns = "id, customer_id, channel, status, currency, items, total, shipping_address, notes, created_at, updated_at, version"
+
+type rowScanner interface{ Scan(...any) error }
+
+func scanOrder(r rowScanner) (order.Order, error) {
+	var (
+		o                order.Order
+		id               uint64
+		items, total     string
+		addr, notes      sql.NullString
+		created, updated time.Time
+		channel, status  string
+	)
+	if err := r.Scan(&id, &o.CustomerID, &channel, &status, &o.Currency, &items, &total, &addr, &notes, &created, &updated, &o.Version); err != nil {
+		return o, err
+	}
+	o.ID = strconv.FormatUint(id, 10)
+	o.Channel, o.Status = order.Channel(channel), order.Status(status)
+	if err := json.Unmarshal([]byte(items), &o.Items); err != nil {
+		return o, fmt.Errorf("order %d: decoding items: %w", id, err)
+	}
+	t, err := order.ParseMoney(total)
+	if err != nil {
+		return o, fmt.Errorf("order %d: total: %w", id, err)
+	}
+	o.Total = t
+	if addr.Valid {
+		o.ShippingAddress = new(order.Address)
+		if err := json.Unmarshal([]byte(addr.String), o.ShippingAddress); err != nil {
+			return o, fmt.Errorf("order %d: decoding shipping_address: %w", id, err)
+		}
+	}
+	o.Notes = notes.String
+	o.CreatedAt, o.UpdatedAt = order.NewTimestamp(created), order.NewTimestamp(updated)
+	return o, nil
+}
+
+// Create stores a new accepted order in one transaction. With an
+// idempotency key, a replay of the same request returns the stored order
+// and replayed=true; the key with another request is ErrIdempotencyConflict.
+func (s *Store) Create(ctx context.Context, d order.Draft, idemKey string) (o order.Order, replayed bool, err error) {
+	if idemKey != "" {
+		if o, err := s.byIdempotencyKey(ctx, idemKey); err == nil {
+			return replay(d, o)
+		} else if !errors.Is(err, ErrNotFound) {
+			return o, false, err
+		}
+	}
+	items, err := json.Marshal(d.Items)
+	if err != nil {
+		return o, false, fmt.Errorf("encoding items: %w", err)
+	}
+	var addr, notes, key any
+	if d.ShippingAddress != nil {
+		b, err := json.Marshal(d.ShippingAddress)
+		if err != nil {
+			return o, false, fmt.Errorf("encoding shipping_address: %w", err)
+		}
+		addr = string(b)
+	}
+	if d.Notes != "" {
+		notes = d.Notes
+	}
+	if idemKey != "" {
+		key = idemKey
+	}
+	now := order.NewTimestamp(s.now())
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return o, false, fmt.Errorf("beginning the order transaction: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	res, err := tx.ExecContext(ctx, `INSERT INTO orders
+		(customer_id, channel, status, currency, items, total, shipping_address, notes, idempotency_key, created_at, updated_at, version)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
+		d.CustomerID, string(d.Channel), string(order.Accepted), d.Currency, string(items), d.Total.String(),
+		addr, notes, key, now.Time, now.Time)
+	if err != nil {
+		var me *mysql.MySQLError
+		if idemKey != "" && errors.As(err, &me) && me.Number == 1062 {
+			// A concurrent request with the same key won the race.
+			_ = tx.Rollback()
+			o, err := s.byIdempotencyKey(ctx, idemKey)
+			if err != nil {
+				return o, false, err
+			}
+			return replay(d, o)
+		}
+		return o, false, fmt.Errorf("inserting the order: %w", err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return o, false, fmt.Errorf("reading the new order id: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return o, false, fmt.Errorf("committing the order: %w", err)
+	}
+	return order.Order{
+		ID: strconv.FormatInt(id, 10), CustomerID: d.CustomerID, Channel: d.Channel, Status: order.Accepted,
+		Currency: d.Currency, Items: d.Items, Total: d.Total, ShippingAddress: d.ShippingAddress, Notes: d.Notes,
+		CreatedAt: now, UpdatedAt: now, Version: 1,
+	}, false, nil
+}
+
+func replay(d order.Draft, o order.Order) (order.Order, bool, error) {
+	if !d.SameAs(o) {
+		return order.Order{}, false, ErrIdempotencyConflict
+	}
+	return o, true, nil
+}
+
+func (s *Store) byIdempotencyKey(ctx context.Context, key string) (order.Order, error) {
+	o, err := scanOrder(s.db.QueryRowContext(ctx, "SELECT "+orderColumns+" FROM orders WHERE idempotency_key = ?", key))
+	if errors.Is(err, sql.ErrNoRows) {
+		return o, ErrNotFound
+	}
+	if err != nil {
+		return o, fmt.Errorf("looking up idempotency key: %w", err)
+	}
+	return o, nil
+}
+
+// parseID accepts the decimal ids of the legacy table; anything else cannot
+// exist here.
+func parseID(id string) (uint64, bool) {
+	if id == "" || id[0] == '0' || len(id) > 20 {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(id, 10, 64)
+	return n, err == nil
+}
+
+// Get returns the order id of channel ch.
+func (s *Store) Get(ctx context.Context, ch order.Channel, id string) (order.Order, error) {
+	n, ok := parseID(id)
+	if !ok {
+		return order.Order{}, ErrNotFound
+	}
+	o, err := scanOrder(s.db.QueryRowContext(ctx, "SELECT "+orderColumns+" FROM orders WHERE id = ? AND channel = ?", n, string(ch)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return o, ErrNotFound
+	}
+	if err != nil {
+		return o, fmt.Errorf("reading order %s: %w", id, err)
+	}
+	return o, nil
+}
+
+// Page is one page of a customer's orders, newest first.
+type Page struct {
+	Orders     []order.Order `json:"orders"`
+	NextCursor string        `json:"next_cursor,omitempty"`
+}
+
+// List returns up to limit orders of customer in channel ch, newest first,
+// after cursor (empty for the first page).
+func (s *Store) List(ctx context.Context, ch order.Channel, customer string, limit int, cursor string) (Page, error) {
+	q := "SELECT " + orderColumns + " FROM orders WHERE customer_id = ? AND channel = ?"
+	args := []any{customer, string(ch)}
+	if cursor != "" {
+		at, id, err := decodeCursor(cursor)
+		if err != nil {
+			return Page{}, err
+		}
+		q += " AND (created_at < ? OR (created_at = ? AND id < ?))"
+		args = append(args, at, at, id)
+	}
+	q += " ORDER BY created_at DESC, id DESC LIMIT ?"
+	args = append(args, limit+1)
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return Page{}, fmt.Errorf("listing orders: %w", err)
+	}
+	defer rows.Close()
+	p := Page{Orders: []order.Order{}}
+	for rows.Next() {
+		o, err := scanOrder(rows)
+		if err != nil {
+			return Page{}, fmt.Errorf("listing orders: %w", err)
+		}
+		p.Orders = append(p.Orders, o)
+	}
+	if err := rows.Err(); err != nil {
+		return Page{}, fmt.Errorf("listing orders: %w", err)
+	}
+	if len(p.Orders) > limit {
+		p.Orders = p.Orders[:limit]
+		last := p.Orders[limit-1]
+		p.NextCursor = encodeCursor(last.CreatedAt.Time, last.ID)
+	}
+	return p, nil
+}
+
+func encodeCursor(at time.Time, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at.UnixMicro(), 10) + ":" + id))
+}
+
+func decodeCursor(c string) (time.Time, uint64, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return time.Time{}, 0, ErrBadCursor
+	}
+	us, idStr, ok := strings.Cut(string(b), ":")
+	micros, err1 := strconv.ParseInt(us, 10, 64)
+	id, ok2 := parseID(idStr)
+	if !ok || err1 != nil || !ok2 {
+		return time.Time{}, 0, ErrBadCursor
+	}
+	return time.UnixMicro(micros).UTC(), id, nil
+}
+
+// Cancel cancels the order unless it shipped. Cancelling a cancelled order
+// changes nothing and returns it.
+func (s *Store) Cancel(ctx context.Context, ch order.Channel, id string) (order.Order, error) {
+	return s.transition(ctx, ch, id, order.Cancelled, func(from order.Status) (bool, error) {
+		if from == order.Cancelled {
+			return false, nil
+		}
+		if !from.CanCancel() {
+			return false, &TransitionError{From: from, To: order.Cancelled}
+		}
+		return true, nil
+	})
+}
+
+// Advance moves the order to next along accepted -> processing -> shipped.
+func (s *Store) Advance(ctx context.Context, ch order.Channel, id string, next order.Status) (order.Order, error) {
+	return s.transition(ctx, ch, id, next, func(from order.Status) (bool, error) {
+		if !from.CanAdvance(next) {
+			return false, &TransitionError{From: from, To: next}
+		}
+		return true, nil
+	})
+}
+
+// transition locks the row, asks allow whether to change it, and if so sets
+// the status, bumps the version and stamps updated_at, in one transaction.
+func (s *Store) transition(ctx context.Context, ch order.Channel, id string, to order.Status, allow func(order.Status) (bool, error)) (order.Order, error) {
+	n, ok := parseID(id)
+	if !ok {
+		return order.Order{}, ErrNotFound
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return order.Order{}, fmt.Errorf("beginning the status transaction: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	o, err := scanOrder(tx.QueryRowContext(ctx, "SELECT "+orderColumns+" FROM orders WHERE id = ? AND channel = ? FOR UPDATE", n, string(ch)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return o, ErrNotFound
+	}
+	if err != nil {
+		return o, fmt.Errorf("reading order %s: %w", id, err)
+	}
+	change, err := allow(o.Status)
+	if err != nil || !change {
+		return o, err
+	}
+	now := order.NewTimestamp(s.now())
+	if _, err := tx.ExecContext(ctx, "UPDATE orders SET status = ?, version = version + 1, updated_at = ? WHERE id = ?",
+		string(to), now.Time, n); err != nil {
+		return o, fmt.Errorf("updating order %s: %w", id, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return o, fmt.Errorf("committing order %s: %w", id, err)
+	}
+	o.Status, o.UpdatedAt, o.Version = to, now, o.Version+1
+	return o, nil
+}
