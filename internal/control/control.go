@@ -1,0 +1,43 @@
+// Package control names the control table: the one DynamoDB table that holds
+// every piece of run state (backfill chunks and leases, cdc checkpoints and
+// leases, routing state and its audit log), so any machine can resume any
+// job. Items are keyed by a partition key pk and a sort key sk, both strings;
+// each part owns a pk prefix:
+//
+//	backfill  pk "backfill#<job>"          sk "job" | "chunk#<n, zero-padded>"
+//	cdc       pk "cdc#<source>"            sk "checkpoint" | "lease"
+//	proxy     pk "proxy#<name>"            sk "route#<route>" | "audit#<time>#<seq>"
+package control
+
+import (
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/anycompany/strangler/internal/ddbtable"
+)
+
+// DefaultTable is the control table's default name.
+const DefaultTable = "strangler_control"
+
+// Key attribute names.
+const (
+	PK = "pk"
+	SK = "sk"
+)
+
+// Spec is the control table's definition, on demand billing.
+func Spec(name string) ddbtable.Spec {
+	return ddbtable.Spec{Create: &dynamodb.CreateTableInput{
+		TableName: aws.String(name),
+		AttributeDefinitions: []types.AttributeDefinition{
+			{AttributeName: aws.String(PK), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(SK), AttributeType: types.ScalarAttributeTypeS},
+		},
+		KeySchema: []types.KeySchemaElement{
+			{AttributeName: aws.String(PK), KeyType: types.KeyTypeHash},
+			{AttributeName: aws.String(SK), KeyType: types.KeyTypeRange},
+		},
+		BillingMode: types.BillingModePayPerRequest,
+	}}
+}
