@@ -1,0 +1,487 @@
+// Package guard writes items to DynamoDB under the position guard of
+// invariant 1: an item is written only if the table holds no item of its key
+// or one with an older source position,
+//
+//	attribute_not_exists(pk) OR src_pos < :pos
+//
+// so every writer that copies from MySQL (backfill, cdc, repair) may run at
+// the same time, in any interleaving, and still converge to the newest state.
+// It also knows the unguarded fast path (BatchWriteItem) and when it is safe.
+package guard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/anycompany/strangler/internal/codec"
+)
+
+// Mode is how items are written.
+type Mode string
+
+// The write modes.
+const (
+	// Put writes each item with a conditional PutItem, many in flight. Safe
+	// with concurrent writers; one SDK call per item.
+	Put Mode = "put"
+	// Transact groups up to 100 guarded puts in one TransactWriteItems and
+	// retries only the cancelled ones. Safe with concurrent writers; far fewer
+	// SDK calls than Put, at twice the write capacity.
+	Transact Mode = "transact"
+	// Batch writes 25 items per unconditional BatchWriteItem. Fastest, but
+	// the guard does not apply: safe only while no other writer touches the
+	// same keys (a backfill that finishes before the cdc starts).
+	Batch Mode = "batch"
+)
+
+// Modes lists every mode.
+var Modes = []Mode{Put, Transact, Batch}
+
+// Condition is the position guard.
+const Condition = "attribute_not_exists(#pk) OR #pos < :pos"
+
+// API is the part of the DynamoDB client a Writer uses.
+type API interface {
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
+}
+
+var _ API = (*dynamodb.Client)(nil)
+
+// Limiter paces writes by write capacity units; nil means unlimited.
+type Limiter interface {
+	Wait(ctx context.Context, units int) error
+}
+
+// Item is one item to write: the codec's item plus its source position.
+type Item struct {
+	Key  string
+	Item map[string]types.AttributeValue
+	// Pos is the encoded source position (position.Position.Number).
+	Pos string
+}
+
+// NewItem stamps item with pos (an encoded position).
+func NewItem(key string, item map[string]types.AttributeValue, pos string) Item {
+	item[codec.AttrPos] = &types.AttributeValueMemberN{Value: pos}
+	return Item{Key: key, Item: item, Pos: pos}
+}
+
+// Tombstone is the item a deleted row becomes (invariant 4): its key, its
+// position, deleted=true and a TTL.
+func Tombstone(key, pos string, expires time.Time) Item {
+	return Item{Key: key, Pos: pos, Item: map[string]types.AttributeValue{
+		codec.AttrPK:      &types.AttributeValueMemberS{Value: key},
+		codec.AttrPos:     &types.AttributeValueMemberN{Value: pos},
+		codec.AttrDeleted: &types.AttributeValueMemberBOOL{Value: true},
+		codec.AttrExpires: &types.AttributeValueMemberN{Value: strconv.FormatInt(expires.Unix(), 10)},
+	}}
+}
+
+// DeadLetter is an item DynamoDB refuses for good, with the reason.
+type DeadLetter struct {
+	Key    string `json:"key"`
+	Reason string `json:"reason"`
+}
+
+// Result counts what a Write did. Written + Skipped + len(Dead) is the
+// number of items given.
+type Result struct {
+	// Written items are in the table now.
+	Written int
+	// Skipped items lost to a newer position already in the table.
+	Skipped int
+	// Dead items were refused (too large, invalid) and not written.
+	Dead []DeadLetter
+	// Calls counts DynamoDB calls made, retries included.
+	Calls int
+}
+
+func (r *Result) add(o Result) {
+	r.Written += o.Written
+	r.Skipped += o.Skipped
+	r.Dead = append(r.Dead, o.Dead...)
+	r.Calls += o.Calls
+}
+
+// Writer writes items under the guard. It is safe for concurrent use.
+type Writer struct {
+	api         API
+	table       string
+	mode        Mode
+	concurrency int
+	limiter     Limiter
+	sleep       func(context.Context, time.Duration) error
+	maxAttempts int
+}
+
+// Options tune a Writer.
+type Options struct {
+	// Concurrency is the calls in flight per Write in Put mode. Optional:
+	// defaults to 16.
+	Concurrency int
+	// Limiter paces writes. Optional: unlimited.
+	Limiter Limiter
+	// Sleep waits between retries. Optional: defaults to a timer that
+	// honours ctx.
+	Sleep func(context.Context, time.Duration) error
+	// MaxAttempts bounds retries of throttled or failed calls. Optional:
+	// defaults to 10.
+	MaxAttempts int
+}
+
+// NewWriter returns a writer into table.
+func NewWriter(api API, table string, mode Mode, o Options) *Writer {
+	if o.Concurrency <= 0 {
+		o.Concurrency = 16
+	}
+	if o.Sleep == nil {
+		o.Sleep = sleepCtx
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 10
+	}
+	return &Writer{api: api, table: table, mode: mode, concurrency: o.Concurrency, limiter: o.Limiter, sleep: o.Sleep, maxAttempts: o.MaxAttempts}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Write writes items (distinct keys) in the writer's mode. An error means
+// some items may not be written; the Result counts those that were.
+func (w *Writer) Write(ctx context.Context, items []Item) (Result, error) {
+	var res Result
+	var ok []Item
+	for _, it := range items {
+		if size := codec.ItemSize(it.Item); size > codec.MaxItemBytes {
+			res.Dead = append(res.Dead, DeadLetter{Key: it.Key, Reason: fmt.Sprintf("item of about %d bytes exceeds DynamoDB's 400 KB limit", size)})
+			continue
+		}
+		ok = append(ok, it)
+	}
+	var (
+		r   Result
+		err error
+	)
+	switch w.mode {
+	case Transact:
+		r, err = w.transact(ctx, ok)
+	case Batch:
+		r, err = w.batch(ctx, ok)
+	default:
+		r, err = w.putAll(ctx, ok)
+	}
+	res.add(r)
+	return res, err
+}
+
+func wcu(it Item, factor int) int {
+	return factor * ((codec.ItemSize(it.Item) + 1023) / 1024)
+}
+
+func (w *Writer) wait(ctx context.Context, units int) error {
+	if w.limiter == nil {
+		return nil
+	}
+	return w.limiter.Wait(ctx, units)
+}
+
+// putAll writes items with guarded PutItem calls, Concurrency in flight.
+func (w *Writer) putAll(ctx context.Context, items []Item) (Result, error) {
+	var (
+		mu  sync.Mutex
+		res Result
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(w.concurrency)
+	for _, it := range items {
+		g.Go(func() error {
+			r, err := w.put(gctx, it, true)
+			mu.Lock()
+			res.add(r)
+			mu.Unlock()
+			return err
+		})
+	}
+	err := g.Wait()
+	return res, err
+}
+
+// put writes one item, guarded or not, retrying what can be retried.
+func (w *Writer) put(ctx context.Context, it Item, guarded bool) (Result, error) {
+	var res Result
+	if err := w.wait(ctx, wcu(it, 1)); err != nil {
+		return res, err
+	}
+	in := &dynamodb.PutItemInput{TableName: aws.String(w.table), Item: it.Item}
+	if guarded {
+		in.ConditionExpression = aws.String(Condition)
+		in.ExpressionAttributeNames = map[string]string{"#pk": codec.AttrPK, "#pos": codec.AttrPos}
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{":pos": &types.AttributeValueMemberN{Value: it.Pos}}
+	}
+	for attempt := 1; ; attempt++ {
+		res.Calls++
+		_, err := w.api.PutItem(ctx, in)
+		var ccf *types.ConditionalCheckFailedException
+		var ve *smithyValidation
+		switch {
+		case err == nil:
+			res.Written++
+			return res, nil
+		case errors.As(err, &ccf):
+			res.Skipped++
+			return res, nil
+		case isValidation(err, &ve):
+			res.Dead = append(res.Dead, DeadLetter{Key: it.Key, Reason: "DynamoDB refused the item: " + ve.msg})
+			return res, nil
+		case retryable(err) && attempt < w.maxAttempts:
+			if err := w.sleep(ctx, backoff(attempt)); err != nil {
+				return res, err
+			}
+		default:
+			return res, fmt.Errorf("writing item %s: %w", it.Key, err)
+		}
+	}
+}
+
+// transact writes items in TransactWriteItems groups of up to 100 guarded
+// puts (and under 4 MB), retrying only the cancelled ones.
+func (w *Writer) transact(ctx context.Context, items []Item) (Result, error) {
+	var res Result
+	for len(items) > 0 {
+		n, size := 0, 0
+		for n < len(items) && n < 100 {
+			s := codec.ItemSize(items[n].Item)
+			if n > 0 && size+s > 3_500_000 {
+				break
+			}
+			size += s
+			n++
+		}
+		r, err := w.transactGroup(ctx, items[:n])
+		res.add(r)
+		if err != nil {
+			return res, err
+		}
+		items = items[n:]
+	}
+	return res, nil
+}
+
+func (w *Writer) transactGroup(ctx context.Context, group []Item) (Result, error) {
+	var res Result
+	for attempt := 1; len(group) > 0; attempt++ {
+		if len(group) == 1 {
+			r, err := w.put(ctx, group[0], true)
+			res.add(r)
+			return res, err
+		}
+		units := 0
+		tx := make([]types.TransactWriteItem, len(group))
+		for i, it := range group {
+			units += wcu(it, 2)
+			tx[i] = types.TransactWriteItem{Put: &types.Put{
+				TableName:                 aws.String(w.table),
+				Item:                      it.Item,
+				ConditionExpression:       aws.String(Condition),
+				ExpressionAttributeNames:  map[string]string{"#pk": codec.AttrPK, "#pos": codec.AttrPos},
+				ExpressionAttributeValues: map[string]types.AttributeValue{":pos": &types.AttributeValueMemberN{Value: it.Pos}},
+			}}
+		}
+		if err := w.wait(ctx, units); err != nil {
+			return res, err
+		}
+		res.Calls++
+		_, err := w.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: tx})
+		if err == nil {
+			res.Written += len(group)
+			return res, nil
+		}
+		var tce *types.TransactionCanceledException
+		if errors.As(err, &tce) && len(tce.CancellationReasons) == len(group) {
+			// Items whose guard failed lost to newer state: done. Items that
+			// DynamoDB refuses go to the dead letters. The rest were only
+			// cancelled along with them: retry those alone.
+			var again []Item
+			throttled := false
+			for i, reason := range tce.CancellationReasons {
+				switch code := aws.ToString(reason.Code); code {
+				case "ConditionalCheckFailed":
+					res.Skipped++
+				case "ValidationError":
+					res.Dead = append(res.Dead, DeadLetter{Key: group[i].Key, Reason: "DynamoDB refused the item: " + aws.ToString(reason.Message)})
+				default: // None, TransactionConflict, ThrottlingError, ProvisionedThroughputExceeded
+					throttled = throttled || (code != "None" && code != "")
+					again = append(again, group[i])
+				}
+			}
+			group = again
+			if throttled && len(group) > 0 {
+				if err := w.sleep(ctx, backoff(attempt)); err != nil {
+					return res, err
+				}
+			}
+			continue
+		}
+		var ve *smithyValidation
+		if isValidation(err, &ve) {
+			// One bad item fails the whole call: isolate it.
+			for _, it := range group {
+				r, err := w.put(ctx, it, true)
+				res.add(r)
+				if err != nil {
+					return res, err
+				}
+			}
+			return res, nil
+		}
+		if !retryable(err) || attempt >= w.maxAttempts {
+			return res, fmt.Errorf("writing %d items in a transaction: %w", len(group), err)
+		}
+		if err := w.sleep(ctx, backoff(attempt)); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// batch writes items 25 at a time with unconditional BatchWriteItem,
+// retrying unprocessed items with backoff.
+func (w *Writer) batch(ctx context.Context, items []Item) (Result, error) {
+	var (
+		mu  sync.Mutex
+		res Result
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(1, w.concurrency/4))
+	for start := 0; start < len(items); start += 25 {
+		chunk := items[start:min(start+25, len(items))]
+		g.Go(func() error {
+			r, err := w.batchChunk(gctx, chunk)
+			mu.Lock()
+			res.add(r)
+			mu.Unlock()
+			return err
+		})
+	}
+	err := g.Wait()
+	return res, err
+}
+
+func (w *Writer) batchChunk(ctx context.Context, chunk []Item) (Result, error) {
+	var res Result
+	reqs := make([]types.WriteRequest, len(chunk))
+	units := 0
+	for i, it := range chunk {
+		reqs[i] = types.WriteRequest{PutRequest: &types.PutRequest{Item: it.Item}}
+		units += wcu(it, 1)
+	}
+	if err := w.wait(ctx, units); err != nil {
+		return res, err
+	}
+	for attempt := 1; len(reqs) > 0; attempt++ {
+		res.Calls++
+		out, err := w.api.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{w.table: reqs}})
+		var ve *smithyValidation
+		switch {
+		case err == nil:
+			left := out.UnprocessedItems[w.table]
+			res.Written += len(reqs) - len(left)
+			reqs = left
+			if len(reqs) == 0 {
+				return res, nil
+			}
+		case isValidation(err, &ve):
+			// One bad item fails the whole call: isolate it.
+			for _, rq := range reqs {
+				it := itemOf(chunk, rq)
+				r, err := w.put(ctx, it, false)
+				res.add(r)
+				if err != nil {
+					return res, err
+				}
+			}
+			return res, nil
+		case !retryable(err) || attempt >= w.maxAttempts:
+			return res, fmt.Errorf("writing a batch of %d items: %w", len(reqs), err)
+		}
+		if attempt >= w.maxAttempts {
+			return res, fmt.Errorf("writing a batch: %d items still unprocessed after %d attempts", len(reqs), attempt)
+		}
+		if err := w.sleep(ctx, backoff(attempt)); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+func itemOf(chunk []Item, rq types.WriteRequest) Item {
+	pk := rq.PutRequest.Item[codec.AttrPK]
+	for _, it := range chunk {
+		if it.Item[codec.AttrPK] == pk {
+			return it
+		}
+	}
+	return Item{Item: rq.PutRequest.Item}
+}
+
+// backoff is full-jitter exponential backoff: up to 25 ms * 2^attempt, at
+// most 5 s.
+func backoff(attempt int) time.Duration {
+	ceiling := min(5*time.Second, 25*time.Millisecond<<min(attempt, 8))
+	return time.Duration(rand.Int64N(int64(ceiling)) + 1)
+}
+
+type smithyValidation struct{ msg string }
+
+// isValidation reports a ValidationException: the request (an item) is
+// refused for good.
+func isValidation(err error, out **smithyValidation) bool {
+	var ae interface {
+		ErrorCode() string
+		ErrorMessage() string
+	}
+	if errors.As(err, &ae) && ae.ErrorCode() == "ValidationException" {
+		*out = &smithyValidation{msg: ae.ErrorMessage()}
+		return true
+	}
+	return false
+}
+
+// retryable reports throttling and server-side failures, which a later
+// attempt may get past. Conditional failures and validation errors are not.
+func retryable(err error) bool {
+	var ae interface{ ErrorCode() string }
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
+			"InternalServerError", "ServiceUnavailable", "TransactionInProgressException", "TransactionConflictException":
+			return true
+		}
+	}
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) && re.HTTPStatusCode() >= 500 {
+		return true
+	}
+	return false
+}

@@ -1,0 +1,205 @@
+package guard_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/anycompany/strangler/internal/codec"
+	"github.com/anycompany/strangler/internal/ddbtable"
+	"github.com/anycompany/strangler/internal/guard"
+	"github.com/anycompany/strangler/internal/stacktest"
+)
+
+func newTable(t *testing.T, c *dynamodb.Client) string {
+	t.Helper()
+	name := stacktest.TableName(t, c, "guard")
+	_, err := ddbtable.Ensure(context.Background(), c, ddbtable.Spec{Create: &dynamodb.CreateTableInput{
+		TableName:            aws.String(name),
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS}},
+		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash}},
+		BillingMode:          types.BillingModePayPerRequest,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// version is one state of a key at a source position; deleted means the
+// row is gone (a tombstone).
+type version struct {
+	pos     int
+	value   int
+	deleted bool
+}
+
+func itemOf(key string, v version) guard.Item {
+	pos := strconv.Itoa(v.pos)
+	if v.deleted {
+		return guard.Tombstone(key, pos, time.Unix(2e9, 0))
+	}
+	return guard.NewItem(key, map[string]types.AttributeValue{
+		"pk":    &types.AttributeValueMemberS{Value: key},
+		"value": &types.AttributeValueMemberN{Value: strconv.Itoa(v.value)},
+	}, pos)
+}
+
+// TestGuardConverges is the property of invariant 1: random interleavings
+// of backfill chunk writes (a snapshot's state stamped with an older, safe
+// position) and cdc writes (every change at its own position, replayed at
+// random) always converge to the newest state, and a tombstone is never
+// resurrected by an older snapshot.
+func TestGuardConverges(t *testing.T) {
+	c := stacktest.DynamoDB(t)
+	for round := range 6 {
+		t.Run(fmt.Sprintf("round%d", round), func(t *testing.T) {
+			t.Parallel()
+			rng := rand.New(rand.NewPCG(uint64(round), 42))
+			table := newTable(t, c)
+			mode := []guard.Mode{guard.Put, guard.Transact}[round%2]
+			w := guard.NewWriter(c, table, mode, guard.Options{Concurrency: 8})
+			const keys = 30
+			history := map[string][]version{}
+			pos := 1000
+			for k := range keys {
+				key := "k" + strconv.Itoa(k)
+				n := 1 + rng.IntN(6)
+				for i := range n {
+					pos += 1 + rng.IntN(5)
+					history[key] = append(history[key], version{pos: pos, value: rng.IntN(1000), deleted: i > 0 && rng.IntN(4) == 0})
+				}
+			}
+			// Writes: every cdc change (some twice), and per key a few backfill
+			// snapshots: the state at a snapshot S stamped with p0 <= S.
+			var writes []guard.Item
+			for key, hs := range history {
+				for _, v := range hs {
+					writes = append(writes, itemOf(key, v))
+					if rng.IntN(3) == 0 {
+						writes = append(writes, itemOf(key, v))
+					}
+				}
+				for range 1 + rng.IntN(3) {
+					i := rng.IntN(len(hs))
+					snap := hs[i]
+					if snap.deleted {
+						continue // a deleted row is not in a snapshot
+					}
+					stamp := hs[i].pos - rng.IntN(3)
+					if i > 0 {
+						stamp = max(stamp, hs[i-1].pos+1)
+					}
+					writes = append(writes, itemOf(key, version{pos: stamp, value: snap.value}))
+				}
+			}
+			rng.Shuffle(len(writes), func(i, j int) { writes[i], writes[j] = writes[j], writes[i] })
+			// Apply in random concurrent groups; a group never holds a key twice
+			// (one transaction cannot), as the callers guarantee.
+			var wg sync.WaitGroup
+			for len(writes) > 0 {
+				seen := map[string]bool{}
+				var group, rest []guard.Item
+				for _, it := range writes {
+					if seen[it.Key] || len(group) >= 1+rng.IntN(40) {
+						rest = append(rest, it)
+						continue
+					}
+					seen[it.Key] = true
+					group = append(group, it)
+				}
+				writes = rest
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if _, err := w.Write(context.Background(), group); err != nil {
+						t.Error(err)
+					}
+				}()
+			}
+			wg.Wait()
+			for key, hs := range history {
+				want := hs[len(hs)-1]
+				out, err := c.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true),
+					Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: key}}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, deleted := out.Item[codec.AttrDeleted]
+				gotPos := out.Item[codec.AttrPos].(*types.AttributeValueMemberN).Value
+				if deleted != want.deleted || gotPos != strconv.Itoa(want.pos) {
+					t.Errorf("%s: deleted=%v src_pos=%s; want deleted=%v src_pos=%d (history %v)", key, deleted, gotPos, want.deleted, want.pos, hs)
+					continue
+				}
+				if !want.deleted {
+					if v := out.Item["value"].(*types.AttributeValueMemberN).Value; v != strconv.Itoa(want.value) {
+						t.Errorf("%s: value %s, want %d", key, v, want.value)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestWriteCountsAndDeadLetters(t *testing.T) {
+	c := stacktest.DynamoDB(t)
+	for _, mode := range guard.Modes {
+		t.Run(string(mode), func(t *testing.T) {
+			table := newTable(t, c)
+			w := guard.NewWriter(c, table, mode, guard.Options{})
+			var items []guard.Item
+			for i := range 130 {
+				items = append(items, itemOf("k"+strconv.Itoa(i), version{pos: 10, value: i}))
+			}
+			huge := itemOf("huge", version{pos: 10})
+			huge.Item["blob"] = &types.AttributeValueMemberB{Value: make([]byte, 401*1024)}
+			badNum := itemOf("badnum", version{pos: 10})
+			badNum.Item["n"] = &types.AttributeValueMemberS{Value: ""}
+			badNum.Item[""] = &types.AttributeValueMemberS{Value: "empty attribute name"}
+			items = append(items, huge, badNum)
+			res, err := w.Write(context.Background(), items)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Written != 130 || len(res.Dead) != 2 {
+				t.Fatalf("written %d dead %v; want 130 written, huge and badnum dead", res.Written, res.Dead)
+			}
+			if mode == guard.Batch {
+				return
+			}
+			// Older positions lose; newer win.
+			older := []guard.Item{itemOf("k1", version{pos: 9, value: -1}), itemOf("k2", version{pos: 11, value: -2})}
+			res, err = w.Write(context.Background(), older)
+			if err != nil || res.Written != 1 || res.Skipped != 1 {
+				t.Fatalf("older/newer: %+v, %v; want 1 written 1 skipped", res, err)
+			}
+		})
+	}
+}
+
+func TestRateLimiter(t *testing.T) {
+	now := time.Unix(0, 0)
+	var slept time.Duration
+	l := guard.NewRateLimiter(100, func() time.Time { return now }, func(_ context.Context, d time.Duration) error {
+		slept += d
+		now = now.Add(d)
+		return nil
+	})
+	for range 30 {
+		if err := l.Wait(context.Background(), 10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 300 units at 100/s with a 100-unit burst: about 2 s of waiting.
+	if slept < 1900*time.Millisecond || slept > 2100*time.Millisecond {
+		t.Errorf("slept %v for 300 units at 100/s, want about 2s", slept)
+	}
+}
