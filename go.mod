@@ -52,4 +52,7 @@ require (
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.42.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
+	quamina.net/go/quamina v1.5.1
 )
+
+replace quamina.net/go/quamina => github.com/timbray/quamina v1.5.1

@@ -1,0 +1,162 @@
+package eventbus
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// appender appends whole lines to one file; each append is one write, so
+// readers never see half a line from a finished append. The zero value is
+// not usable; make one with openAppender. It must not be copied.
+type appender struct {
+	mu   sync.Mutex
+	path string
+	f    *os.File
+}
+
+func openAppender(path string) (*appender, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("creating folder of %s: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	return &appender{path: path, f: f}, nil
+}
+
+// write appends buf, which holds whole lines.
+func (a *appender) write(buf []byte) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.f == nil {
+		return fmt.Errorf("appending to %s: %w", a.path, os.ErrClosed)
+	}
+	if _, err := a.f.Write(buf); err != nil {
+		return fmt.Errorf("appending to %s: %w", a.path, err)
+	}
+	return nil
+}
+
+func (a *appender) close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.f == nil {
+		return nil
+	}
+	err := a.f.Close()
+	a.f = nil
+	return err
+}
+
+// ArchiveRecord is one line of the archive: an accepted event, the bus it
+// was put on and when the bus accepted it.
+type ArchiveRecord struct {
+	ArchivedAt time.Time       `json:"archived_at"`
+	Bus        string          `json:"bus"`
+	Event      json.RawMessage `json:"event"`
+}
+
+// Archive appends every accepted event to a JSONL file. The zero value is
+// not usable; make one with OpenArchive. It is safe for concurrent use and
+// must not be copied.
+type Archive struct{ out *appender }
+
+// OpenArchive opens (creating it and its folder) the archive at path for appending.
+func OpenArchive(path string) (*Archive, error) {
+	a, err := openAppender(path)
+	if err != nil {
+		return nil, fmt.Errorf("archive: %w", err)
+	}
+	return &Archive{out: a}, nil
+}
+
+// Append writes recs in one write.
+func (a *Archive) Append(recs []ArchiveRecord) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	for _, r := range recs {
+		if err := enc.Encode(r); err != nil {
+			return fmt.Errorf("encoding archive record: %w", err)
+		}
+	}
+	return a.out.write(buf.Bytes())
+}
+
+// Close closes the file.
+func (a *Archive) Close() error { return a.out.close() }
+
+// ReadArchive calls fn for each record of the archive at path, in file
+// order, stopping at fn's first error. A torn last line (a write in
+// progress) is skipped; any other bad line is an error naming it.
+func ReadArchive(path string, fn func(ArchiveRecord) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("opening archive: %w", err)
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 1<<20)
+	for line := 1; ; line++ {
+		b, err := r.ReadBytes('\n')
+		if errors.Is(err, io.EOF) {
+			return nil // a line without its newline is still being written
+		}
+		if err != nil {
+			return fmt.Errorf("reading archive %s: %w", path, err)
+		}
+		var rec ArchiveRecord
+		if err := json.Unmarshal(b, &rec); err != nil {
+			return fmt.Errorf("archive %s line %d: %w", path, line, err)
+		}
+		if err := fn(rec); err != nil {
+			return err
+		}
+	}
+}
+
+// DeadLetter is one line of the dead-letter file: an event a target never
+// accepted, and why.
+type DeadLetter struct {
+	At       time.Time       `json:"at"`
+	Rule     string          `json:"rule"`
+	Target   string          `json:"target"`
+	URL      string          `json:"url"`
+	Attempts int             `json:"attempts"`
+	Reason   string          `json:"reason"`
+	Event    json.RawMessage `json:"event"`
+}
+
+// DeadLetters appends undeliverable events to a JSONL file. The zero value
+// is not usable; make one with OpenDeadLetters. It is safe for concurrent
+// use and must not be copied.
+type DeadLetters struct{ out *appender }
+
+// OpenDeadLetters opens (creating it and its folder) the dead-letter file at path.
+func OpenDeadLetters(path string) (*DeadLetters, error) {
+	a, err := openAppender(path)
+	if err != nil {
+		return nil, fmt.Errorf("dead letters: %w", err)
+	}
+	return &DeadLetters{out: a}, nil
+}
+
+// Add appends one dead letter.
+func (d *DeadLetters) Add(dl DeadLetter) error {
+	b, err := json.Marshal(dl)
+	if err != nil {
+		return fmt.Errorf("encoding dead letter: %w", err)
+	}
+	return d.out.write(append(b, '\n'))
+}
+
+// Close closes the file.
+func (d *DeadLetters) Close() error { return d.out.close() }
