@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/anycompany/strangler/devstack/downstream"
+	"github.com/anycompany/strangler/devstack/eventbus"
 	"github.com/anycompany/strangler/devstack/loadgen"
 	"github.com/anycompany/strangler/internal/config"
 	"github.com/anycompany/strangler/legacy"
@@ -16,6 +17,9 @@ func defaultsFor(part string) (config.Validator, bool) {
 		return &c, true
 	case "downstream":
 		c := downstream.DefaultConfig()
+		return &c, true
+	case "eventbus":
+		c := eventbus.DefaultConfig()
 		return &c, true
 	case "loadgen":
 		c := loadgen.DefaultConfig()

@@ -43,7 +43,7 @@ func TestMatchedEventsAreDeliveredAsEnvelopes(t *testing.T) {
 	b.waitIdle(t)
 
 	want := []eventbus.Envelope{{
-		Version: "0", ID: "ev-2", DetailType: "OrderCreated", Source: "com.anycompany.orders", Account: "000000000000",
+		Version: "0", ID: "ev-1", DetailType: "OrderCreated", Source: "com.anycompany.orders", Account: "000000000000",
 		Time: "2026-03-01T12:00:00Z", Region: "us-east-1", Resources: []string{},
 		Detail: json.RawMessage(`{"event_id":"e1","order":{"id":"42","status":"accepted"}}`),
 	}}

@@ -35,7 +35,7 @@ func TestPutEventsThroughTheSDK(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.FailedEntryCount != 0 || len(out.Entries) != 2 || aws.ToString(out.Entries[0].EventId) != "ev-2" || aws.ToString(out.Entries[1].EventId) != "ev-3" {
+	if out.FailedEntryCount != 0 || len(out.Entries) != 2 || aws.ToString(out.Entries[0].EventId) != "ev-1" || aws.ToString(out.Entries[1].EventId) != "ev-2" {
 		t.Fatalf("answer: failed %d, entries %+v", out.FailedEntryCount, out.Entries)
 	}
 
@@ -49,7 +49,7 @@ func TestPutEventsThroughTheSDK(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := eventbus.Envelope{
-		Version: "0", ID: "ev-2", DetailType: "OrderCreated", Source: "com.anycompany.orders", Account: "000000000000",
+		Version: "0", ID: "ev-1", DetailType: "OrderCreated", Source: "com.anycompany.orders", Account: "000000000000",
 		Time: "2026-02-03T04:05:06Z", Region: "us-east-1", Resources: []string{"arn:aws:dynamodb:us-east-1:000000000000:table/orders"},
 		Detail: json.RawMessage(`{"event_id":"e1","order":{"id":"42","status":"accepted"}}`),
 	}

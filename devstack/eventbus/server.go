@@ -245,7 +245,7 @@ func (s *Server) routes() http.Handler {
 
 // handleAWS routes one call of the AWS protocol on its X-Amz-Target.
 func (s *Server) handleAWS(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("X-Amzn-RequestId", s.newID())
+	w.Header().Set("X-Amzn-RequestId", randomUUID())
 	target := r.Header.Get("X-Amz-Target")
 	op, ok := strings.CutPrefix(target, targetPrefix)
 	if !ok {
