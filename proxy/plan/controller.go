@@ -64,7 +64,7 @@ var (
 type Event struct {
 	At     time.Time `json:"at"`
 	Actor  string    `json:"actor"`
-	Action string    `json:"action"` // start, advance, done, rollback, pause, resume, abort, error
+	Action string    `json:"action"` // start, advance, done, rollback, pause, resume, abort, restore
 	Step   int       `json:"step"`
 	Weight float64   `json:"weight"`
 	Reason string    `json:"reason,omitempty"`
@@ -75,7 +75,8 @@ type Status struct {
 	Route string `json:"route"`
 	// State is one of running, paused, aborted, done, rolled_back.
 	State string `json:"state"`
-	// Step is the index in Steps of the step being baked (or that failed).
+	// Step is the index in Steps (from 0) of the step being baked, or that
+	// failed; Event.Step counts the same way.
 	Step int `json:"step"`
 	// Steps are the plan's weights.
 	Steps []float64 `json:"steps"`
@@ -260,6 +261,39 @@ func (c *Controller) AbortContext(ctx context.Context, route, actor string) erro
 	}
 	r.state, r.weight, r.reason = StateAborted, 0, reason
 	c.record(route, r, actor, "abort")
+	return nil
+}
+
+// Restore reinstates a plan saved from Status (for example from the control
+// table after a restart) without touching the weight, which the Setter
+// already persisted: a running plan keeps baking from st.StepStartedAt and
+// keeps its automatic rollback. The route must have no running or paused
+// plan (ErrState); p must be the plan st came from.
+func (c *Controller) Restore(route string, p Plan, st Status, actor string) error {
+	ck := config.NewChecker("plan")
+	p.Validate(ck, "plan")
+	if err := ck.Err(); err != nil {
+		return fmt.Errorf("restoring plan for %s: %w", route, err)
+	}
+	switch st.State {
+	case StateRunning, StatePaused, StateAborted, StateDone, StateRolledBack:
+	default:
+		return fmt.Errorf("restoring plan for %s: unknown state %q: %w", route, st.State, ErrState)
+	}
+	if st.Step < 0 || st.Step >= len(p.Steps) {
+		return fmt.Errorf("restoring plan for %s: step %d outside the plan's %d steps: %w", route, st.Step, len(p.Steps), ErrState)
+	}
+	r := c.run(route)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state == StateRunning || r.state == StatePaused {
+		return fmt.Errorf("restoring plan for %s: it is %s here already: %w", route, r.state, ErrState)
+	}
+	p.Steps = slices.Clone(p.Steps)
+	r.plan, r.state, r.step, r.weight, r.lastSafe, r.stepStartedAt = p, st.State, st.Step, st.Weight, st.LastSafeWeight, st.StepStartedAt
+	r.history = slices.Clone(st.History)
+	r.reason = "restored by " + actor + ": " + st.Reason
+	c.record(route, r, actor, "restore")
 	return nil
 }
 

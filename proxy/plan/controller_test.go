@@ -629,3 +629,57 @@ func metric(t *testing.T, reg *prometheus.Registry, name, route string) float64 
 	t.Fatalf("no series %s{route=%q}", name, route)
 	return 0
 }
+
+func TestRestoreKeepsBakingAndRollingBack(t *testing.T) {
+	f := newFixture()
+	if err := f.c.Start("r", testPlan(), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	f.obs.set(good, legGood)
+	f.clk.add(time.Minute)
+	f.c.Tick(t.Context())
+	saved, _ := f.c.Status("r")
+
+	// A new Controller (the proxy restarted) picks the plan up where it was.
+	g := newFixture()
+	g.clk, g.reg = f.clk, prometheus.NewRegistry()
+	g.c = plan.NewController(g.obs, g.set, g.clk.now, slog.New(slog.NewTextHandler(io.Discard, nil)), g.reg)
+	if err := g.c.Restore("r", testPlan(), saved, "proxy"); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.c.Restore("r", testPlan(), saved, "proxy"); !errors.Is(err, plan.ErrState) {
+		t.Errorf("second restore: %v, want ErrState", err)
+	}
+	got, _ := g.c.Status("r")
+	if got.State != plan.StateRunning || got.Step != 1 || got.Weight != 50 || got.LastSafeWeight != 10 || !got.StepStartedAt.Equal(saved.StepStartedAt) {
+		t.Fatalf("restored %+v, want running at step 1 (50%%, last safe 10%%) since %v", got, saved.StepStartedAt)
+	}
+	g.obs.set(failing, legGood)
+	g.clk.add(time.Second)
+	g.c.Tick(t.Context())
+	if diff := cmp.Diff([]string{"r 10 plan"}, g.set.got()); diff != "" {
+		t.Errorf("SetWeight calls after restore (-want +got):\n%s", diff)
+	}
+}
+
+func TestRestoreRefusesAStatusThatDoesNotFit(t *testing.T) {
+	tests := []struct {
+		name string
+		st   plan.Status
+	}{
+		{name: "unknown state", st: plan.Status{State: "sideways"}},
+		{name: "step outside the plan", st: plan.Status{State: plan.StateRunning, Step: 3}},
+		{name: "negative step", st: plan.Status{State: plan.StateRunning, Step: -1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture()
+			if err := f.c.Restore("r", testPlan(), tt.st, "proxy"); !errors.Is(err, plan.ErrState) {
+				t.Errorf("error %v, want ErrState", err)
+			}
+			if _, ok := f.c.Status("r"); ok {
+				t.Error("a refused restore left a status")
+			}
+		})
+	}
+}

@@ -185,7 +185,7 @@ func (s *stats) report() Report {
 			rr.Fields = append(rr.Fields, FieldReport{
 				Field: fname, Mismatches: f.mismatches, Noise: f.noise,
 				MismatchRate: rate(f.mismatches, r.compared), NoiseRate: rate(f.noise, r.noiseCompared),
-				Reported: s.reported(r, f), Samples: slices.Clone(f.samples),
+				Reported: s.reported(r, f), Samples: append([]Sample{}, f.samples...),
 			})
 		}
 		for _, sig := range r.signatures {
