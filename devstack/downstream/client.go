@@ -52,6 +52,16 @@ func (c *Client) Received(ctx context.Context, svc Service, orderID string) ([]R
 	return out.Items, nil
 }
 
+// Events returns the order events the services recorded for orderID
+// (POST /events, duplicates dropped), oldest first.
+func (c *Client) Events(ctx context.Context, orderID string) ([]EventRecord, error) {
+	var out EventRecords
+	if err := c.do(ctx, http.MethodGet, "/events?order_id="+url.QueryEscape(orderID), false, nil, &out); err != nil {
+		return nil, fmt.Errorf("listing events of order %s: %w", orderID, err)
+	}
+	return out.Items, nil
+}
+
 // Stats returns the counts of both services.
 func (c *Client) Stats(ctx context.Context) (Stats, error) {
 	var out Stats

@@ -12,6 +12,7 @@ const (
 	outcomeFailed    = "failed"    // 503 on purpose
 	outcomeInvalid   = "invalid"   // 4xx: bad body or a reused key
 	outcomeCancelled = "cancelled" // the client gave up during the delay
+	eventIgnored     = "ignored"   // an event no service reacts to
 )
 
 // metrics are the server's Prometheus collectors, registered on a registry
@@ -19,6 +20,7 @@ const (
 type metrics struct {
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec
+	events   *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 }
 
@@ -29,13 +31,20 @@ func newMetrics(held func(Service) float64) *metrics {
 			Name: "downstream_requests_total",
 			Help: "Calls to the stand-in services by service and outcome (recorded, duplicate, failed, invalid, cancelled).",
 		}, []string{"service", "outcome"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "downstream_events_total",
+			Help: "Order events delivered through the bus (POST /events) by outcome (recorded, duplicate, ignored, failed, invalid).",
+		}, []string{"outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "downstream_request_duration_seconds",
 			Help:    "Time to answer a call, injected delay included, by service.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 12),
 		}, []string{"service"}),
 	}
-	m.registry.MustRegister(m.requests, m.duration,
+	for _, o := range []string{outcomeRecorded, outcomeDuplicate, eventIgnored, outcomeFailed, outcomeInvalid} {
+		m.events.WithLabelValues(o)
+	}
+	m.registry.MustRegister(m.requests, m.events, m.duration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, svc := range Services() {
 		m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{

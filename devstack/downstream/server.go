@@ -28,6 +28,7 @@ type Server struct {
 	sleep    func(ctx context.Context, d time.Duration) error
 	faults   *injector
 	journals map[Service]*journal
+	inbox    *inbox
 	metrics  *metrics
 	handler  http.Handler
 }
@@ -91,6 +92,7 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) *Server {
 			Inventory:  newJournal("res_", cfg.MaxRecords),
 			Accounting: newJournal("ent_", cfg.MaxRecords),
 		},
+		inbox: newInbox(cfg.MaxRecords),
 	}
 	s.metrics = newMetrics(func(svc Service) float64 {
 		_, held := s.journals[svc].snapshot()
@@ -113,6 +115,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /inventory/v1/reservations", s.handleList(Inventory))
 	mux.HandleFunc("POST /accounting/v1/entries", s.handleEntry)
 	mux.HandleFunc("GET /accounting/v1/entries", s.handleList(Accounting))
+	mux.HandleFunc("POST /events", s.handleEvent)
+	mux.HandleFunc("GET /events", s.handleListEvents)
 	mux.HandleFunc("GET /admin/stats", s.admin(s.handleStats))
 	mux.HandleFunc("GET /admin/faults", s.admin(s.handleGetFaults))
 	mux.HandleFunc("PUT /admin/faults", s.admin(s.handlePutFaults))
@@ -120,7 +124,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("DELETE /admin/records", s.admin(s.handleReset))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.New(http.StatusNotFound, "Not found",
-			"no endpoint "+r.Method+" "+r.URL.Path+"; see /inventory/v1/reservations, /accounting/v1/entries, /admin/stats"))
+			"no endpoint "+r.Method+" "+r.URL.Path+"; see /inventory/v1/reservations, /accounting/v1/entries, /events, /admin/stats"))
 	})
 	return mux
 }
@@ -255,7 +259,9 @@ func (s *Server) handleStats(w http.ResponseWriter, _ *http.Request) {
 func (s *Server) stats() Stats {
 	inv, _ := s.journals[Inventory].snapshot()
 	acc, _ := s.journals[Accounting].snapshot()
-	return Stats{Inventory: inv, Accounting: acc}
+	events, per := s.inbox.snapshot()
+	inv.Events, acc.Events = per[Inventory], per[Accounting]
+	return Stats{Inventory: inv, Accounting: acc, Events: events}
 }
 
 func (s *Server) handleGetFaults(w http.ResponseWriter, _ *http.Request) {
@@ -326,6 +332,7 @@ func (s *Server) handleReset(w http.ResponseWriter, _ *http.Request) {
 	for _, svc := range Services() {
 		s.journals[svc].reset()
 	}
+	s.inbox.reset()
 	s.logger.Info("records and counts reset")
 	w.WriteHeader(http.StatusNoContent)
 }

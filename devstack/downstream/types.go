@@ -75,12 +75,17 @@ type Counts struct {
 	Duplicates int64 `json:"duplicates"`
 	// Failed counts calls failed on purpose by a fault (503).
 	Failed int64 `json:"failed"`
+	// Events counts the order events (POST /events) the service recorded,
+	// duplicates dropped.
+	Events int64 `json:"events"`
 }
 
 // Stats is the body of GET /admin/stats.
 type Stats struct {
 	Inventory  Counts `json:"inventory"`
 	Accounting Counts `json:"accounting"`
+	// Events counts POST /events calls: the order events delivered by the bus.
+	Events EventCounts `json:"events"`
 }
 
 // Fault is the run-time misbehaviour of one service, as PUT /admin/faults
