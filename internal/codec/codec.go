@@ -15,8 +15,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/big"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -127,11 +129,14 @@ func (c Column) FromText(raw []byte, null bool) (any, error) {
 		if err != nil || math.IsInf(v, 0) || math.IsNaN(v) {
 			return nil, valueErr(c, "%q is not a finite number", s)
 		}
+		if v == 0 {
+			v = 0 // -0 is 0: MariaDB stores it so and DynamoDB returns it so
+		}
 		return v, nil
 	case Datetime, Timestamp:
 		return c.datetime(s)
 	case Date:
-		if strings.HasPrefix(s, "0000-") || strings.Contains(s, "-00") {
+		if isZeroDate(s) {
 			return nil, valueErr(c, "zero date %q has no DynamoDB form: fix the row (NULL or a real date) or exclude the column", s)
 		}
 		if _, err := time.Parse(time.DateOnly, s); err != nil {
@@ -153,22 +158,35 @@ func (c Column) FromText(raw []byte, null bool) (any, error) {
 	return nil, valueErr(c, "unknown type %q", c.Type)
 }
 
-// decimal checks s against the column's scale and returns it with exactly
-// Scale decimals.
+// decimalSyntax is a plain decimal as MySQL and DynamoDB write one: no
+// exponent, fraction, base prefix or underscores (all of which big.Rat takes).
+var decimalSyntax = regexp.MustCompile(`^-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$`)
+
+// decimal checks s against the column's precision and scale and returns it
+// with exactly Scale decimals.
 func (c Column) decimal(s string) (string, error) {
+	if !decimalSyntax.MatchString(s) {
+		return "", valueErr(c, "%q is not a decimal", s)
+	}
 	r, ok := new(big.Rat).SetString(s)
-	if !ok || strings.ContainsAny(s, "eE/") {
+	if !ok {
 		return "", valueErr(c, "%q is not a decimal", s)
 	}
 	out := r.FloatString(c.Scale)
 	if back, _ := new(big.Rat).SetString(out); back.Cmp(r) != 0 {
 		return "", valueErr(c, "%q has more than %d decimals", s, c.Scale)
 	}
+	if c.Precision > 0 {
+		whole, _, _ := strings.Cut(strings.TrimPrefix(out, "-"), ".")
+		if whole = strings.TrimLeft(whole, "0"); len(whole) > c.Precision-c.Scale {
+			return "", valueErr(c, "%q has more than %d digits before the point for DECIMAL(%d,%d)", s, c.Precision-c.Scale, c.Precision, c.Scale)
+		}
+	}
 	return out, nil
 }
 
 func (c Column) datetime(s string) (time.Time, error) {
-	if strings.HasPrefix(s, "0000-00-00") {
+	if date, _, _ := strings.Cut(s, " "); isZeroDate(date) {
 		return time.Time{}, valueErr(c, "zero date %q has no DynamoDB form: fix the row (NULL or a real date) or exclude the column", s)
 	}
 	t, err := time.ParseInLocation("2006-01-02 15:04:05.999999", s, time.UTC)
@@ -178,6 +196,15 @@ func (c Column) datetime(s string) (time.Time, error) {
 	return t, nil
 }
 
+// isZeroDate reports a MySQL zero date (0000-00-00) or a date with a zero
+// month or day (2024-00-00, allowed without NO_ZERO_IN_DATE): no calendar
+// date, so no DynamoDB form.
+func isZeroDate(date string) bool {
+	_, md, _ := strings.Cut(date, "-")
+	m, d, _ := strings.Cut(md, "-")
+	return m == "00" || d == "00"
+}
+
 func decodeJSON(c Column, raw []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
@@ -185,8 +212,9 @@ func decodeJSON(c Column, raw []byte) (any, error) {
 	if err := dec.Decode(&v); err != nil {
 		return nil, valueErr(c, "invalid JSON: %v", err)
 	}
-	if dec.More() {
-		return nil, valueErr(c, "invalid JSON: trailing data")
+	// More misses a stray ] or }; only the end of the input will do.
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, valueErr(c, "invalid JSON: trailing data after the value")
 	}
 	return fromJSONNull(v), nil
 }
@@ -208,34 +236,68 @@ func fromJSONNull(v any) any {
 	return v
 }
 
-// Attr encodes a canonical value (not nil) as an attribute.
+// Attr encodes a canonical value (not nil) as an attribute. A value
+// DynamoDB cannot hold (a DOUBLE beyond its range) is a *ValueError.
 func (c Column) Attr(v any) (types.AttributeValue, error) {
+	internal := func() (types.AttributeValue, error) {
+		return nil, valueErr(c, "internal: %T is not the canonical value of %s", v, c.Type)
+	}
 	switch c.Type {
 	case String, Enum, Date:
 		s, ok := v.(string)
 		if !ok {
-			return nil, valueErr(c, "internal: %T for %s", v, c.Type)
+			return internal()
 		}
 		return &types.AttributeValueMemberS{Value: s}, nil
 	case Int:
-		return &types.AttributeValueMemberN{Value: strconv.FormatInt(v.(int64), 10)}, nil
-	case Uint, Bit:
-		return &types.AttributeValueMemberN{Value: strconv.FormatUint(v.(uint64), 10)}, nil
-	case Decimal:
-		if c.numberAsString() {
-			return &types.AttributeValueMemberS{Value: v.(string)}, nil
+		i, ok := v.(int64)
+		if !ok {
+			return internal()
 		}
-		return &types.AttributeValueMemberN{Value: v.(string)}, nil
-	case Float:
-		return &types.AttributeValueMemberN{Value: strconv.FormatFloat(v.(float64), 'g', -1, 32)}, nil
-	case Double:
-		return &types.AttributeValueMemberN{Value: strconv.FormatFloat(v.(float64), 'g', -1, 64)}, nil
+		return &types.AttributeValueMemberN{Value: strconv.FormatInt(i, 10)}, nil
+	case Uint, Bit:
+		u, ok := v.(uint64)
+		if !ok {
+			return internal()
+		}
+		return &types.AttributeValueMemberN{Value: strconv.FormatUint(u, 10)}, nil
+	case Decimal:
+		s, ok := v.(string)
+		if !ok {
+			return internal()
+		}
+		if c.numberAsString() {
+			return &types.AttributeValueMemberS{Value: s}, nil
+		}
+		return &types.AttributeValueMemberN{Value: s}, nil
+	case Float, Double:
+		f, ok := v.(float64)
+		if !ok {
+			return internal()
+		}
+		bits := 64
+		if c.Type == Float {
+			bits = 32
+		}
+		n := strconv.FormatFloat(f, 'g', -1, bits)
+		if err := checkNumber(n); err != nil {
+			return nil, valueErr(c, "%s: %v: map the column to a string or exclude it", n, err)
+		}
+		return &types.AttributeValueMemberN{Value: n}, nil
 	case Datetime, Timestamp:
-		return &types.AttributeValueMemberS{Value: v.(time.Time).UTC().Format(TimeLayout)}, nil
+		t, ok := v.(time.Time)
+		if !ok {
+			return internal()
+		}
+		return &types.AttributeValueMemberS{Value: t.UTC().Format(TimeLayout)}, nil
 	case JSON:
 		return jsonAttr(c, v, 0)
 	case Blob:
-		return &types.AttributeValueMemberB{Value: v.([]byte)}, nil
+		b, ok := v.([]byte)
+		if !ok {
+			return internal()
+		}
+		return &types.AttributeValueMemberB{Value: b}, nil
 	}
 	return nil, valueErr(c, "unknown type %q", c.Type)
 }
@@ -325,12 +387,24 @@ func (c Column) FromAttr(av types.AttributeValue) (any, error) {
 			return bad()
 		}
 		return s.Value, nil
-	case Int, Uint, Bit, Float, Double:
+	case Int, Uint, Float, Double:
 		n, ok := av.(*types.AttributeValueMemberN)
 		if !ok {
 			return bad()
 		}
 		return c.FromText([]byte(n.Value), false)
+	case Bit:
+		// The text protocol sends BIT as big-endian bytes, the item holds
+		// the number in decimal.
+		n, ok := av.(*types.AttributeValueMemberN)
+		if !ok {
+			return bad()
+		}
+		v, err := strconv.ParseUint(n.Value, 10, 64)
+		if err != nil {
+			return nil, valueErr(c, "%q is not a BIT value", n.Value)
+		}
+		return v, nil
 	case Decimal:
 		switch t := av.(type) {
 		case *types.AttributeValueMemberN:
@@ -356,7 +430,8 @@ func (c Column) FromAttr(av types.AttributeValue) (any, error) {
 		if !ok {
 			return bad()
 		}
-		return b.Value, nil
+		// A copy, never nil: an empty BLOB is not NULL.
+		return append([]byte{}, b.Value...), nil
 	}
 	return nil, valueErr(c, "unknown type %q", c.Type)
 }

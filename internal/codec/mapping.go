@@ -191,18 +191,20 @@ func build(cfg Config, schema []schemaColumn, jsonCols map[string]bool) (*Mappin
 			return &SchemaError{Table: cfg.Table, Reason: fmt.Sprintf("mapping names column %q, which the table does not have", cc.Name)}
 		}
 		col, err := columnOf(sc, jsonCols[strings.ToLower(sc.name)])
-		if err != nil {
-			return &SchemaError{Table: cfg.Table, Reason: err.Error() + ": exclude the column or give it a type in mapping.columns"}
-		}
-		if cc.Type != "" {
+		switch {
+		case cc.Type != "":
+			// The configured type wins, also over a type the schema cannot map
+			// (the error's advice): a GEOMETRY read as blob, say.
 			col.Type = cc.Type
+		case err != nil:
+			return &SchemaError{Table: cfg.Table, Reason: err.Error() + ": exclude the column or give it a type in mapping.columns"}
 		}
 		col.Attribute = cc.Attribute
 		if col.Attribute == "" {
 			col.Attribute = col.Name
 		}
-		if _, dup := m.byAttr[col.Attribute]; dup {
-			return &SchemaError{Table: cfg.Table, Reason: fmt.Sprintf("two columns map to attribute %q", col.Attribute)}
+		if i, dup := m.byAttr[col.Attribute]; dup {
+			return &SchemaError{Table: cfg.Table, Reason: fmt.Sprintf("columns %s and %s both map to attribute %q: rename one in mapping.columns", m.Columns[i].Name, col.Name, col.Attribute)}
 		}
 		if slices.Contains(reserved, col.Attribute) && col.Attribute != AttrPK {
 			return &SchemaError{Table: cfg.Table, Reason: fmt.Sprintf("column %s maps to reserved attribute %q: rename it in mapping.columns", col.Name, col.Attribute)}
@@ -279,10 +281,18 @@ func columnOf(sc schemaColumn, jsonChecked bool) (Column, error) {
 
 // QuotedColumns is the SELECT list of the mapped columns, key first. The
 // names come from the table's own schema, so quoting them is safe.
+//
+// A FLOAT column is selected as CAST(… AS DOUBLE): MariaDB's text protocol
+// sends FLOAT with 6 significant digits (16777216 as "16777200",
+// 3.4028235e38 as "3.40282e38"), which loses the value; the cast prints the
+// stored float32 exactly, so the backfill and the binlog agree.
 func (m *Mapping) QuotedColumns() string {
 	q := make([]string, len(m.Columns))
 	for i, c := range m.Columns {
 		q[i] = "`" + c.Name + "`"
+		if c.Type == Float {
+			q[i] = "CAST(" + q[i] + " AS DOUBLE) AS " + q[i]
+		}
 	}
 	return strings.Join(q, ", ")
 }
@@ -296,8 +306,13 @@ type Row []any
 // KeyString is the row's key as the pk attribute holds it.
 func (m *Mapping) KeyString(r Row) string { return fmt.Sprint(r[0]) }
 
-// RowFromText decodes a text-protocol row (values in Columns order).
+// RowFromText decodes a text-protocol row (values in Columns order; a nil
+// value is NULL, an empty one is not). The row keeps no reference to raw, so
+// raw may be sql.RawBytes reused by the next Scan.
 func (m *Mapping) RowFromText(raw [][]byte) (Row, error) {
+	if len(raw) != len(m.Columns) {
+		return nil, fmt.Errorf("row of %d values for %d mapped columns of %s: select m.QuotedColumns()", len(raw), len(m.Columns), m.Table)
+	}
 	r := make(Row, len(m.Columns))
 	for i, c := range m.Columns {
 		v, err := c.FromText(raw[i], raw[i] == nil)
@@ -308,6 +323,9 @@ func (m *Mapping) RowFromText(raw [][]byte) (Row, error) {
 	}
 	if r[0] == nil {
 		return nil, valueErr(m.Columns[0], "the key is NULL")
+	}
+	if r[0] == "" {
+		return nil, valueErr(m.Columns[0], "the key is empty, which DynamoDB refuses as a pk")
 	}
 	return r, nil
 }
