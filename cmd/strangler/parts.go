@@ -6,6 +6,7 @@ import (
 	"github.com/anycompany/strangler/devstack/loadgen"
 	"github.com/anycompany/strangler/internal/config"
 	"github.com/anycompany/strangler/legacy"
+	"github.com/anycompany/strangler/proxy"
 )
 
 // defaultsFor returns a fresh default config of part, for checks that every
@@ -23,6 +24,9 @@ func defaultsFor(part string) (config.Validator, bool) {
 		return &c, true
 	case "loadgen":
 		c := loadgen.DefaultConfig()
+		return &c, true
+	case "proxy":
+		c := proxy.DefaultConfig()
 		return &c, true
 	}
 	return nil, false

@@ -48,6 +48,8 @@ environment variables and flags (in rising precedence).`,
 		newLegacyCmd(a),
 		newDevCmd(a),
 		newLoadgenCmd(a),
+		newProxyCmd(a),
+		newRouteCmd(a),
 	)
 	return root
 }

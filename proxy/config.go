@@ -1,0 +1,298 @@
+package proxy
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/anycompany/strangler/internal/awsconf"
+	"github.com/anycompany/strangler/internal/config"
+	"github.com/anycompany/strangler/internal/control"
+	"github.com/anycompany/strangler/proxy/plan"
+	"github.com/anycompany/strangler/proxy/shadow"
+)
+
+// part names this part in configuration (configs/proxy.yaml, env STRANGLER_PROXY_*).
+const part = "proxy"
+
+// Config is the proxy's configuration (configs/proxy.yaml). It is a plain
+// value and may be copied; the zero value is not valid, start from
+// DefaultConfig.
+type Config struct {
+	// Listen is the address of the proxied order API. Optional: defaults to 127.0.0.1:8088.
+	Listen string `mapstructure:"listen"`
+	// Admin is the operators' API. Optional: defaults below.
+	Admin AdminConfig `mapstructure:"admin"`
+	// Backends are the two services behind the proxy.
+	Backends BackendsConfig `mapstructure:"backends"`
+	// MaxBodyBytes caps request bodies: larger ones get 413 before any
+	// backend sees them. Optional: defaults to 1048576.
+	MaxBodyBytes int64 `mapstructure:"max_body_bytes"`
+	// Transport tunes the connections to the backends.
+	Transport TransportConfig `mapstructure:"transport"`
+	// Retries is how many times a failed attempt is retried when that is safe
+	// (see retryTransport). Optional: defaults to 1; 0 disables retries.
+	Retries int `mapstructure:"retries"`
+	// Health configures the active health checks of both backends.
+	Health HealthConfig `mapstructure:"health"`
+	// Circuit configures the breaker on the new backend.
+	Circuit CircuitConfig `mapstructure:"circuit"`
+	// Idempotency configures the pinning of POSTs with an Idempotency-Key.
+	Idempotency IdempotencyConfig `mapstructure:"idempotency"`
+	// Control says where routing state, pins and the audit log persist.
+	Control ControlConfig `mapstructure:"control"`
+	// DynamoDB is the endpoint of the control table. Optional: defaults to the
+	// local stack's DynamoDB Local (http://127.0.0.1:8000); an empty url means AWS.
+	DynamoDB awsconf.Endpoint `mapstructure:"dynamodb"`
+	// Routes are the routed calls, tried in order; the first whose method and
+	// pattern match wins. A request that matches none goes to legacy.
+	// Optional: defaults to none (everything goes to legacy).
+	Routes []RouteConfig `mapstructure:"routes"`
+	// ReloadInterval is how often the config file's modification time is
+	// checked for a live reload of the routes. Optional: defaults to 1s; 0 disables.
+	ReloadInterval time.Duration `mapstructure:"reload_interval"`
+	// GOMAXPROCS, when positive, caps the Go scheduler's threads (1 measured
+	// best on shared 2-core machines). Optional: defaults to 0, the runtime's choice.
+	GOMAXPROCS int `mapstructure:"gomaxprocs"`
+	// ShutdownTimeout bounds the graceful drain on SIGTERM. Optional: defaults to 10s.
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+}
+
+// AdminConfig is the admin API's listener and credential.
+type AdminConfig struct {
+	// Listen is the admin API's address; keep it on loopback. Optional:
+	// defaults to 127.0.0.1:8089.
+	Listen string `mapstructure:"listen"`
+	// Token is the bearer token of the admin API, also the credential that
+	// makes X-Strangler-Backend honoured. Required: at least 16 characters. A secret.
+	Token config.Secret `mapstructure:"token"`
+}
+
+// BackendsConfig names the two backends by base URL.
+type BackendsConfig struct {
+	// Legacy is the legacy monolith. Optional: defaults to http://127.0.0.1:8080.
+	Legacy string `mapstructure:"legacy"`
+	// New is the new order service. Optional: defaults to http://127.0.0.1:8081.
+	New string `mapstructure:"new"`
+}
+
+// TransportConfig tunes the http.Transport of each backend.
+type TransportConfig struct {
+	// MaxIdleConnsPerHost is the keep-alive pool per backend; size it to the
+	// requests in flight at peak, or the proxy churns TCP connections.
+	// Optional: defaults to 256.
+	MaxIdleConnsPerHost int `mapstructure:"max_idle_conns_per_host"`
+	// DialTimeout bounds connecting to a backend. Optional: defaults to 2s.
+	DialTimeout time.Duration `mapstructure:"dial_timeout"`
+	// ResponseHeaderTimeout bounds the wait for a backend's response headers;
+	// past it the client gets 504. Optional: defaults to 30s.
+	ResponseHeaderTimeout time.Duration `mapstructure:"response_header_timeout"`
+	// IdleConnTimeout closes idle backend connections. Optional: defaults to 90s.
+	IdleConnTimeout time.Duration `mapstructure:"idle_conn_timeout"`
+}
+
+// HealthConfig configures active health checks.
+type HealthConfig struct {
+	// Path is requested on each backend. Optional: defaults to /readyz.
+	Path string `mapstructure:"path"`
+	// Interval between checks. Optional: defaults to 2s.
+	Interval time.Duration `mapstructure:"interval"`
+	// Timeout of one check. Optional: defaults to 1s.
+	Timeout time.Duration `mapstructure:"timeout"`
+	// UnhealthyAfter consecutive failures mark a backend down. Optional: defaults to 2.
+	UnhealthyAfter int `mapstructure:"unhealthy_after"`
+	// HealthyAfter consecutive successes mark it up again. Optional: defaults to 2.
+	HealthyAfter int `mapstructure:"healthy_after"`
+}
+
+// CircuitConfig configures the breaker on the new backend.
+type CircuitConfig struct {
+	// Window is the sliding window the error ratio is measured over. Optional: defaults to 10s.
+	Window time.Duration `mapstructure:"window"`
+	// MinRequests in the window before the ratio can open the circuit. Optional: defaults to 20.
+	MinRequests int `mapstructure:"min_requests"`
+	// MaxErrorRatio of 5xx and proxy errors that opens the circuit. Optional: defaults to 0.5.
+	MaxErrorRatio float64 `mapstructure:"max_error_ratio"`
+	// OpenFor is how long the circuit stays open before probing. Optional: defaults to 10s.
+	OpenFor time.Duration `mapstructure:"open_for"`
+	// Probes is how many requests a half-open circuit lets through; all must
+	// succeed to close it. Optional: defaults to 5.
+	Probes int `mapstructure:"probes"`
+}
+
+// IdempotencyConfig configures pinning.
+type IdempotencyConfig struct {
+	// TTL is how long a POST's Idempotency-Key stays pinned to its backend.
+	// Optional: defaults to 24h.
+	TTL time.Duration `mapstructure:"ttl"`
+	// CacheSize is the in-memory LRU of pins in front of the control table.
+	// Optional: defaults to 100000.
+	CacheSize int `mapstructure:"cache_size"`
+}
+
+// ControlConfig names the control table and this proxy group in it.
+type ControlConfig struct {
+	// Table is the DynamoDB control table, created when missing. Optional:
+	// defaults to strangler_control. Empty keeps state in memory only (one
+	// replica, lost on restart: for benchmarks and experiments).
+	Table string `mapstructure:"table"`
+	// Name is the proxy group: replicas with the same name share routing
+	// state (pk "proxy#<name>"). Optional: defaults to "default".
+	Name string `mapstructure:"name"`
+	// Poll is how often persisted routing state is read back, so changes made
+	// on other replicas apply here. Optional: defaults to 2s.
+	Poll time.Duration `mapstructure:"poll"`
+}
+
+// DefaultConfig returns the configuration of the local stack.
+func DefaultConfig() Config {
+	return Config{
+		Listen:       "127.0.0.1:8088",
+		Admin:        AdminConfig{Listen: "127.0.0.1:8089"},
+		Backends:     BackendsConfig{Legacy: "http://127.0.0.1:8080", New: "http://127.0.0.1:8081"},
+		MaxBodyBytes: 1 << 20,
+		Transport: TransportConfig{
+			MaxIdleConnsPerHost:   256,
+			DialTimeout:           2 * time.Second,
+			ResponseHeaderTimeout: 30 * time.Second,
+			IdleConnTimeout:       90 * time.Second,
+		},
+		Retries:     1,
+		Health:      HealthConfig{Path: "/readyz", Interval: 2 * time.Second, Timeout: time.Second, UnhealthyAfter: 2, HealthyAfter: 2},
+		Circuit:     CircuitConfig{Window: 10 * time.Second, MinRequests: 20, MaxErrorRatio: 0.5, OpenFor: 10 * time.Second, Probes: 5},
+		Idempotency: IdempotencyConfig{TTL: 24 * time.Hour, CacheSize: 100000},
+		Control:     ControlConfig{Table: control.DefaultTable, Name: "default", Poll: 2 * time.Second},
+		DynamoDB:    awsconf.Local("http://127.0.0.1:8000"),
+
+		ReloadInterval:  time.Second,
+		ShutdownTimeout: 10 * time.Second,
+	}
+}
+
+// Validate reports every unusable field, each naming its key.
+func (c *Config) Validate() error {
+	ck := config.NewChecker(part)
+	checkAddr(ck, "listen", c.Listen)
+	checkAddr(ck, "admin.listen", c.Admin.Listen)
+	ck.Check(len(c.Admin.Token.Reveal()) >= 16, "admin.token", c.Admin.Token, "a secret of at least 16 characters (STRANGLER_PROXY_ADMIN_TOKEN)")
+	checkURL(ck, "backends.legacy", c.Backends.Legacy)
+	checkURL(ck, "backends.new", c.Backends.New)
+	ck.Check(c.MaxBodyBytes >= 1024, "max_body_bytes", c.MaxBodyBytes, "at least 1024")
+	ck.Check(c.Transport.MaxIdleConnsPerHost > 0, "transport.max_idle_conns_per_host", c.Transport.MaxIdleConnsPerHost, "a positive number")
+	ck.Check(c.Transport.DialTimeout > 0, "transport.dial_timeout", c.Transport.DialTimeout, "a positive duration")
+	ck.Check(c.Transport.ResponseHeaderTimeout > 0, "transport.response_header_timeout", c.Transport.ResponseHeaderTimeout, "a positive duration")
+	ck.Check(c.Transport.IdleConnTimeout > 0, "transport.idle_conn_timeout", c.Transport.IdleConnTimeout, "a positive duration")
+	ck.Check(c.Retries >= 0 && c.Retries <= 5, "retries", c.Retries, "0 to 5")
+	ck.Check(strings.HasPrefix(c.Health.Path, "/"), "health.path", c.Health.Path, "a path like /readyz")
+	ck.Check(c.Health.Interval > 0, "health.interval", c.Health.Interval, "a positive duration")
+	ck.Check(c.Health.Timeout > 0, "health.timeout", c.Health.Timeout, "a positive duration")
+	ck.Check(c.Health.UnhealthyAfter > 0, "health.unhealthy_after", c.Health.UnhealthyAfter, "a positive number")
+	ck.Check(c.Health.HealthyAfter > 0, "health.healthy_after", c.Health.HealthyAfter, "a positive number")
+	ck.Check(c.Circuit.Window >= time.Second, "circuit.window", c.Circuit.Window, "at least 1s")
+	ck.Check(c.Circuit.Window <= time.Duration(breakerSlots)*time.Second, "circuit.window", c.Circuit.Window, fmt.Sprintf("at most %ds", breakerSlots))
+	ck.Check(c.Circuit.MinRequests > 0, "circuit.min_requests", c.Circuit.MinRequests, "a positive number")
+	ck.Check(c.Circuit.MaxErrorRatio > 0 && c.Circuit.MaxErrorRatio <= 1, "circuit.max_error_ratio", c.Circuit.MaxErrorRatio, "above 0, at most 1")
+	ck.Check(c.Circuit.OpenFor > 0, "circuit.open_for", c.Circuit.OpenFor, "a positive duration")
+	ck.Check(c.Circuit.Probes > 0, "circuit.probes", c.Circuit.Probes, "a positive number")
+	ck.Check(c.Idempotency.TTL >= time.Minute, "idempotency.ttl", c.Idempotency.TTL, "at least 1m")
+	ck.Check(c.Idempotency.CacheSize > 0, "idempotency.cache_size", c.Idempotency.CacheSize, "a positive number")
+	ck.Check(c.Control.Name != "" && !strings.Contains(c.Control.Name, "#"), "control.name", c.Control.Name, "a name without '#'")
+	ck.Check(c.Control.Poll > 0, "control.poll", c.Control.Poll, "a positive duration")
+	if c.Control.Table != "" {
+		c.DynamoDB.Check(ck, "dynamodb")
+	}
+	ck.Check(c.ReloadInterval >= 0, "reload_interval", c.ReloadInterval, "a duration, 0 to disable")
+	ck.Check(c.GOMAXPROCS >= 0, "gomaxprocs", c.GOMAXPROCS, "0 (runtime default) or a positive number")
+	ck.Check(c.ShutdownTimeout > 0, "shutdown_timeout", c.ShutdownTimeout, "a positive duration")
+	seen := map[string]bool{}
+	for i, r := range c.Routes {
+		key := fmt.Sprintf("routes[%d]", i)
+		r.check(ck, key)
+		ck.Check(!seen[r.Name], key+".name", r.Name, "a name used once")
+		seen[r.Name] = true
+	}
+	return ck.Err()
+}
+
+func checkAddr(ck *config.Checker, key, addr string) {
+	_, _, err := net.SplitHostPort(addr)
+	ck.Add(key, addr, err, "host:port, e.g. 127.0.0.1:8088")
+}
+
+func checkURL(ck *config.Checker, key, s string) {
+	u, err := url.Parse(s)
+	ck.Check(err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && (u.Path == "" || u.Path == "/"), key, s, "an http(s) base URL without a path")
+}
+
+// RouteConfig is one routed call.
+type RouteConfig struct {
+	// Name identifies the route in the admin API, metrics and the control
+	// table. Required: letters, digits, '-' and '_'.
+	Name string `mapstructure:"name"`
+	// Match is a method and a path pattern, "GET /v1/orders/{id}": segments
+	// are literals or {param}; a final {param...} matches the rest. Required.
+	Match string `mapstructure:"match"`
+	// Mode is legacy, shadow, canary or new. Optional: defaults to legacy.
+	Mode Mode `mapstructure:"mode"`
+	// Weight is the percentage (0-100, two decimals) of sticky buckets sent to
+	// new in canary mode. Optional: defaults to 0.
+	Weight float64 `mapstructure:"weight"`
+	// Sticky says where the sticky key comes from: header:<Name>,
+	// query:<param>, path:<param>, body:<field> (a top-level field of a JSON
+	// body) or apikey (the bearer key). Optional: defaults to
+	// body:customer_id for POST, PUT and PATCH, else query:customer_id. When
+	// the source is empty the API key is used.
+	Sticky string `mapstructure:"sticky"`
+	// Shadow tunes the comparison in shadow mode (ignored fields, queue,
+	// workers, dry-run header for writes). Optional: defaults of
+	// shadow.DefaultConfig; without a dry_run_header only GET and HEAD are shadowed.
+	Shadow *shadow.Config `mapstructure:"shadow"`
+	// Plan is the route's progressive rollout plan, started through the admin
+	// API (POST /admin/routes/{route}/plan). Optional: defaults to none.
+	Plan *plan.Plan `mapstructure:"plan"`
+}
+
+func (r RouteConfig) check(ck *config.Checker, key string) {
+	ck.Check(validName(r.Name), key+".name", r.Name, "letters, digits, '-' and '_'")
+	_, err := parsePattern(r.Match)
+	ck.Add(key+".match", r.Match, err, `a method and a path pattern like "GET /v1/orders/{id}"`)
+	_, err = ParseMode(string(r.Mode))
+	ck.Add(key+".mode", r.Mode, err, "legacy, shadow, canary or new")
+	ck.Add(key+".weight", r.Weight, checkWeight(r.Weight), "0 to 100 with at most two decimals")
+	if r.Sticky != "" {
+		_, err := parseKeySource(r.Sticky)
+		ck.Add(key+".sticky", r.Sticky, err, "header:<Name>, query:<param>, path:<param>, body:<field> or apikey")
+	}
+	if r.Shadow != nil {
+		r.Shadow.Validate(ck, key+".shadow")
+	}
+	if r.Plan != nil {
+		r.Plan.Validate(ck, key+".plan")
+	}
+}
+
+func validName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// checkWeight accepts 0-100 with at most two decimals.
+func checkWeight(w float64) error {
+	if math.IsNaN(w) || w < 0 || w > 100 {
+		return fmt.Errorf("out of range")
+	}
+	if math.Abs(w*100-math.Round(w*100)) > 1e-6 {
+		return fmt.Errorf("more than two decimals")
+	}
+	return nil
+}

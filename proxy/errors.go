@@ -1,0 +1,72 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+
+	"github.com/anycompany/strangler/internal/problem"
+)
+
+// StatusClientClosedRequest is nginx's 499: the client went away before the
+// answer. It is logged and counted, but is never a backend error.
+const StatusClientClosedRequest = 499
+
+// ErrOwnedUnavailable is returned when a request that only the new backend
+// may serve (an id it owns, a key pinned to it) finds it unavailable.
+var ErrOwnedUnavailable = errors.New("the new backend owns this request and is unavailable")
+
+// ErrPinUnavailable is returned when the pin of an Idempotency-Key cannot
+// be read or written (control table down): guessing could create the order
+// in both systems, so the request is refused with 503.
+var ErrPinUnavailable = errors.New("the idempotency pin store is unavailable")
+
+// statusFor is the one place that maps a proxying error to the status the
+// client gets: 413 for a body over the limit, 499 when the client's own
+// context ended (it went away: not a backend error), 504 when the backend
+// timed out, 503 when an owned request cannot be served, 502 otherwise.
+func statusFor(ctx context.Context, err error) int {
+	var tooBig *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case errors.As(err, &tooBig):
+		return http.StatusRequestEntityTooLarge
+	case ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled):
+		return StatusClientClosedRequest
+	case errors.Is(err, ErrOwnedUnavailable), errors.Is(err, ErrPinUnavailable):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusBadGateway
+}
+
+// BackendProxy names the proxy itself in X-Strangler-Backend, when it
+// answered without asking a backend (a body over the limit).
+const BackendProxy Backend = "proxy"
+
+// writeError answers a proxying error as problem+json with the status of statusFor.
+func writeError(w http.ResponseWriter, status int, backend Backend, err error) {
+	if status == StatusClientClosedRequest {
+		// Nobody is listening; the status only reaches logs and metrics.
+		w.WriteHeader(status)
+		return
+	}
+	var p *problem.Problem
+	switch status {
+	case http.StatusRequestEntityTooLarge:
+		p = problem.New(status, "Request too large", err.Error())
+	case http.StatusServiceUnavailable:
+		p = problem.New(status, "Backend unavailable", "the "+string(backend)+" backend owns this request and is unavailable (circuit open or unhealthy); retry later")
+		if errors.Is(err, ErrPinUnavailable) {
+			p = problem.New(status, "Idempotency pin unavailable", "the proxy cannot tell which backend saw this Idempotency-Key first; retry later")
+		}
+		w.Header().Set("Retry-After", "5")
+	case http.StatusGatewayTimeout:
+		p = problem.New(status, "Backend timeout", "the "+string(backend)+" backend did not answer in time")
+	default:
+		p = problem.New(status, "Bad gateway", "the "+string(backend)+" backend could not be reached or failed mid-answer")
+	}
+	problem.Write(w, p)
+}

@@ -1,0 +1,308 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Exchange is a request legacy answered in shadow mode, with legacy's
+// answer, handed to the route's mirror (proxy/shadow). The mirror owns the
+// slices and the header once offered.
+type Exchange struct {
+	Route                  string
+	Method, Path, RawQuery string
+	Header                 http.Header
+	Body                   []byte
+	LegacyStatus           int
+	LegacyBody             []byte
+}
+
+// Mirrors offers shadow copies: Offer never blocks and reports whether the
+// exchange was queued; Writes reports whether route's mirror may receive
+// writes (its new service honours a dry-run header).
+type Mirrors interface {
+	Offer(ex Exchange) bool
+	Writes(route string) bool
+}
+
+// Availability answers whether the new backend may take a request now
+// (healthy and its circuit lets it through) and hears how it went.
+type Availability interface {
+	Allow() bool
+	Record(failed bool)
+}
+
+// Proxy is the strangler's request path: it matches the request to a route
+// of the current Table, picks a backend (forced by a tester, owner of the
+// id, pinned idempotency key, the route's mode and sticky bucket, the new
+// backend's availability), forwards it through that backend's
+// httputil.ReverseProxy, and records the outcome. Never copy one.
+type Proxy struct {
+	sw         *Switch
+	legacy     *Upstream
+	new        *Upstream
+	newAvail   Availability
+	pins       *Pinner
+	mirrors    Mirrors
+	adminToken []byte
+	maxBody    int64
+	now        func() time.Time
+	log        *slog.Logger
+	refused    *prometheus.CounterVec
+	writers    sync.Pool
+}
+
+// decision is where one request goes and why.
+type decision struct {
+	backend Backend
+	reason  string // forced, owned, pinned, mode, bucket, circuit_open
+	// strict requests must not fall back to legacy (owned id, pinned to new, forced).
+	strict bool
+}
+
+// ServeHTTP implements http.Handler.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := p.now()
+	var ps params
+	rt := p.sw.Table().match(r.Method, r.URL.Path, &ps)
+
+	if r.ContentLength > p.maxBody {
+		p.finish(w, r, rt, BackendProxy, start, http.StatusRequestEntityTooLarge, &http.MaxBytesError{Limit: p.maxBody})
+		return
+	}
+	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
+	if hasBody {
+		r.Body = http.MaxBytesReader(w, r.Body, p.maxBody)
+	}
+	shadowing := rt.state.Mode == ModeShadow && p.mirrors != nil &&
+		(r.Method == http.MethodGet || r.Method == http.MethodHead || p.mirrors.Writes(rt.Name()))
+	var body []byte
+	if hasBody && (rt.key.kind == keyBody || shadowing) {
+		// Buffer (within the limit) to read the sticky key or copy it to the
+		// shadow; the backend then gets a replayable copy.
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			p.finish(w, r, rt, BackendProxy, start, 0, err)
+			return
+		}
+		body = b
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		r.ContentLength = int64(len(body))
+	}
+
+	d, err := p.decide(r, rt, &ps, body)
+	if err != nil {
+		p.finish(w, r, rt, d.backend, start, 0, err)
+		return
+	}
+	if shadowing && d.reason == "mode" {
+		r = r.WithContext(context.WithValue(r.Context(), shadowKey{}, &shadowCapture{
+			mirrors: p.mirrors, limit: p.maxBody,
+			ex: Exchange{Route: rt.Name(), Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Header: r.Header.Clone(), Body: body},
+		}))
+	}
+
+	up := p.legacy
+	if d.backend == BackendNew {
+		up = p.new
+	}
+	sw := p.writer(w)
+	sw.Header().Set(HeaderBackend, string(d.backend))
+	up.rp.ServeHTTP(sw, r)
+	status := sw.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	p.writers.Put(sw)
+	if d.backend == BackendNew && status != StatusClientClosedRequest {
+		p.newAvail.Record(status >= 500)
+	}
+	rt.obs.backend(d.backend).record(p.now(), status, p.now().Sub(start))
+}
+
+// decide picks the backend of r. It fails with ErrOwnedUnavailable (and the
+// new backend) when only new may serve r and new is unavailable.
+func (p *Proxy) decide(r *http.Request, rt *Route, ps *params, body []byte) (decision, error) {
+	if v := r.Header.Get(HeaderBackend); v != "" {
+		// Honoured only with the admin token; otherwise ignored (the
+		// response's X-Strangler-Backend shows where it went).
+		if b, ok := ParseBackend(v); ok && p.isAdmin(r) {
+			return p.available(decision{backend: b, reason: "forced", strict: true})
+		}
+	}
+	if id := ps.get("id"); strings.HasPrefix(id, "ord_") {
+		return p.available(decision{backend: BackendNew, reason: "owned", strict: true})
+	}
+	d := decision{backend: BackendLegacy, reason: "mode"}
+	switch rt.state.Mode {
+	case ModeNew:
+		d.backend = BackendNew
+	case ModeCanary:
+		d.reason = "bucket"
+		switch {
+		case rt.threshold >= Buckets:
+			d.backend = BackendNew
+		case rt.threshold > 0 && rt.toNew(rt.key.extract(r, ps, body)):
+			d.backend = BackendNew
+		}
+	}
+	if d.backend == BackendNew && !p.newAvail.Allow() {
+		d = decision{backend: BackendLegacy, reason: "circuit_open"}
+	}
+	if r.Method == http.MethodPost && p.pins != nil {
+		if key := r.Header.Get(HeaderIdempotencyKey); key != "" {
+			held, err := p.pins.Pin(r.Context(), key, d.backend)
+			if err != nil {
+				// Without the pin a retry could create the order in both
+				// systems: refuse rather than guess.
+				return decision{backend: BackendProxy}, fmt.Errorf("%w: %w", ErrPinUnavailable, err)
+			}
+			if held != d.backend {
+				// Not allowed through above: ask again for the pinned backend.
+				return p.available(decision{backend: held, reason: "pinned", strict: true})
+			}
+		}
+	}
+	return d, nil
+}
+
+// available checks a strict decision against the new backend's availability.
+func (p *Proxy) available(d decision) (decision, error) {
+	if d.backend == BackendNew && !p.newAvail.Allow() {
+		return d, ErrOwnedUnavailable
+	}
+	return d, nil
+}
+
+func (p *Proxy) isAdmin(r *http.Request) bool {
+	tok := r.Header.Get(HeaderAdminToken)
+	return tok != "" && subtle.ConstantTimeCompare([]byte(tok), p.adminToken) == 1
+}
+
+// finish answers a request that failed before or without a backend answer.
+func (p *Proxy) finish(w http.ResponseWriter, r *http.Request, rt *Route, b Backend, start time.Time, status int, err error) {
+	if status == 0 {
+		status = statusFor(r.Context(), err)
+		if errors.Is(err, ErrOwnedUnavailable) {
+			b = BackendNew
+		}
+	}
+	if status >= 500 {
+		p.log.Warn("request failed in the proxy", "route", rt.Name(), "backend", b, "status", status, "err", err)
+	}
+	w.Header().Set(HeaderBackend, string(b))
+	writeError(w, status, b, err)
+	if b == BackendProxy {
+		p.refused.WithLabelValues(rt.Name(), strconv.Itoa(status)).Inc()
+		return
+	}
+	rt.obs.backend(b).record(p.now(), status, p.now().Sub(start))
+}
+
+// errorHandler is the ReverseProxy's ErrorHandler of backend b.
+func (p *Proxy) errorHandler(b Backend) func(http.ResponseWriter, *http.Request, error) {
+	return func(w http.ResponseWriter, r *http.Request, err error) {
+		status := statusFor(r.Context(), err)
+		if status == StatusClientClosedRequest {
+			p.log.Debug("client went away", "backend", b, "path", r.URL.Path)
+		} else {
+			p.log.Warn("backend call failed", "backend", b, "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+		}
+		writeError(w, status, b, err)
+	}
+}
+
+// modifyResponse drops a backend's own X-Strangler-Backend (the proxy names
+// the backend) and, in shadow mode, tees legacy's body for the mirror.
+func modifyResponse(resp *http.Response) error {
+	resp.Header.Del(HeaderBackend)
+	if c, ok := resp.Request.Context().Value(shadowKey{}).(*shadowCapture); ok {
+		c.ex.LegacyStatus = resp.StatusCode
+		resp.Body = &teeBody{rc: resp.Body, c: c}
+	}
+	return nil
+}
+
+type shadowKey struct{}
+
+// shadowCapture collects legacy's answer to a shadowed request.
+type shadowCapture struct {
+	mirrors Mirrors
+	limit   int64
+	ex      Exchange
+	buf     bytes.Buffer
+	over    bool
+	done    bool
+}
+
+// teeBody copies what the client receives, and offers the exchange once the
+// body has been read to its end (never when it was cut short or too long).
+type teeBody struct {
+	rc io.ReadCloser
+	c  *shadowCapture
+}
+
+func (t *teeBody) Read(b []byte) (int, error) {
+	n, err := t.rc.Read(b)
+	c := t.c
+	if n > 0 && !c.over {
+		if int64(c.buf.Len()+n) > c.limit {
+			c.over = true
+		} else {
+			c.buf.Write(b[:n])
+		}
+	}
+	if err == io.EOF && !c.over && !c.done {
+		c.done = true
+		c.ex.LegacyBody = c.buf.Bytes()
+		c.mirrors.Offer(c.ex)
+	}
+	return n, err
+}
+
+func (t *teeBody) Close() error { return t.rc.Close() }
+
+// statusWriter remembers the status of the answer. It passes Flush and the
+// rest through Unwrap (http.ResponseController).
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (p *Proxy) writer(w http.ResponseWriter) *statusWriter {
+	sw, _ := p.writers.Get().(*statusWriter)
+	if sw == nil {
+		sw = &statusWriter{}
+	}
+	sw.ResponseWriter, sw.status = w, 0
+	return sw
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

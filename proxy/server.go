@@ -1,0 +1,279 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/anycompany/strangler/internal/control"
+	"github.com/anycompany/strangler/internal/ddbtable"
+	"github.com/anycompany/strangler/internal/httpserver"
+	"github.com/anycompany/strangler/proxy/plan"
+)
+
+// Deps are what a Server needs beside its Config.
+type Deps struct {
+	// Logger receives every log line. Required.
+	Logger *slog.Logger
+	// Reload re-reads the whole configuration (file, env, flags) for a live
+	// reload. Optional: nil disables reloads.
+	Reload func() (Config, error)
+	// ConfigFile is the file whose changes trigger Reload. Optional.
+	ConfigFile string
+	// DynamoDB is the control table's client. Optional: built from
+	// Config.DynamoDB when control.table is set.
+	DynamoDB ddbClient
+	// Now is the clock. Optional: defaults to time.Now.
+	Now func() time.Time
+	// PlanTick is how often running plans are evaluated. Optional: defaults to 1s.
+	PlanTick time.Duration
+}
+
+// ddbClient is what the server needs of DynamoDB: the control table's calls
+// and table creation.
+type ddbClient interface {
+	ddbAPI
+	ddbtable.API
+}
+
+// Server is the strangler proxy: the proxied order API (Handler), the admin
+// API (AdminHandler) and the loops behind them (Run). Make one with BackendNew;
+// never copy one.
+type Server struct {
+	cfg      Config
+	deps     Deps
+	log      *slog.Logger
+	reg      *prometheus.Registry
+	metrics  *Metrics
+	stats    *Stats
+	sw       *Switch
+	proxy    *Proxy
+	admin    *Admin
+	plans    *plan.Controller
+	mirrors  *mirrorSet
+	health   []*HealthChecker
+	breaker  *Breaker
+	legacy   *Upstream
+	new      *Upstream
+	reloader *Reloader
+	mirrorMu sync.Mutex // serialises mirror updates (start, reloads)
+}
+
+// New builds a Server: it creates the control table when missing and loads
+// the persisted routing state.
+func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if deps.PlanTick == 0 {
+		deps.PlanTick = time.Second
+	}
+	log := deps.Logger.With("component", "proxy")
+	s := &Server{cfg: cfg, deps: deps, log: log, reg: prometheus.NewRegistry()}
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.metrics = NewMetrics(s.reg)
+	s.stats = NewStats(s.metrics, deps.Now)
+
+	var (
+		states StateStore
+		pins   PinStore
+	)
+	if cfg.Control.Table == "" {
+		log.Warn("control.table is empty: routing state, pins and audit stay in memory (one replica, lost on restart)")
+		mem := NewMemoryStore()
+		states, pins = mem, mem
+	} else {
+		api := deps.DynamoDB
+		if api == nil {
+			c, err := cfg.DynamoDB.DynamoDB(ctx)
+			if err != nil {
+				return nil, err
+			}
+			api = c
+		}
+		spec := control.Spec(cfg.Control.Table)
+		spec.TTLAttribute = TTLAttribute
+		if _, err := ddbtable.Ensure(ctx, api, spec); err != nil {
+			return nil, fmt.Errorf("ensuring control table: %w", err)
+		}
+		ct := NewControlTable(api, cfg.Control.Table, cfg.Control.Name)
+		states, pins = ct, ct
+	}
+
+	sw, err := NewSwitch(cfg.Routes, states, s.stats, s.metrics, deps.Now, log.With("component", "switch"))
+	if err != nil {
+		return nil, err
+	}
+	if err := sw.Load(ctx); err != nil {
+		return nil, fmt.Errorf("loading routing state: %w", err)
+	}
+	s.sw = sw
+
+	legacyURL, err := url.Parse(cfg.Backends.Legacy)
+	if err != nil {
+		return nil, fmt.Errorf("backends.legacy: %w", err)
+	}
+	newURL, err := url.Parse(cfg.Backends.New)
+	if err != nil {
+		return nil, fmt.Errorf("backends.new: %w", err)
+	}
+	s.proxy = &Proxy{
+		sw: sw, adminToken: []byte(cfg.Admin.Token.Reveal()), maxBody: cfg.MaxBodyBytes, now: deps.Now, log: log, refused: s.metrics.refused,
+		pins: NewPinner(pins, cfg.Idempotency.TTL, cfg.Idempotency.CacheSize, deps.Now, s.metrics),
+	}
+	pool := &bufferPool{}
+	onRetry := s.metrics.retries.Inc
+	s.legacy = newUpstream(BackendLegacy, legacyURL, cfg, pool, onRetry, s.proxy.errorHandler(BackendLegacy), modifyResponse)
+	s.new = newUpstream(BackendNew, newURL, cfg, pool, onRetry, s.proxy.errorHandler(BackendNew), modifyResponse)
+	s.proxy.legacy, s.proxy.new = s.legacy, s.new
+
+	circuit := s.metrics.circuit.WithLabelValues(string(BackendNew))
+	s.breaker = NewBreaker(cfg.Circuit, deps.Now, func(st CircuitState) {
+		circuit.Set(float64(st))
+		log.Warn("circuit of the new backend changed", "state", st.String())
+	})
+	for _, up := range []*Upstream{s.legacy, s.new} {
+		g := s.metrics.healthy.WithLabelValues(string(up.name))
+		s.health = append(s.health, NewHealthChecker(up.name, up.url.String(), cfg.Health, up.transport, log.With("component", "health"),
+			func(ok bool) { g.Set(b2f(ok)) }))
+	}
+	s.proxy.newAvail = &availability{health: s.health[1], breaker: s.breaker}
+
+	s.mirrors = newMirrorSet(s.new.transport, s.legacy.transport, newURL, legacyURL, deps.Logger)
+	s.proxy.mirrors = s.mirrors
+	s.plans = plan.NewController(planObserver{s.stats}, sw, deps.Now, deps.Logger, s.reg)
+	s.admin = &Admin{
+		token: []byte(cfg.Admin.Token.Reveal()), sw: sw, stats: s.stats, plans: s.plans, diffs: s.mirrors.Report,
+		backend: s.backendStatus, gather: prometheus.Gatherers{s.reg, s.mirrors}, now: deps.Now, log: log.With("component", "admin"),
+	}
+	if deps.Reload != nil && deps.ConfigFile != "" && cfg.ReloadInterval > 0 {
+		s.reloader = NewReloader(deps.ConfigFile, cfg, deps.Reload, s.applyConfig, cfg.ReloadInterval, s.metrics, log.With("component", "reload"))
+	}
+	return s, nil
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// availability is the new backend's: healthy and let through by its breaker.
+type availability struct {
+	health  *HealthChecker
+	breaker *Breaker
+}
+
+func (a *availability) Allow() bool        { return a.health.Healthy() && a.breaker.Allow() }
+func (a *availability) Record(failed bool) { a.breaker.Record(failed) }
+
+// planObserver answers the plan controller from the proxy's figures.
+type planObserver struct{ stats *Stats }
+
+var _ plan.Observer = planObserver{}
+
+func (o planObserver) Window(route, backend string, since time.Time) plan.Window {
+	ws := o.stats.Window(route, Backend(backend), since)
+	return plan.Window{Requests: ws.Requests, Errors5xx: ws.Errors5xx, P99: ws.P99}
+}
+
+var _ plan.Setter = (*Switch)(nil)
+
+func (s *Server) backendStatus() []BackendStatus {
+	return []BackendStatus{
+		{Name: BackendLegacy, URL: s.legacy.url.String(), Healthy: s.health[0].Healthy()},
+		{Name: BackendNew, URL: s.new.url.String(), Healthy: s.health[1].Healthy(), Circuit: s.breaker.State().String()},
+	}
+}
+
+// applyConfig applies a reloaded configuration's routes.
+func (s *Server) applyConfig(ctx context.Context, cfg Config) error {
+	if err := s.sw.ApplyFile(ctx, cfg.Routes); err != nil {
+		return err
+	}
+	s.mirrorMu.Lock()
+	s.mirrors.apply(ctx, cfg.Routes)
+	s.mirrorMu.Unlock()
+	return nil
+}
+
+// Handler returns the proxied order API.
+func (s *Server) Handler() http.Handler { return s.proxy }
+
+// AdminHandler returns the admin API.
+func (s *Server) AdminHandler() http.Handler { return s.admin.Handler() }
+
+// Switch returns the routing state owner (for tests and embedding).
+func (s *Server) Switch() *Switch { return s.sw }
+
+// Reload reloads the configuration once (as the file watcher does), for
+// tests and SIGHUP-style triggers. It reports whether it was applied.
+func (s *Server) Reload(ctx context.Context) bool {
+	if s.reloader == nil {
+		return false
+	}
+	return s.reloader.Reload(ctx)
+}
+
+// Run runs the loops behind the handlers until ctx ends: health checks,
+// shadow mirrors, plan ticks, control table sync and config reloads.
+func (s *Server) Run(ctx context.Context) error {
+	s.mirrorMu.Lock()
+	s.mirrors.apply(ctx, s.sw.currentFile())
+	s.mirrorMu.Unlock()
+	g, gctx := errgroup.WithContext(ctx)
+	for _, h := range s.health {
+		g.Go(func() error { return h.Run(gctx) })
+	}
+	if s.cfg.Control.Table != "" {
+		g.Go(func() error { return s.sw.RunSync(gctx, s.cfg.Control.Poll) })
+	}
+	if s.reloader != nil {
+		g.Go(func() error { return s.reloader.Run(gctx) })
+	}
+	g.Go(func() error {
+		t := time.NewTicker(s.deps.PlanTick)
+		defer t.Stop()
+		for {
+			select {
+			case <-gctx.Done():
+				return nil
+			case <-t.C:
+				s.plans.Tick(gctx)
+			}
+		}
+	})
+	err := g.Wait()
+	s.mirrors.wait()
+	return err
+}
+
+// Run serves the proxy and its admin API until ctx ends, then drains.
+func Run(ctx context.Context, cfg Config, deps Deps) error {
+	if cfg.GOMAXPROCS > 0 {
+		runtime.GOMAXPROCS(cfg.GOMAXPROCS)
+	}
+	s, err := New(ctx, cfg, deps)
+	if err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.Run(gctx) })
+	g.Go(func() error {
+		return httpserver.Serve(gctx, cfg.Listen, s.Handler(), cfg.ShutdownTimeout, s.log.With("listener", "proxy"))
+	})
+	g.Go(func() error {
+		return httpserver.Serve(gctx, cfg.Admin.Listen, s.AdminHandler(), cfg.ShutdownTimeout, s.log.With("listener", "admin"))
+	})
+	return g.Wait()
+}

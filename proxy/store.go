@@ -1,0 +1,309 @@
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/anycompany/strangler/internal/control"
+)
+
+// ErrVersionConflict says a route's persisted state moved on since it was
+// read (another replica or operator changed it first).
+var ErrVersionConflict = errors.New("route state changed concurrently")
+
+// AuditEntry is one applied change of a route's state. It is a plain value.
+type AuditEntry struct {
+	At     time.Time  `json:"at"`
+	Route  string     `json:"route"`
+	Actor  string     `json:"actor"`
+	Reason string     `json:"reason"`
+	Before RouteState `json:"before"`
+	After  RouteState `json:"after"`
+}
+
+// ddbAPI is the part of the DynamoDB client the control table uses.
+type ddbAPI interface {
+	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+}
+
+// ControlTable keeps the proxy's state in the control table:
+//
+//	pk "proxy#<name>"              sk "route#<route>"               mode, weight, version, file_mode, file_weight, actor, reason, updated_at
+//	pk "proxy#<name>"              sk "audit#<RFC 3339 time>#<n>"   route, actor, reason, before, after (JSON), at
+//	pk "proxy#<name>#pin#<key>"    sk "pin"                         backend, expires_at (TTL, epoch seconds)
+//
+// A state change writes the route item (conditioned on the version read)
+// and its audit item in one transaction, so no change goes unaudited and
+// two replicas cannot both win. Pins live in their own partitions so a
+// busy proxy spreads them. Never copy one.
+type ControlTable struct {
+	api   ddbAPI
+	table string
+	pk    string
+	seq   atomicCounter
+}
+
+var (
+	_ StateStore = (*ControlTable)(nil)
+	_ PinStore   = (*ControlTable)(nil)
+)
+
+// NewControlTable returns the state of proxy group name in table.
+func NewControlTable(api ddbAPI, table, name string) *ControlTable {
+	return &ControlTable{api: api, table: table, pk: "proxy#" + name}
+}
+
+// TTLAttribute is the control table's TTL attribute (epoch seconds).
+const TTLAttribute = "expires_at"
+
+func avS(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+func avN(v string) types.AttributeValue { return &types.AttributeValueMemberN{Value: v} }
+
+func fnum(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+
+func str(item map[string]types.AttributeValue, k string) string {
+	if v, ok := item[k].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
+}
+
+func num(item map[string]types.AttributeValue, k string) float64 {
+	if v, ok := item[k].(*types.AttributeValueMemberN); ok {
+		f, _ := strconv.ParseFloat(v.Value, 64)
+		return f
+	}
+	return 0
+}
+
+// LoadRoutes returns every persisted route state by route name.
+func (c *ControlTable) LoadRoutes(ctx context.Context) (map[string]RouteState, error) {
+	out := map[string]RouteState{}
+	p := dynamodb.NewQueryPaginator(c.api, &dynamodb.QueryInput{
+		TableName:                 aws.String(c.table),
+		KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :p)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": avS(c.pk), ":p": avS("route#")},
+		ConsistentRead:            aws.Bool(true),
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("reading route states from %s: %w", c.table, err)
+		}
+		for _, it := range page.Items {
+			name := strings.TrimPrefix(str(it, control.SK), "route#")
+			out[name] = RouteState{
+				Mode: Mode(str(it, "mode")), Weight: num(it, "weight"), Version: int64(num(it, "version")),
+				UpdatedAt: str(it, "updated_at"), Actor: str(it, "actor"), Reason: str(it, "reason"),
+				FileMode: Mode(str(it, "file_mode")), FileWeight: num(it, "file_weight"),
+			}
+		}
+	}
+	return out, nil
+}
+
+// CommitRoute writes next as route's state if the persisted version is
+// still prev, together with the audit entry a. It returns
+// ErrVersionConflict when another writer got there first.
+func (c *ControlTable) CommitRoute(ctx context.Context, route string, prev int64, next RouteState, a AuditEntry) error {
+	before, _ := json.Marshal(a.Before)
+	after, _ := json.Marshal(a.After)
+	item := map[string]types.AttributeValue{
+		control.PK: avS(c.pk), control.SK: avS("route#" + route),
+		"mode": avS(string(next.Mode)), "weight": avN(fnum(next.Weight)), "version": avN(strconv.FormatInt(next.Version, 10)),
+		"file_mode": avS(string(next.FileMode)), "file_weight": avN(fnum(next.FileWeight)),
+		"actor": avS(next.Actor), "reason": avS(next.Reason), "updated_at": avS(next.UpdatedAt),
+	}
+	audit := map[string]types.AttributeValue{
+		control.PK: avS(c.pk), control.SK: avS(fmt.Sprintf("audit#%s#%06d", a.At.UTC().Format("2006-01-02T15:04:05.000000Z"), c.seq.next()%1000000)),
+		"route": avS(route), "actor": avS(a.Actor), "reason": avS(a.Reason), "at": avS(a.At.UTC().Format(time.RFC3339Nano)),
+		"before": avS(string(before)), "after": avS(string(after)),
+	}
+	_, err := c.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Put: &types.Put{
+			TableName: aws.String(c.table), Item: item,
+			ConditionExpression:       aws.String("attribute_not_exists(pk) OR version = :prev"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":prev": avN(strconv.FormatInt(prev, 10))},
+		}},
+		{Put: &types.Put{TableName: aws.String(c.table), Item: audit, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
+	}})
+	var tc *types.TransactionCanceledException
+	if errors.As(err, &tc) {
+		for _, r := range tc.CancellationReasons {
+			if aws.ToString(r.Code) == "ConditionalCheckFailed" {
+				return fmt.Errorf("committing route %s version %d: %w", route, next.Version, ErrVersionConflict)
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("committing route %s version %d: %w", route, next.Version, err)
+	}
+	return nil
+}
+
+// Audit returns the newest audit entries first, of one route or of all
+// when route is empty, at most limit.
+func (c *ControlTable) Audit(ctx context.Context, route string, limit int) ([]AuditEntry, error) {
+	var out []AuditEntry
+	p := dynamodb.NewQueryPaginator(c.api, &dynamodb.QueryInput{
+		TableName:                 aws.String(c.table),
+		KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :p)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": avS(c.pk), ":p": avS("audit#")},
+		ScanIndexForward:          aws.Bool(false),
+	})
+	for p.HasMorePages() && len(out) < limit {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("reading the audit log from %s: %w", c.table, err)
+		}
+		for _, it := range page.Items {
+			if route != "" && str(it, "route") != route {
+				continue
+			}
+			e := AuditEntry{Route: str(it, "route"), Actor: str(it, "actor"), Reason: str(it, "reason")}
+			e.At, _ = time.Parse(time.RFC3339Nano, str(it, "at"))
+			_ = json.Unmarshal([]byte(str(it, "before")), &e.Before)
+			_ = json.Unmarshal([]byte(str(it, "after")), &e.After)
+			out = append(out, e)
+			if len(out) == limit {
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// Pin records b for key unless a live pin exists, in one conditional write.
+func (c *ControlTable) Pin(ctx context.Context, key string, b Backend, now time.Time, ttl time.Duration) (Backend, time.Time, error) {
+	expires := now.Add(ttl)
+	pk := c.pk + "#pin#" + key
+	_, err := c.api.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(c.table),
+		Item: map[string]types.AttributeValue{
+			control.PK: avS(pk), control.SK: avS("pin"), "backend": avS(string(b)),
+			TTLAttribute: avN(strconv.FormatInt(expires.Unix(), 10)),
+		},
+		// An expired pin that TTL has not deleted yet is as good as absent.
+		ConditionExpression:                 aws.String("attribute_not_exists(pk) OR expires_at <= :now"),
+		ExpressionAttributeValues:           map[string]types.AttributeValue{":now": avN(strconv.FormatInt(now.Unix(), 10))},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	if err == nil {
+		return b, expires, nil
+	}
+	var cf *types.ConditionalCheckFailedException
+	if !errors.As(err, &cf) {
+		return "", time.Time{}, fmt.Errorf("pinning key in %s: %w", c.table, err)
+	}
+	item := cf.Item
+	if item == nil {
+		got, gerr := c.api.GetItem(ctx, &dynamodb.GetItemInput{
+			TableName:      aws.String(c.table),
+			Key:            map[string]types.AttributeValue{control.PK: avS(pk), control.SK: avS("pin")},
+			ConsistentRead: aws.Bool(true),
+		})
+		if gerr != nil {
+			return "", time.Time{}, fmt.Errorf("reading pin in %s: %w", c.table, gerr)
+		}
+		item = got.Item
+	}
+	held, ok := ParseBackend(str(item, "backend"))
+	if !ok {
+		return "", time.Time{}, fmt.Errorf("pin of key in %s names no backend", c.table)
+	}
+	return held, time.Unix(int64(num(item, TTLAttribute)), 0), nil
+}
+
+// atomicCounter numbers audit entries written within one microsecond.
+type atomicCounter struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (a *atomicCounter) next() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.n++
+	return a.n
+}
+
+// MemoryStore keeps state, audit and pins in memory: one replica, lost on
+// restart. It is for control.table: "" (benchmarks, experiments). Never copy one.
+type MemoryStore struct {
+	mu     sync.Mutex
+	routes map[string]RouteState
+	audit  []AuditEntry
+	pins   map[string]pinEntry
+}
+
+var (
+	_ StateStore = (*MemoryStore)(nil)
+	_ PinStore   = (*MemoryStore)(nil)
+)
+
+// NewMemoryStore returns an empty MemoryStore.
+func NewMemoryStore() *MemoryStore {
+	return &MemoryStore{routes: map[string]RouteState{}, pins: map[string]pinEntry{}}
+}
+
+// LoadRoutes implements StateStore.
+func (m *MemoryStore) LoadRoutes(context.Context) (map[string]RouteState, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]RouteState, len(m.routes))
+	for k, v := range m.routes {
+		out[k] = v
+	}
+	return out, nil
+}
+
+// CommitRoute implements StateStore.
+func (m *MemoryStore) CommitRoute(_ context.Context, route string, prev int64, next RouteState, a AuditEntry) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if cur, ok := m.routes[route]; ok && cur.Version != prev {
+		return fmt.Errorf("committing route %s version %d: %w", route, next.Version, ErrVersionConflict)
+	}
+	m.routes[route] = next
+	m.audit = append(m.audit, a)
+	return nil
+}
+
+// Audit implements StateStore.
+func (m *MemoryStore) Audit(_ context.Context, route string, limit int) ([]AuditEntry, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []AuditEntry
+	for i := len(m.audit) - 1; i >= 0 && len(out) < limit; i-- {
+		if route == "" || m.audit[i].Route == route {
+			out = append(out, m.audit[i])
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].At.After(out[j].At) })
+	return out, nil
+}
+
+// Pin implements PinStore.
+func (m *MemoryStore) Pin(_ context.Context, key string, b Backend, now time.Time, ttl time.Duration) (Backend, time.Time, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p, ok := m.pins[key]; ok && now.Before(p.expires) {
+		return p.backend, p.expires, nil
+	}
+	m.pins[key] = pinEntry{key: key, backend: b, expires: now.Add(ttl)}
+	return b, now.Add(ttl), nil
+}
