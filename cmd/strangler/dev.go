@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -184,6 +185,16 @@ ago (90m, 2h). --to defaults to now.`,
 				return err
 			}
 			res, err := r.Replay(cmd.Context(), req)
+			if errors.Is(err, eventbus.ErrUnknownRule) {
+				names := make([]string, 0, len(cfg.Rules))
+				for _, r := range cfg.Rules {
+					names = append(names, r.Name)
+				}
+				return &config.Error{Part: "eventbus replay", Key: "--rule", Value: rule, Allowed: "a rule of the configuration: " + strings.Join(names, ", ")}
+			}
+			if err != nil && res.Read == 0 {
+				return err
+			}
 			out, _ := json.Marshal(res)
 			fmt.Fprintln(a.stdout, string(out))
 			if err != nil {
