@@ -2,7 +2,6 @@ package eventbus
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -79,17 +78,24 @@ func OpenArchive(path string) (*Archive, error) {
 	return &Archive{out: a}, nil
 }
 
-// Append writes recs in one write.
+// Append writes recs in one write. Each Event must be one line of valid
+// JSON (as Server builds them); it is written as is.
 func (a *Archive) Append(recs []ArchiveRecord) error {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
+	n := 0
 	for _, r := range recs {
-		if err := enc.Encode(r); err != nil {
-			return fmt.Errorf("encoding archive record: %w", err)
-		}
+		n += len(r.Event) + len(r.Bus) + 80
 	}
-	return a.out.write(buf.Bytes())
+	buf := make([]byte, 0, n)
+	for _, r := range recs {
+		buf = append(buf, `{"archived_at":"`...)
+		buf = r.ArchivedAt.UTC().AppendFormat(buf, time.RFC3339Nano)
+		buf = append(buf, `","bus":`...)
+		buf = appendJSONString(buf, r.Bus)
+		buf = append(buf, `,"event":`...)
+		buf = append(buf, r.Event...)
+		buf = append(buf, "}\n"...)
+	}
+	return a.out.write(buf)
 }
 
 // Close closes the file.
