@@ -11,7 +11,8 @@
 // The parts, each one type: Server (the HTTP face: protocol, admin API),
 // Matcher (rules to targets), Dispatcher (a bounded queue and workers per
 // target), Sender (one HTTP delivery with retries), Archive and DeadLetters
-// (JSONL files), Injector (faults) and Replayer (archive to targets).
+// (JSONL files), Injector (faults), Replayer (archive to targets) and
+// Client (the admin API, for tests and scripts).
 package eventbus
 
 import (

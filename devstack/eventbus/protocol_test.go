@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/anycompany/strangler/devstack/eventbus"
+	"github.com/anycompany/strangler/internal/problem"
 )
 
 func orderEntry(detailType, eventID string) types.PutEventsRequestEntry {
@@ -283,6 +284,25 @@ func TestProtocolErrors(t *testing.T) {
 
 func TestAdminAPI(t *testing.T) {
 	b := newBus(t, nil)
+	c := eventbus.NewClient(b.url, testToken, nil)
+	got, err := c.SetFaults(t.Context(), eventbus.FaultsUpdate{ThrottleRatio: aws.Float64(0.5)})
+	if err != nil || got != (eventbus.FaultConfig{ThrottleRatio: 0.5}) {
+		t.Fatalf("SetFaults: %+v %v", got, err)
+	}
+	if got, err = c.SetFaults(t.Context(), eventbus.FaultsUpdate{FailRatio: aws.Float64(0.25)}); err != nil || got != (eventbus.FaultConfig{FailRatio: 0.25, ThrottleRatio: 0.5}) {
+		t.Fatalf("a field left out keeps its value: %+v %v", got, err)
+	}
+	if err := c.ClearFaults(t.Context()); err != nil || b.srv.Faults() != (eventbus.FaultConfig{}) {
+		t.Fatalf("ClearFaults: %v, faults %+v", err, b.srv.Faults())
+	}
+	if st, err := c.Stats(t.Context()); err != nil || st.Calls != 0 {
+		t.Fatalf("Stats: %+v %v", st, err)
+	}
+	var p *problem.Problem
+	if _, err := eventbus.NewClient(b.url, "wrong", nil).Stats(t.Context()); !errors.As(err, &p) || p.Status != http.StatusUnauthorized {
+		t.Errorf("wrong token: %v", err)
+	}
+
 	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, b.url+"/admin/stats", nil)
 	if code, _ := do(t, req); code != http.StatusUnauthorized {
 		t.Errorf("stats without token: %d", code)
