@@ -277,3 +277,6 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	})
 	return g.Wait()
 }
+
+// Plans returns the plan controller (for tests and embedding).
+func (s *Server) Plans() *plan.Controller { return s.plans }
