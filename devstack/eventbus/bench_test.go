@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -20,22 +21,27 @@ import (
 )
 
 // BenchmarkPutEventsSDK measures PutEvents through the real SDK on
-// loopback: 10 order events (~600 bytes of Detail each) a call, archived,
-// with and without a rule delivering each event to an HTTP target (timed
-// until the target has every event).
+// loopback: 10 order events (~600 bytes of Detail each) a call, archived;
+// with no rule, with a rule delivering each event to an HTTP target (timed
+// until the target has every event), and with that target down (every
+// event dead-lettered).
 //
 //	go test -run '^$' -bench PutEventsSDK -benchtime 5s ./devstack/eventbus/
 func BenchmarkPutEventsSDK(b *testing.B) {
-	for _, withRule := range []bool{false, true} {
-		b.Run(fmt.Sprintf("rule=%v", withRule), func(b *testing.B) {
+	for _, mode := range []string{"none", "up", "down"} {
+		b.Run("target="+mode, func(b *testing.B) {
 			sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
 			defer sink.Close()
 			cfg := eventbus.DefaultConfig()
 			cfg.ArchivePath = filepath.Join(b.TempDir(), "archive.jsonl")
 			cfg.DeadLetterPath = filepath.Join(b.TempDir(), "dead.jsonl")
-			if withRule {
+			switch mode {
+			case "up":
 				cfg.Rules = []eventbus.RuleConfig{{Name: "all", Pattern: `{"source":["com.anycompany.orders"]}`,
 					Targets: []eventbus.TargetConfig{{Name: "sink", URL: sink.URL, QueueSize: 1_000_000, Concurrency: 8}}}}
+			case "down": // every event is dead-lettered: connection refused, no retry
+				cfg.Rules = []eventbus.RuleConfig{{Name: "all", Pattern: `{"source":["com.anycompany.orders"]}`,
+					Targets: []eventbus.TargetConfig{{Name: "down", URL: "http://127.0.0.1:1/", MaxAttempts: 1, QueueSize: 1_000_000, Concurrency: 8}}}}
 			}
 			srv, err := eventbus.New(cfg, slog.New(slog.DiscardHandler))
 			if err != nil {
@@ -82,4 +88,54 @@ func BenchmarkPutEventsSDK(b *testing.B) {
 			b.ReportMetric(float64(b.N*len(entries))/el, "events/s")
 		})
 	}
+}
+
+// BenchmarkDeliveryLatency measures the time from a PutEvents call (one
+// event, through the SDK) to the event's arrival at an HTTP target, one
+// call at a time: the bus's share of the end-to-end lag.
+//
+//	go test -run '^$' -bench DeliveryLatency -benchtime 3000x ./devstack/eventbus/
+func BenchmarkDeliveryLatency(b *testing.B) {
+	arrived := make(chan time.Time, 1)
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		arrived <- time.Now()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer sink.Close()
+	cfg := eventbus.DefaultConfig()
+	cfg.ArchivePath = filepath.Join(b.TempDir(), "archive.jsonl")
+	cfg.DeadLetterPath = filepath.Join(b.TempDir(), "dead.jsonl")
+	cfg.Rules = []eventbus.RuleConfig{{Name: "all", Pattern: `{"source":["com.anycompany.orders"]}`,
+		Targets: []eventbus.TargetConfig{{Name: "sink", URL: sink.URL}}}}
+	srv, err := eventbus.New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	defer func() { cancel(); <-done }()
+	b.Setenv("AWS_ACCESS_KEY_ID", "bench")
+	b.Setenv("AWS_SECRET_ACCESS_KEY", "bench")
+	client, err := awsconf.Local("http://" + ln.Addr().String()).EventBridge(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := &eventbridge.PutEventsInput{Entries: []types.PutEventsRequestEntry{{
+		Source: aws.String("com.anycompany.orders"), DetailType: aws.String("OrderCreated"), Detail: aws.String(`{"event_id":"1"}`)}}}
+	lat := make([]time.Duration, 0, b.N)
+	for b.Loop() {
+		sent := time.Now()
+		if _, err := client.PutEvents(ctx, in); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, (<-arrived).Sub(sent))
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-us")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-us")
 }

@@ -9,7 +9,7 @@
 // lets producers prove they retry failed entries alone and back off.
 //
 // The parts, each one type: Server (the HTTP face: protocol, admin API),
-// Matcher (rules to targets), Dispatcher (a bounded queue and workers per
+// Matcher (rules to targets), dispatcher (a bounded queue and workers per
 // target), Sender (one HTTP delivery with retries), Archive and DeadLetters
 // (JSONL files), Injector (faults), Replayer (archive to targets) and
 // Client (the admin API, for tests and scripts).

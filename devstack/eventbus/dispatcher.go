@@ -9,13 +9,13 @@ import (
 	"time"
 )
 
-// Dispatcher hands matched events to their targets asynchronously: one
+// dispatcher hands matched events to their targets asynchronously: one
 // bounded queue and a few workers per target, so a slow or failing target
 // never blocks PutEvents or the other targets. An event that cannot be
 // queued or delivered lands in the dead-letter file with the reason. The
-// zero value is not usable; make one with NewDispatcher. It is safe for
+// zero value is not usable; make one with newDispatcher. It is safe for
 // concurrent use and must not be copied.
-type Dispatcher struct {
+type dispatcher struct {
 	mu      sync.RWMutex // guards closed against Enqueue racing Close
 	closed  bool
 	queues  [][]*targetQueue // by rule index, then target index
@@ -24,6 +24,10 @@ type Dispatcher struct {
 	now     func() time.Time
 	logger  *slog.Logger
 	pending atomic.Int64 // events queued or in delivery
+
+	deadPath string       // for the warning
+	lastLog  atomic.Int64 // unix ns of the last dead-letter warning
+	unlogged atomic.Int64 // dead letters since then
 }
 
 // targetQueue is the queue of one target of one rule.
@@ -34,10 +38,10 @@ type targetQueue struct {
 	c    *targetCounters
 }
 
-// NewDispatcher builds the queues of rules (already defaulted) and wires
+// newDispatcher builds the queues of rules (already defaulted) and wires
 // their depth into c. Start the workers with Run.
-func NewDispatcher(rules []RuleConfig, sender *Sender, dead *DeadLetters, c *counters, now func() time.Time, logger *slog.Logger) *Dispatcher {
-	d := &Dispatcher{sender: sender, dead: dead, now: now, logger: logger}
+func newDispatcher(rules []RuleConfig, sender *Sender, dead *DeadLetters, c *counters, now func() time.Time, logger *slog.Logger) *dispatcher {
+	d := &dispatcher{sender: sender, dead: dead, now: now, logger: logger, deadPath: dead.out.path}
 	for i, r := range rules {
 		var qs []*targetQueue
 		for j, t := range r.Targets {
@@ -53,7 +57,7 @@ func NewDispatcher(rules []RuleConfig, sender *Sender, dead *DeadLetters, c *cou
 // Enqueue queues envelope for every target of rule without blocking; a
 // target whose queue is full (or a dispatcher already closed) dead-letters
 // it at once.
-func (d *Dispatcher) Enqueue(rule int, envelope []byte) {
+func (d *dispatcher) Enqueue(rule int, envelope []byte) {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	for _, q := range d.queues[rule] {
@@ -73,10 +77,10 @@ func (d *Dispatcher) Enqueue(rule int, envelope []byte) {
 }
 
 // Pending returns the events queued or being delivered.
-func (d *Dispatcher) Pending() int64 { return d.pending.Load() }
+func (d *dispatcher) Pending() int64 { return d.pending.Load() }
 
 // Close stops Enqueue from queueing; Run returns once the queues are drained.
-func (d *Dispatcher) Close() {
+func (d *dispatcher) Close() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
@@ -94,7 +98,7 @@ func (d *Dispatcher) Close() {
 // drained. When ctx ends first, the events still queued and the deliveries
 // in flight are dead-lettered (reason: stopped) instead of delivered, so
 // nothing is dropped silently; Run then returns once Close is called.
-func (d *Dispatcher) Run(ctx context.Context) {
+func (d *dispatcher) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, qs := range d.queues {
 		for _, q := range qs {
@@ -106,14 +110,14 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	wg.Wait()
 }
 
-func (d *Dispatcher) work(ctx context.Context, q *targetQueue) {
+func (d *dispatcher) work(ctx context.Context, q *targetQueue) {
 	for env := range q.ch {
 		d.deliver(ctx, q, env)
 		d.pending.Add(-1)
 	}
 }
 
-func (d *Dispatcher) deliver(ctx context.Context, q *targetQueue, env []byte) {
+func (d *dispatcher) deliver(ctx context.Context, q *targetQueue, env []byte) {
 	if err := ctx.Err(); err != nil {
 		d.deadLetter(q, env, 0, "the bus stopped before delivery: "+err.Error())
 		return
@@ -126,7 +130,7 @@ func (d *Dispatcher) deliver(ctx context.Context, q *targetQueue, env []byte) {
 	d.deadLetter(q, env, attempts, err.Error())
 }
 
-func (d *Dispatcher) deadLetter(q *targetQueue, env []byte, attempts int, reason string) {
+func (d *dispatcher) deadLetter(q *targetQueue, env []byte, attempts int, reason string) {
 	q.c.deadLettered.Add(1)
 	dl := DeadLetter{At: d.now().UTC(), Rule: q.rule, Target: q.cfg.Name, URL: q.cfg.URL, Attempts: attempts, Reason: reason, Event: env}
 	if err := d.dead.Add(dl); err != nil {
@@ -135,5 +139,12 @@ func (d *Dispatcher) deadLetter(q *targetQueue, env []byte, attempts int, reason
 			"reason", reason, "event", string(env), "err", err)
 		return
 	}
-	d.logger.Warn("event dead-lettered", "rule", q.rule, "target", q.cfg.Name, "attempts", attempts, "reason", reason)
+	// One warning a second at most: a target down under load would
+	// otherwise write a log line per event.
+	now := d.now().UnixNano()
+	d.unlogged.Add(1)
+	if last := d.lastLog.Load(); now-last >= int64(time.Second) && d.lastLog.CompareAndSwap(last, now) {
+		d.logger.Warn("events dead-lettered", "rule", q.rule, "target", q.cfg.Name, "attempts", attempts, "reason", reason,
+			"dead_lettered_since_last_warning", d.unlogged.Swap(0), "file", d.deadPath)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -155,13 +156,27 @@ func OpenDeadLetters(path string) (*DeadLetters, error) {
 	return &DeadLetters{out: a}, nil
 }
 
-// Add appends one dead letter.
+// Add appends one dead letter. dl.Event must be one line of valid JSON
+// (as the bus builds envelopes); it is written as is, so a flood of dead
+// letters (a target down under load) costs no JSON re-encoding.
 func (d *DeadLetters) Add(dl DeadLetter) error {
-	b, err := json.Marshal(dl)
-	if err != nil {
-		return fmt.Errorf("encoding dead letter: %w", err)
-	}
-	return d.out.write(append(b, '\n'))
+	b := make([]byte, 0, len(dl.Event)+len(dl.Reason)+len(dl.URL)+128)
+	b = append(b, `{"at":"`...)
+	b = dl.At.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","rule":`...)
+	b = appendJSONString(b, dl.Rule)
+	b = append(b, `,"target":`...)
+	b = appendJSONString(b, dl.Target)
+	b = append(b, `,"url":`...)
+	b = appendJSONString(b, dl.URL)
+	b = append(b, `,"attempts":`...)
+	b = strconv.AppendInt(b, int64(dl.Attempts), 10)
+	b = append(b, `,"reason":`...)
+	b = appendJSONString(b, dl.Reason)
+	b = append(b, `,"event":`...)
+	b = append(b, dl.Event...)
+	b = append(b, "}\n"...)
+	return d.out.write(b)
 }
 
 // Close closes the file.

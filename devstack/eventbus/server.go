@@ -34,7 +34,7 @@ type Server struct {
 	matcher    *Matcher
 	archive    *Archive
 	dead       *DeadLetters
-	dispatcher *Dispatcher
+	dispatcher *dispatcher
 	counters   *counters
 	handler    http.Handler
 }
@@ -126,7 +126,7 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Server, error) {
 		s.buses[b] = true
 	}
 	sender := NewSender(o.client, o.sleep, o.random)
-	s.dispatcher = NewDispatcher(cfg.Rules, sender, dead, s.counters, o.now, logger)
+	s.dispatcher = newDispatcher(cfg.Rules, sender, dead, s.counters, o.now, logger)
 	s.handler = s.routes()
 	return s, nil
 }
