@@ -60,7 +60,7 @@ func NewReplayer(cfg Config, dead *DeadLetters, logger *slog.Logger, opts ...Opt
 	if err != nil {
 		return nil, err
 	}
-	return &Replayer{cfg: cfg, matcher: m, sender: NewSender(o.client, o.sleep, o.random), dead: dead, now: o.now, logger: logger}, nil
+	return &Replayer{cfg: cfg, matcher: m, sender: NewSender(o.client, o.sleep, o.jitter), dead: dead, now: o.now, logger: logger}, nil
 }
 
 // ErrUnknownRule is a replay limited to a rule the configuration lacks.

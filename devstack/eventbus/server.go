@@ -46,7 +46,8 @@ type Option func(*options)
 type options struct {
 	now    func() time.Time
 	sleep  func(ctx context.Context, d time.Duration) error
-	random func() float64
+	random func() float64 // faults
+	jitter func() float64 // retry backoff
 	newID  func() string
 	client *http.Client
 }
@@ -60,9 +61,10 @@ func WithSleep(sleep func(ctx context.Context, d time.Duration) error) Option {
 	return func(o *options) { o.sleep = sleep }
 }
 
-// WithRandom sets the source of numbers in [0,1) behind fault injection
-// and retry jitter; it is called under a lock. Default: a PCG seeded with
-// cfg.Seed (from the clock when 0).
+// WithRandom sets the source of numbers in [0,1) behind fault injection;
+// it is called under a lock. Retry jitter draws from a source of its own,
+// so the faults a run injects depend only on its calls. Default: a PCG
+// seeded with cfg.Seed (from the clock when 0).
 func WithRandom(random func() float64) Option { return func(o *options) { o.random = random } }
 
 // WithEventIDs sets the generator of event ids. Default: random UUIDs.
@@ -79,12 +81,13 @@ func (o *options) fill(seed uint64) {
 	if o.sleep == nil {
 		o.sleep = sleepContext
 	}
+	if seed == 0 {
+		seed = uint64(o.now().UnixNano())
+	}
 	if o.random == nil {
-		if seed == 0 {
-			seed = uint64(o.now().UnixNano())
-		}
 		o.random = mrand.New(mrand.NewPCG(seed, 0xb05)).Float64
 	}
+	o.jitter = mrand.New(mrand.NewPCG(seed, 0x717)).Float64
 	if o.newID == nil {
 		o.newID = randomUUID
 	}
@@ -125,7 +128,7 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Server, error) {
 	for _, b := range cfg.Buses {
 		s.buses[b] = true
 	}
-	sender := NewSender(o.client, o.sleep, o.random)
+	sender := NewSender(o.client, o.sleep, o.jitter)
 	s.dispatcher = newDispatcher(cfg.Rules, sender, dead, s.counters, o.now, logger)
 	s.handler = s.routes()
 	return s, nil
