@@ -59,6 +59,7 @@ type Server struct {
 	proxy    *Proxy
 	admin    *Admin
 	plans    *plan.Controller
+	keeper   *planKeeper
 	mirrors  *mirrorSet
 	health   []*HealthChecker
 	breaker  *Breaker
@@ -86,11 +87,12 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	var (
 		states StateStore
 		pins   PinStore
+		plans  PlanStore
 	)
 	if cfg.Control.Table == "" {
 		log.Warn("control.table is empty: routing state, pins and audit stay in memory (one replica, lost on restart)")
 		mem := NewMemoryStore()
-		states, pins = mem, mem
+		states, pins, plans = mem, mem, mem
 	} else {
 		api := deps.DynamoDB
 		if api == nil {
@@ -106,10 +108,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 			return nil, fmt.Errorf("ensuring control table: %w", err)
 		}
 		ct := NewControlTable(api, cfg.Control.Table, cfg.Control.Name)
-		states, pins = ct, ct
+		states, pins, plans = ct, ct, ct
 	}
 
-	sw, err := NewSwitch(cfg.Routes, states, s.stats, s.metrics, deps.Now, log.With("component", "switch"))
+	sw, err := NewSwitch(cfg.Routes, states, s.stats, s.metrics, deps.Now, deps.Logger.With("component", "switch"))
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +145,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	})
 	for _, up := range []*Upstream{s.legacy, s.new} {
 		g := s.metrics.healthy.WithLabelValues(string(up.name))
-		s.health = append(s.health, NewHealthChecker(up.name, up.url.String(), cfg.Health, up.transport, log.With("component", "health"),
+		s.health = append(s.health, NewHealthChecker(up.name, up.url.String(), cfg.Health, up.transport, deps.Logger.With("component", "health"),
 			func(ok bool) { g.Set(b2f(ok)) }))
 	}
 	s.proxy.newAvail = &availability{health: s.health[1], breaker: s.breaker}
@@ -151,12 +153,20 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	s.mirrors = newMirrorSet(s.new.transport, s.legacy.transport, newURL, legacyURL, deps.Logger)
 	s.proxy.mirrors = s.mirrors
 	s.plans = plan.NewController(planObserver{s.stats}, sw, deps.Now, deps.Logger, s.reg)
+	s.keeper = newPlanKeeper(s.plans, plans, deps.Logger.With("component", "plans"))
+	routes := map[string]bool{}
+	for _, rc := range cfg.Routes {
+		routes[rc.Name] = true
+	}
+	if err := s.keeper.restore(ctx, routes); err != nil {
+		return nil, fmt.Errorf("restoring plans: %w", err)
+	}
 	s.admin = &Admin{
-		token: []byte(cfg.Admin.Token.Reveal()), sw: sw, stats: s.stats, plans: s.plans, diffs: s.mirrors.Report,
-		backend: s.backendStatus, gather: prometheus.Gatherers{s.reg, s.mirrors}, now: deps.Now, log: log.With("component", "admin"),
+		token: []byte(cfg.Admin.Token.Reveal()), sw: sw, stats: s.stats, plans: s.keeper, diffs: s.mirrors.Report,
+		backend: s.backendStatus, gather: prometheus.Gatherers{s.reg, s.mirrors}, now: deps.Now, log: deps.Logger.With("component", "admin"),
 	}
 	if deps.Reload != nil && deps.ConfigFile != "" && cfg.ReloadInterval > 0 {
-		s.reloader = NewReloader(deps.ConfigFile, cfg, deps.Reload, s.applyConfig, cfg.ReloadInterval, s.metrics, log.With("component", "reload"))
+		s.reloader = NewReloader(deps.ConfigFile, cfg, deps.Reload, s.applyConfig, cfg.ReloadInterval, s.metrics, deps.Logger.With("component", "reload"))
 	}
 	return s, nil
 }
@@ -249,7 +259,7 @@ func (s *Server) Run(ctx context.Context) error {
 			case <-gctx.Done():
 				return nil
 			case <-t.C:
-				s.plans.Tick(gctx)
+				s.keeper.tick(gctx)
 			}
 		}
 	})

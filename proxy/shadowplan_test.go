@@ -151,3 +151,29 @@ func TestPlanAdvancesThenRollsBack(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanSurvivesRestart: a running plan is restored by a restarted proxy
+// (same control table) at its step, still running.
+func TestPlanSurvivesRestart(t *testing.T) {
+	legacy, nw := startFake(t, "legacy"), startFake(t, "new")
+	p := plan.Plan{Steps: []float64{5, 50}, Bake: time.Hour, SLO: plan.SLO{Max5xxRatio: 0.01, MinRequests: 10}}
+	cfg := testConfig(t, legacy.srv.URL, nw.srv.URL, "",
+		proxy.RouteConfig{Name: "get-order", Match: "GET /v1/orders/{id}", Mode: proxy.ModeLegacy, Sticky: "path:id", Plan: &p})
+	h := startProxy(t, cfg, proxy.Deps{})
+	if _, err := h.client().Plan(context.Background(), "get-order", proxy.PlanRequest{Action: "start", Actor: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	h.stop(t)
+	h2 := startProxy(t, cfg, proxy.Deps{})
+	st, ok := h2.srv.Plans().Status("get-order")
+	if !ok || st.State != plan.StateRunning || st.Step != 0 || st.Weight != 5 {
+		t.Fatalf("after restart the plan is %+v (found %v), want running at step 1 (5 %%)", st, ok)
+	}
+	r, _ := h2.srv.Switch().Table().Route("get-order")
+	if s := r.State(); s.Weight != 5 || s.Mode != proxy.ModeCanary {
+		t.Fatalf("after restart the route is %+v", s)
+	}
+	if _, err := h2.client().Plan(context.Background(), "get-order", proxy.PlanRequest{Action: "abort", Actor: "alice"}); err != nil {
+		t.Fatalf("abort after restart: %v", err)
+	}
+}

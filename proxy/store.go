@@ -44,6 +44,7 @@ type ddbAPI interface {
 //
 //	pk "proxy#<name>"              sk "route#<route>"               mode, weight, version, file_mode, file_weight, actor, reason, updated_at
 //	pk "proxy#<name>"              sk "audit#<RFC 3339 time>#<n>"   route, actor, reason, before, after (JSON), at
+//	pk "proxy#<name>"              sk "plan#<route>"                record (PlanRecord as JSON), updated_at
 //	pk "proxy#<name>#pin#<key>"    sk "pin"                         backend, expires_at (TTL, epoch seconds)
 //
 // A state change writes the route item (conditioned on the version read)
@@ -60,6 +61,7 @@ type ControlTable struct {
 var (
 	_ StateStore = (*ControlTable)(nil)
 	_ PinStore   = (*ControlTable)(nil)
+	_ PlanStore  = (*ControlTable)(nil)
 )
 
 // NewControlTable returns the state of proxy group name in table.
@@ -228,6 +230,50 @@ func (c *ControlTable) Pin(ctx context.Context, key string, b Backend, now time.
 	return held, time.Unix(int64(num(item, TTLAttribute)), 0), nil
 }
 
+// SavePlan stores route's plan record.
+func (c *ControlTable) SavePlan(ctx context.Context, route string, rec PlanRecord) error {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("encoding plan of %s: %w", route, err)
+	}
+	_, err = c.api.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(c.table),
+		Item: map[string]types.AttributeValue{
+			control.PK: avS(c.pk), control.SK: avS("plan#" + route),
+			"record": avS(string(b)), "updated_at": avS(time.Now().UTC().Format(time.RFC3339Nano)),
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("saving plan of %s in %s: %w", route, c.table, err)
+	}
+	return nil
+}
+
+// LoadPlans returns every saved plan record by route.
+func (c *ControlTable) LoadPlans(ctx context.Context) (map[string]PlanRecord, error) {
+	out := map[string]PlanRecord{}
+	p := dynamodb.NewQueryPaginator(c.api, &dynamodb.QueryInput{
+		TableName:                 aws.String(c.table),
+		KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :p)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": avS(c.pk), ":p": avS("plan#")},
+		ConsistentRead:            aws.Bool(true),
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("reading plans from %s: %w", c.table, err)
+		}
+		for _, it := range page.Items {
+			var rec PlanRecord
+			if err := json.Unmarshal([]byte(str(it, "record")), &rec); err != nil {
+				return nil, fmt.Errorf("decoding plan %s in %s: %w", str(it, control.SK), c.table, err)
+			}
+			out[strings.TrimPrefix(str(it, control.SK), "plan#")] = rec
+		}
+	}
+	return out, nil
+}
+
 // atomicCounter numbers audit entries written within one microsecond.
 type atomicCounter struct {
 	mu sync.Mutex
@@ -248,16 +294,18 @@ type MemoryStore struct {
 	routes map[string]RouteState
 	audit  []AuditEntry
 	pins   map[string]pinEntry
+	plans  map[string]PlanRecord
 }
 
 var (
 	_ StateStore = (*MemoryStore)(nil)
 	_ PinStore   = (*MemoryStore)(nil)
+	_ PlanStore  = (*MemoryStore)(nil)
 )
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{routes: map[string]RouteState{}, pins: map[string]pinEntry{}}
+	return &MemoryStore{routes: map[string]RouteState{}, pins: map[string]pinEntry{}, plans: map[string]PlanRecord{}}
 }
 
 // LoadRoutes implements StateStore.
@@ -294,6 +342,25 @@ func (m *MemoryStore) Audit(_ context.Context, route string, limit int) ([]Audit
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].At.After(out[j].At) })
+	return out, nil
+}
+
+// SavePlan implements PlanStore.
+func (m *MemoryStore) SavePlan(_ context.Context, route string, rec PlanRecord) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.plans[route] = rec
+	return nil
+}
+
+// LoadPlans implements PlanStore.
+func (m *MemoryStore) LoadPlans(context.Context) (map[string]PlanRecord, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]PlanRecord, len(m.plans))
+	for k, v := range m.plans {
+		out[k] = v
+	}
 	return out, nil
 }
 
