@@ -6,6 +6,7 @@ import (
 	"github.com/anycompany/strangler/devstack/loadgen"
 	"github.com/anycompany/strangler/internal/config"
 	"github.com/anycompany/strangler/legacy"
+	"github.com/anycompany/strangler/migrator"
 	"github.com/anycompany/strangler/proxy"
 )
 
@@ -18,6 +19,9 @@ func defaultsFor(part string) (config.Validator, bool) {
 		return &c, true
 	case "downstream":
 		c := downstream.DefaultConfig()
+		return &c, true
+	case "migrator":
+		c := migrator.DefaultConfig()
 		return &c, true
 	case "eventbus":
 		c := eventbus.DefaultConfig()

@@ -50,6 +50,7 @@ environment variables and flags (in rising precedence).`,
 		newLoadgenCmd(a),
 		newProxyCmd(a),
 		newRouteCmd(a),
+		newMigrateCmd(a),
 	)
 	return root
 }

@@ -56,7 +56,9 @@ func Ensure(ctx context.Context, api API, spec Spec) (created bool, err error) {
 		} else {
 			created = true
 		}
-		if err := dynamodb.NewTableExistsWaiter(api.(dynamodb.DescribeTableAPIClient)).Wait(ctx,
+		if err := dynamodb.NewTableExistsWaiter(api, func(o *dynamodb.TableExistsWaiterOptions) {
+			o.MinDelay, o.MaxDelay = 200*time.Millisecond, 5*time.Second
+		}).Wait(ctx,
 			&dynamodb.DescribeTableInput{TableName: spec.Create.TableName}, 2*time.Minute); err != nil {
 			return created, fmt.Errorf("waiting for table %s to become active: %w", name, err)
 		}

@@ -51,6 +51,12 @@ var Modes = []Mode{Put, Transact, Batch}
 // Condition is the position guard.
 const Condition = "attribute_not_exists(#pk) OR #pos < :pos"
 
+// InclusiveCondition is the guard for repairs, which write the state of a
+// snapshot begun after :pos over an item that may carry the same position:
+// when no transaction committed since, both describe the same state, so the
+// snapshot may replace a corrupted item.
+const InclusiveCondition = "attribute_not_exists(#pk) OR #pos <= :pos"
+
 // API is the part of the DynamoDB client a Writer uses.
 type API interface {
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
@@ -125,6 +131,7 @@ type Writer struct {
 	limiter     Limiter
 	sleep       func(context.Context, time.Duration) error
 	maxAttempts int
+	condition   string
 }
 
 // Options tune a Writer.
@@ -140,6 +147,8 @@ type Options struct {
 	// MaxAttempts bounds retries of throttled or failed calls. Optional:
 	// defaults to 10.
 	MaxAttempts int
+	// Inclusive uses InclusiveCondition (repairs only). Optional: false.
+	Inclusive bool
 }
 
 // NewWriter returns a writer into table.
@@ -153,7 +162,11 @@ func NewWriter(api API, table string, mode Mode, o Options) *Writer {
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = 10
 	}
-	return &Writer{api: api, table: table, mode: mode, concurrency: o.Concurrency, limiter: o.Limiter, sleep: o.Sleep, maxAttempts: o.MaxAttempts}
+	cond := Condition
+	if o.Inclusive {
+		cond = InclusiveCondition
+	}
+	return &Writer{api: api, table: table, mode: mode, concurrency: o.Concurrency, limiter: o.Limiter, sleep: o.Sleep, maxAttempts: o.MaxAttempts, condition: cond}
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -235,7 +248,7 @@ func (w *Writer) put(ctx context.Context, it Item, guarded bool) (Result, error)
 	}
 	in := &dynamodb.PutItemInput{TableName: aws.String(w.table), Item: it.Item}
 	if guarded {
-		in.ConditionExpression = aws.String(Condition)
+		in.ConditionExpression = aws.String(w.condition)
 		in.ExpressionAttributeNames = map[string]string{"#pk": codec.AttrPK, "#pos": codec.AttrPos}
 		in.ExpressionAttributeValues = map[string]types.AttributeValue{":pos": &types.AttributeValueMemberN{Value: it.Pos}}
 	}
@@ -267,7 +280,12 @@ func (w *Writer) put(ctx context.Context, it Item, guarded bool) (Result, error)
 // transact writes items in TransactWriteItems groups of up to 100 guarded
 // puts (and under 4 MB), retrying only the cancelled ones.
 func (w *Writer) transact(ctx context.Context, items []Item) (Result, error) {
-	var res Result
+	var (
+		mu  sync.Mutex
+		res Result
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(1, w.concurrency/2))
 	for len(items) > 0 {
 		n, size := 0, 0
 		for n < len(items) && n < 100 {
@@ -278,14 +296,18 @@ func (w *Writer) transact(ctx context.Context, items []Item) (Result, error) {
 			size += s
 			n++
 		}
-		r, err := w.transactGroup(ctx, items[:n])
-		res.add(r)
-		if err != nil {
-			return res, err
-		}
+		group := items[:n]
 		items = items[n:]
+		g.Go(func() error {
+			r, err := w.transactGroup(gctx, group)
+			mu.Lock()
+			res.add(r)
+			mu.Unlock()
+			return err
+		})
 	}
-	return res, nil
+	err := g.Wait()
+	return res, err
 }
 
 func (w *Writer) transactGroup(ctx context.Context, group []Item) (Result, error) {
@@ -303,7 +325,7 @@ func (w *Writer) transactGroup(ctx context.Context, group []Item) (Result, error
 			tx[i] = types.TransactWriteItem{Put: &types.Put{
 				TableName:                 aws.String(w.table),
 				Item:                      it.Item,
-				ConditionExpression:       aws.String(Condition),
+				ConditionExpression:       aws.String(w.condition),
 				ExpressionAttributeNames:  map[string]string{"#pk": codec.AttrPK, "#pos": codec.AttrPos},
 				ExpressionAttributeValues: map[string]types.AttributeValue{":pos": &types.AttributeValueMemberN{Value: it.Pos}},
 			}}

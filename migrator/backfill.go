@@ -1,0 +1,431 @@
+package migrator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/anycompany/strangler/internal/codec"
+	"github.com/anycompany/strangler/internal/guard"
+)
+
+// DeadLettersError says the backfill finished but some rows could not be
+// written; they are recorded in the control table with their reasons.
+type DeadLettersError struct {
+	Job string
+	N   int
+}
+
+func (e *DeadLettersError) Error() string {
+	return fmt.Sprintf("%d rows could not be written to DynamoDB; they are recorded with their reasons in the control table under pk \"backfill#%s\", sk \"dead#<key>\": fix them and rerun (finished chunks are not redone)", e.N, e.Job)
+}
+
+// Summary is what a backfill run did.
+type Summary struct {
+	Job             string        `json:"job"`
+	Chunks          int           `json:"chunks"`
+	ChunksThisRun   int           `json:"chunks_this_run"`
+	ChunksFinished  int           `json:"chunks_finished_before"`
+	RowsRead        int64         `json:"rows_read"`
+	RowsWritten     int64         `json:"rows_written"`
+	RowsSkipped     int64         `json:"rows_skipped_newer"`
+	RowsDead        int64         `json:"rows_dead"`
+	Calls           int64         `json:"write_calls"`
+	Elapsed         time.Duration `json:"elapsed"`
+	StartPosition   string        `json:"cdc_start_position"`
+	WriteMode       guard.Mode    `json:"write_mode"`
+	TotalRowsPlaned int64         `json:"total_rows_planned"`
+}
+
+// RowsPerSecond is the run's write rate.
+func (s Summary) RowsPerSecond() float64 {
+	if s.Elapsed <= 0 {
+		return 0
+	}
+	return float64(s.RowsRead) / s.Elapsed.Seconds()
+}
+
+// Writer is what the backfill writes items with.
+type Writer interface {
+	Write(ctx context.Context, items []guard.Item) (guard.Result, error)
+}
+
+var _ Writer = (*guard.Writer)(nil)
+
+// Backfiller copies the source table into DynamoDB chunk by chunk: it plans
+// the chunks once per job, then leases them one at a time from the control
+// table, reads each in its own consistent snapshot stamped with the
+// position read just before, and writes its items under the position guard.
+type Backfiller struct {
+	inspector *Inspector
+	mapping   *codec.Mapping
+	jobs      *JobStore
+	writer    Writer
+	cfg       Config
+	owner     string
+	log       *slog.Logger
+	metrics   *backfillMetrics
+	progress  *Progress
+	now       func() time.Time
+	sleep     func(context.Context, time.Duration) error
+
+	read, written, skipped, dead, calls atomic.Int64
+}
+
+// BackfillDeps are what a Backfiller is built from.
+type BackfillDeps struct {
+	Inspector *Inspector
+	Mapping   *codec.Mapping
+	Jobs      *JobStore
+	Writer    Writer
+	Logger    *slog.Logger
+	Registry  prometheus.Registerer
+	Progress  *Progress
+	// Owner names this worker in leases. Optional: host-pid-random.
+	Owner string
+	// Now and Sleep are the clock. Optional: the real one.
+	Now   func() time.Time
+	Sleep func(context.Context, time.Duration) error
+}
+
+// NewBackfiller wires a backfill.
+func NewBackfiller(cfg Config, d BackfillDeps) *Backfiller {
+	if d.Owner == "" {
+		host, _ := os.Hostname()
+		d.Owner = fmt.Sprintf("%s-%d-%04x", host, os.Getpid(), rand.IntN(1<<16))
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Sleep == nil {
+		d.Sleep = func(ctx context.Context, t time.Duration) error {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(t):
+				return nil
+			}
+		}
+	}
+	if d.Registry == nil {
+		d.Registry = prometheus.NewRegistry()
+	}
+	return &Backfiller{
+		inspector: d.Inspector, mapping: d.Mapping, jobs: d.Jobs, writer: d.Writer, cfg: cfg, owner: d.Owner,
+		log: d.Logger.With("component", "backfill", "job", cfg.JobName()), metrics: newBackfillMetrics(d.Registry),
+		progress: d.Progress, now: d.Now, sleep: d.Sleep,
+	}
+}
+
+// Run plans the job (once), then works chunks until every chunk is done.
+func (b *Backfiller) Run(ctx context.Context) (Summary, error) {
+	start := b.now()
+	sum := Summary{Job: b.cfg.JobName(), WriteMode: b.cfg.Backfill.WriteMode}
+	job, err := b.plan(ctx)
+	if err != nil {
+		return sum, err
+	}
+	sum.Chunks, sum.TotalRowsPlaned = job.Chunks, job.TotalRows
+	chunks, err := b.jobs.Chunks(ctx)
+	if err != nil {
+		return sum, err
+	}
+	var doneRows int64
+	for _, c := range chunks {
+		if c.State == chunkDone {
+			sum.ChunksFinished++
+			doneRows += int64(c.PlannedRows)
+		}
+	}
+	if sum.ChunksFinished > 0 {
+		b.log.Info("resuming", "chunks_done", sum.ChunksFinished, "chunks", job.Chunks)
+	}
+	if b.progress != nil {
+		b.progress.Start(job.TotalRows, doneRows)
+		defer b.progress.Stop()
+	}
+
+	var thisRun atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	queue := newChunkQueue(b.jobs, b.owner, b.cfg.Backfill.LeaseTTL, b.now, b.sleep)
+	for range b.cfg.Backfill.Workers {
+		g.Go(func() error {
+			for {
+				c, ok, err := queue.next(gctx)
+				if err != nil || !ok {
+					return err
+				}
+				err = b.chunk(gctx, c)
+				queue.release(c.N)
+				if err != nil {
+					if errors.Is(err, ErrLeaseLost) {
+						b.log.Warn("lost the lease of a chunk; another worker redoes it", "chunk", c.N)
+						continue
+					}
+					return fmt.Errorf("chunk %d: %w", c.N, err)
+				}
+				thisRun.Add(1)
+			}
+		})
+	}
+	err = g.Wait()
+	sum.ChunksThisRun = int(thisRun.Load())
+	sum.RowsRead, sum.RowsWritten, sum.RowsSkipped, sum.RowsDead, sum.Calls = b.read.Load(), b.written.Load(), b.skipped.Load(), b.dead.Load(), b.calls.Load()
+	sum.Elapsed = b.now().Sub(start)
+	if err != nil {
+		return sum, err
+	}
+	if err := b.jobs.MarkDone(ctx); err != nil {
+		return sum, err
+	}
+	if job, _, err := b.jobs.Job(ctx); err == nil && job.StartPosSet {
+		sum.StartPosition = job.StartPos.String()
+	}
+	if sum.RowsDead > 0 {
+		return sum, &DeadLettersError{Job: sum.Job, N: int(sum.RowsDead)}
+	}
+	return sum, nil
+}
+
+// plan returns the planned job, planning it if this worker may.
+func (b *Backfiller) plan(ctx context.Context) (JobState, error) {
+	for {
+		job, ok, err := b.jobs.Job(ctx)
+		if err != nil {
+			return job, err
+		}
+		if ok && (job.State == jobPlanned || job.State == jobDone) {
+			return job, nil
+		}
+		claimed, err := b.jobs.ClaimPlanning(ctx, b.owner, b.cfg.Backfill.LeaseTTL)
+		if err != nil {
+			return job, err
+		}
+		if !claimed {
+			b.log.Info("another worker is planning the job; waiting")
+			if err := b.sleep(ctx, time.Second); err != nil {
+				return job, err
+			}
+			continue
+		}
+		// Read the position before planning: every chunk's snapshot begins
+		// later, so the cdc may start here even while the backfill runs.
+		pos, err := CurrentPosition(ctx, b.inspector.db)
+		if err != nil {
+			return job, err
+		}
+		bounds, counts, err := b.inspector.Boundaries(ctx, b.cfg.Backfill.ChunkSize)
+		if err != nil {
+			return job, err
+		}
+		if err := b.jobs.SavePlan(ctx, b.owner, bounds, counts, pos); err != nil {
+			return job, err
+		}
+		b.log.Info("planned", "chunks", len(bounds), "chunk_size", b.cfg.Backfill.ChunkSize, "cdc_start_position", pos.String())
+	}
+}
+
+// chunk copies one leased chunk.
+func (b *Backfiller) chunk(ctx context.Context, c Chunk) error {
+	started := b.now()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		b.heartbeat(ctx, c.N, cancel)
+	}()
+	defer wg.Wait()
+	defer cancel(nil)
+
+	snap, err := b.inspector.ReadChunk(ctx, c.Lo, c.Hi)
+	if err != nil {
+		return causeOr(ctx, err)
+	}
+	b.read.Add(int64(len(snap.Rows) + len(snap.Bad)))
+	pos := snap.Pos.Number()
+	var dead []guard.DeadLetter
+	for _, bad := range snap.Bad {
+		dead = append(dead, guard.DeadLetter{Key: bad.Key, Reason: bad.Reason})
+	}
+	items := make([]guard.Item, 0, len(snap.Rows))
+	for _, row := range snap.Rows {
+		item, err := b.mapping.Item(row)
+		if err != nil {
+			dead = append(dead, guard.DeadLetter{Key: b.mapping.KeyString(row), Reason: err.Error()})
+			continue
+		}
+		items = append(items, guard.NewItem(b.mapping.KeyString(row), item, pos))
+	}
+	var res guard.Result
+	for start := 0; start < len(items); start += 500 {
+		r, err := b.writer.Write(ctx, items[start:min(start+500, len(items))])
+		res.Written += r.Written
+		res.Skipped += r.Skipped
+		res.Calls += r.Calls
+		res.Dead = append(res.Dead, r.Dead...)
+		b.written.Add(int64(r.Written))
+		b.skipped.Add(int64(r.Skipped))
+		b.calls.Add(int64(r.Calls))
+		b.metrics.rows.WithLabelValues("written").Add(float64(r.Written))
+		b.metrics.rows.WithLabelValues("skipped").Add(float64(r.Skipped))
+		b.metrics.calls.Add(float64(r.Calls))
+		if b.progress != nil {
+			b.progress.Add(int64(r.Written + r.Skipped + len(r.Dead)))
+		}
+		if err != nil {
+			return causeOr(ctx, err)
+		}
+	}
+	dead = append(dead, res.Dead...)
+	for _, d := range dead {
+		if err := b.jobs.DeadLetter(ctx, d.Key, d.Reason); err != nil {
+			return causeOr(ctx, err)
+		}
+		b.log.Warn("row dead-lettered", "key", d.Key, "reason", d.Reason)
+	}
+	b.dead.Add(int64(len(dead)))
+	b.metrics.rows.WithLabelValues("dead").Add(float64(len(dead)))
+	if b.progress != nil {
+		b.progress.Add(int64(len(snap.Bad)))
+	}
+	if err := b.jobs.Finish(ctx, c.N, b.owner, res.Written, res.Skipped, len(dead), snap.Pos); err != nil {
+		return causeOr(ctx, err)
+	}
+	b.metrics.chunks.Inc()
+	b.metrics.chunkSeconds.Observe(b.now().Sub(started).Seconds())
+	b.log.Debug("chunk done", "chunk", c.N, "rows", len(snap.Rows), "written", res.Written, "skipped", res.Skipped, "dead", len(dead), "pos", snap.Pos.String())
+	return nil
+}
+
+// heartbeat renews the chunk lease until ctx ends; losing it cancels ctx.
+func (b *Backfiller) heartbeat(ctx context.Context, chunk int, cancel context.CancelCauseFunc) {
+	every := b.cfg.Backfill.LeaseTTL / 3
+	for {
+		if err := b.sleep(ctx, every); err != nil {
+			return
+		}
+		if err := b.jobs.Renew(ctx, chunk, b.owner, b.cfg.Backfill.LeaseTTL); err != nil {
+			if ctx.Err() == nil {
+				cancel(err)
+			}
+			return
+		}
+	}
+}
+
+func causeOr(ctx context.Context, err error) error {
+	if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) {
+		return c
+	}
+	return err
+}
+
+// chunkQueue hands out leased chunks to the workers of this process.
+type chunkQueue struct {
+	mu      sync.Mutex
+	jobs    *JobStore
+	owner   string
+	ttl     time.Duration
+	now     func() time.Time
+	sleep   func(context.Context, time.Duration) error
+	pending []Chunk
+	// mine are the chunks this process works on: never re-leased by it, even
+	// when a renewal is late.
+	mine map[int]bool
+}
+
+func newChunkQueue(jobs *JobStore, owner string, ttl time.Duration, now func() time.Time, sleep func(context.Context, time.Duration) error) *chunkQueue {
+	return &chunkQueue{jobs: jobs, owner: owner, ttl: ttl, now: now, sleep: sleep, mine: map[int]bool{}}
+}
+
+// next leases the next free chunk. ok is false when every chunk is done.
+// While other workers hold the remaining chunks it waits: their leases
+// expire if they died.
+func (q *chunkQueue) next(ctx context.Context) (Chunk, bool, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for {
+		for len(q.pending) > 0 {
+			c := q.pending[0]
+			q.pending = q.pending[1:]
+			if q.mine[c.N] {
+				continue
+			}
+			ok, err := q.jobs.Lease(ctx, c.N, q.owner, q.ttl)
+			if err != nil {
+				return c, false, err
+			}
+			if ok {
+				q.mine[c.N] = true
+				return c, true, nil
+			}
+		}
+		chunks, err := q.jobs.Chunks(ctx)
+		if err != nil {
+			return Chunk{}, false, err
+		}
+		now := q.now()
+		held := 0
+		for _, c := range chunks {
+			switch {
+			case q.mine[c.N]:
+				held++
+			case c.State == chunkPending, c.State == chunkLeased && c.LeaseUntil.Before(now):
+				q.pending = append(q.pending, c)
+			case c.State == chunkLeased:
+				held++
+			}
+		}
+		if len(q.pending) == 0 && held == 0 {
+			return Chunk{}, false, nil
+		}
+		if len(q.pending) == 0 {
+			// Wait without the lock, so workers can release their chunks.
+			q.mu.Unlock()
+			err := q.sleep(ctx, time.Second)
+			q.mu.Lock()
+			if err != nil {
+				return Chunk{}, false, err
+			}
+		}
+	}
+}
+
+// release forgets chunk n once this process is done with it.
+func (q *chunkQueue) release(n int) {
+	q.mu.Lock()
+	delete(q.mine, n)
+	q.mu.Unlock()
+}
+
+// backfillMetrics are the backfill's Prometheus series.
+type backfillMetrics struct {
+	rows         *prometheus.CounterVec
+	chunks       prometheus.Counter
+	calls        prometheus.Counter
+	chunkSeconds prometheus.Histogram
+}
+
+func newBackfillMetrics(reg prometheus.Registerer) *backfillMetrics {
+	m := &backfillMetrics{
+		rows: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "backfill_rows_total",
+			Help: "Rows handled: written, skipped (a newer position was already there) or dead (refused)."}, []string{"outcome"}),
+		chunks: prometheus.NewCounter(prometheus.CounterOpts{Name: "backfill_chunks_total", Help: "Chunks finished by this process."}),
+		calls:  prometheus.NewCounter(prometheus.CounterOpts{Name: "backfill_write_calls_total", Help: "DynamoDB write calls, retries included."}),
+		chunkSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "backfill_chunk_duration_seconds",
+			Help: "Time to read and write one chunk.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 12)}),
+	}
+	reg.MustRegister(m.rows, m.chunks, m.calls, m.chunkSeconds)
+	return m
+}

@@ -1,0 +1,197 @@
+package migrator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/anycompany/strangler/internal/codec"
+	"github.com/anycompany/strangler/internal/ddbtable"
+	"github.com/anycompany/strangler/internal/guard"
+	"github.com/anycompany/strangler/internal/httpserver"
+)
+
+// Env is what the migrate commands share: where to print and log.
+type Env struct {
+	Log *slog.Logger
+	// Out receives summaries and reports.
+	Out io.Writer
+	// Terminal, when not nil, gets a live progress bar.
+	Terminal io.Writer
+}
+
+// RunInit creates the tables.
+func RunInit(ctx context.Context, cfg Config, env Env) error {
+	client, err := cfg.DynamoDB.DynamoDB(ctx)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	if err := Init(ctx, client, cfg, env.Log); err != nil {
+		return dynamoHint(cfg, err)
+	}
+	fmt.Fprintf(env.Out, "tables ready: %s (orders, GSI %s on %s + %s, TTL %s) and %s (control)\n",
+		cfg.Table, cfg.Index.Name, cfg.Index.Partition, cfg.Index.Sort, codec.AttrExpires, cfg.ControlTable)
+	return nil
+}
+
+// dynamoHint adds what to do to an unreachable endpoint error.
+func dynamoHint(cfg Config, err error) error {
+	var ks *ddbtable.KeySchemaError
+	if errors.As(err, &ks) {
+		return err
+	}
+	where := cfg.DynamoDB.URL
+	if where == "" {
+		where = "AWS " + cfg.DynamoDB.Region
+	}
+	return fmt.Errorf("%w (DynamoDB at %s: is it reachable? for the local stack run `make stack-up`)", err, where)
+}
+
+// source opens MySQL and resolves the mapping.
+func source(ctx context.Context, cfg Config, conns int) (*Inspector, *codec.Mapping, func(), error) {
+	db, err := OpenSource(cfg.MySQL.DSN, conns)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		db.Close()
+		return nil, nil, nil, fmt.Errorf("connecting to MySQL (mysql.dsn; for the local stack run `make stack-up`): %w", err)
+	}
+	m, err := codec.Resolve(ctx, db, cfg.Mapping)
+	if err != nil {
+		db.Close()
+		return nil, nil, nil, err
+	}
+	return NewInspector(db, m), m, func() { db.Close() }, nil
+}
+
+// requireTables checks the tables exist with the right keys, so a backfill
+// never writes into a table init did not make.
+func requireTables(ctx context.Context, client *dynamodb.Client, cfg Config) error {
+	for _, name := range []string{cfg.Table, cfg.ControlTable} {
+		if _, err := client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &name}); err != nil {
+			var nf interface{ ErrorCode() string }
+			if errors.As(err, &nf) && nf.ErrorCode() == "ResourceNotFoundException" {
+				return fmt.Errorf("DynamoDB table %s does not exist: run `strangler migrate init` first", name)
+			}
+			return dynamoHint(cfg, fmt.Errorf("checking table %s: %w", name, err))
+		}
+	}
+	return nil
+}
+
+// serveMetrics exposes reg on cfg.MetricsListen until ctx ends.
+func serveMetrics(ctx context.Context, cfg Config, reg *prometheus.Registry, log *slog.Logger) {
+	if cfg.MetricsListen == "" {
+		return
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	go func() {
+		if err := httpserver.Serve(ctx, cfg.MetricsListen, mux, time.Second, log.With("component", "metrics")); err != nil {
+			log.Warn("metrics endpoint unavailable", "err", err)
+		}
+	}()
+}
+
+// RunBackfill runs (or resumes, or joins) the backfill job.
+func RunBackfill(ctx context.Context, cfg Config, env Env) (Summary, error) {
+	in, m, closeDB, err := source(ctx, cfg, cfg.Backfill.Workers+2)
+	if err != nil {
+		return Summary{}, err
+	}
+	defer closeDB()
+	client, err := cfg.DynamoDB.DynamoDB(ctx)
+	if err != nil {
+		return Summary{}, err
+	}
+	if err := requireTables(ctx, client, cfg); err != nil {
+		return Summary{}, err
+	}
+	reg := prometheus.NewRegistry()
+	mctx, stop := context.WithCancel(ctx)
+	defer stop()
+	serveMetrics(mctx, cfg, reg, env.Log)
+	var limiter guard.Limiter
+	if cfg.Backfill.MaxWCU > 0 {
+		limiter = guard.NewRateLimiter(cfg.Backfill.MaxWCU, nil, nil)
+	}
+	writer := guard.NewWriter(client, cfg.Table, cfg.Backfill.WriteMode, guard.Options{Concurrency: cfg.Backfill.WriteConcurrency, Limiter: limiter})
+	b := NewBackfiller(cfg, BackfillDeps{
+		Inspector: in, Mapping: m, Jobs: NewJobStore(client, cfg.ControlTable, cfg.JobName(), nil), Writer: writer,
+		Logger: env.Log, Registry: reg, Progress: NewProgress(env.Terminal, env.Log, cfg.Backfill.Progress),
+	})
+	sum, err := b.Run(ctx)
+	fmt.Fprintf(env.Out, "backfill %s: %d chunks (%d this run, %d already done), %d rows read, %d written, %d skipped as older, %d dead; %d write calls (%s mode); %s, %.0f rows/s\n",
+		sum.Job, sum.Chunks, sum.ChunksThisRun, sum.ChunksFinished, sum.RowsRead, sum.RowsWritten, sum.RowsSkipped, sum.RowsDead,
+		sum.Calls, sum.WriteMode, sum.Elapsed.Round(time.Millisecond), sum.RowsPerSecond())
+	if sum.StartPosition != "" {
+		fmt.Fprintf(env.Out, "cdc start position recorded: %s\n", sum.StartPosition)
+	}
+	return sum, err
+}
+
+// VerifyOptions are verify's flags.
+type VerifyOptions struct {
+	Repair bool
+	// Sample is the percentage of keys checked (100: all).
+	Sample float64
+}
+
+// RunVerify compares MySQL with DynamoDB, prints the report and returns
+// ErrNotEqual when differences remain.
+func RunVerify(ctx context.Context, cfg Config, opts VerifyOptions, env Env) (VerifyReport, error) {
+	in, m, closeDB, err := source(ctx, cfg, cfg.Verify.Workers*2+2)
+	if err != nil {
+		return VerifyReport{}, err
+	}
+	defer closeDB()
+	client, err := cfg.DynamoDB.DynamoDB(ctx)
+	if err != nil {
+		return VerifyReport{}, err
+	}
+	if err := requireTables(ctx, client, cfg); err != nil {
+		return VerifyReport{}, err
+	}
+	d := VerifierDeps{Inspector: in, Mapping: m, API: client, Table: cfg.Table, Sample: opts.Sample, Logger: env.Log}
+	if opts.Repair {
+		d.Repair = guard.NewWriter(client, cfg.Table, guard.Put, guard.Options{Inclusive: true})
+	}
+	rep, err := NewVerifier(cfg.Verify, d).Run(ctx)
+	if err != nil {
+		return rep, err
+	}
+	scope := "all keys"
+	if opts.Sample > 0 && opts.Sample < 100 {
+		scope = fmt.Sprintf("a %.2f%% sample of keys", opts.Sample)
+	}
+	fmt.Fprintf(env.Out, "verify %s -> %s (%s): %d rows and %d items checked; missing %d, extra %d, different %d; %d settled within the grace period; %d repaired; %s\n",
+		m.Table, cfg.Table, scope, rep.RowsChecked, rep.ItemsChecked, rep.Missing, rep.Extra, rep.Different, rep.Settled, rep.Repaired, rep.Elapsed.Round(time.Millisecond))
+	for i, d := range rep.Differences {
+		if i == cfg.Verify.Samples {
+			fmt.Fprintf(env.Out, "  … and %d more\n", len(rep.Differences)-i)
+			break
+		}
+		fmt.Fprintf(env.Out, "  %s %s\n", d.Kind, d.Key)
+		for _, f := range d.Fields {
+			fmt.Fprintf(env.Out, "      %s: mysql %s, dynamodb %s\n", f.Attribute, f.Want, f.Got)
+		}
+	}
+	if !rep.Equal() {
+		return rep, fmt.Errorf("%w: %d keys (rerun with --repair to rewrite them from MySQL under the position guard)", ErrNotEqual, len(rep.Differences))
+	}
+	fmt.Fprintln(env.Out, "EQUAL")
+	return rep, nil
+}

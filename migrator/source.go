@@ -1,0 +1,238 @@
+package migrator
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/anycompany/strangler/internal/codec"
+	"github.com/anycompany/strangler/internal/config"
+	"github.com/anycompany/strangler/internal/position"
+)
+
+// OpenSource opens the source database for reading rows through the text
+// protocol (interpolated parameters, no time parsing, UTC session), the
+// form the codec decodes.
+func OpenSource(dsn config.Secret, conns int) (*sql.DB, error) {
+	mc, err := mysql.ParseDSN(dsn.Reveal())
+	if err != nil {
+		return nil, fmt.Errorf("parsing mysql.dsn: %w", err)
+	}
+	mc.InterpolateParams = true
+	mc.ParseTime = false
+	if mc.Params == nil {
+		mc.Params = map[string]string{}
+	}
+	mc.Params["time_zone"] = "'+00:00'"
+	mc.Collation = "utf8mb4_unicode_ci"
+	mc.Timeout = 5 * time.Second
+	connector, err := mysql.NewConnector(mc)
+	if err != nil {
+		return nil, fmt.Errorf("configuring mysql: %w", err)
+	}
+	db := sql.OpenDB(connector)
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns)
+	return db, nil
+}
+
+// Inspector reads the source's position and the table's key range. It
+// never writes.
+type Inspector struct {
+	db *sql.DB
+	m  *codec.Mapping
+}
+
+// NewInspector returns an inspector of m's table in db.
+func NewInspector(db *sql.DB, m *codec.Mapping) *Inspector { return &Inspector{db: db, m: m} }
+
+type queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// CurrentPosition returns the position of the last transaction the source
+// committed, at its end: a safe lower bound for a snapshot begun after it.
+func CurrentPosition(ctx context.Context, q queryer) (position.Position, error) {
+	var version string
+	if err := q.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
+		return position.Position{}, fmt.Errorf("reading the server version: %w", err)
+	}
+	if strings.Contains(strings.ToLower(version), "mariadb") {
+		var gtid string
+		if err := q.QueryRowContext(ctx, "SELECT @@gtid_binlog_pos").Scan(&gtid); err != nil {
+			return position.Position{}, fmt.Errorf("reading @@gtid_binlog_pos: %w", err)
+		}
+		p, err := position.ParseMariaDBGTID(gtid)
+		return p.At(position.EndOfTransaction), err
+	}
+	var mode sql.NullString
+	_ = q.QueryRowContext(ctx, "SELECT @@gtid_mode").Scan(&mode)
+	if strings.EqualFold(mode.String, "ON") {
+		var set string
+		if err := q.QueryRowContext(ctx, "SELECT @@gtid_executed").Scan(&set); err != nil {
+			return position.Position{}, fmt.Errorf("reading @@gtid_executed: %w", err)
+		}
+		p, err := position.ParseMySQLGTIDSet(strings.ReplaceAll(set, "\n", ""))
+		return p.At(position.EndOfTransaction), err
+	}
+	return position.Position{}, errors.New("the source has no GTIDs: enable gtid_mode (MySQL) or use MariaDB; file positions are not supported by the backfill yet")
+}
+
+// Bound is a chunk boundary key, typed like the key column.
+type Bound struct {
+	Set   bool
+	Value string
+}
+
+func (m mapper) arg(b Bound) any {
+	if m.Key().Type == codec.Uint {
+		n, _ := strconv.ParseUint(b.Value, 10, 64)
+		return n
+	}
+	if m.Key().Type == codec.Int {
+		n, _ := strconv.ParseInt(b.Value, 10, 64)
+		return n
+	}
+	return b.Value
+}
+
+type mapper struct{ *codec.Mapping }
+
+// Boundaries returns the keys that split the table into chunks of size
+// rows: chunk i holds keys in (bounds[i-1], bounds[i]], the first starts at
+// the beginning and the last is open-ended. It also returns each chunk's
+// planned row count.
+func (in *Inspector) Boundaries(ctx context.Context, size int) ([]Bound, []int, error) {
+	m := mapper{in.m}
+	key := "`" + in.m.Key().Name + "`"
+	q := fmt.Sprintf("SELECT %s FROM %s WHERE %s > ? ORDER BY %s LIMIT 1 OFFSET ?", key, in.m.QuotedTable(), key, key)
+	qFirst := fmt.Sprintf("SELECT %s FROM %s ORDER BY %s LIMIT 1 OFFSET ?", key, in.m.QuotedTable(), key)
+	var (
+		bounds []Bound
+		counts []int
+		prev   Bound
+	)
+	for {
+		var (
+			next sql.NullString
+			err  error
+		)
+		if prev.Set {
+			err = in.db.QueryRowContext(ctx, q, m.arg(prev), size-1).Scan(&next)
+		} else {
+			err = in.db.QueryRowContext(ctx, qFirst, size-1).Scan(&next)
+		}
+		if errors.Is(err, sql.ErrNoRows) {
+			break
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("planning chunks of %s: %w", in.m.Table, err)
+		}
+		prev = Bound{Set: true, Value: next.String}
+		bounds = append(bounds, prev)
+		counts = append(counts, size)
+	}
+	// The open-ended last chunk holds the rest.
+	var rest int
+	cq := fmt.Sprintf("SELECT COUNT(*) FROM %s", in.m.QuotedTable())
+	args := []any{}
+	if prev.Set {
+		cq += fmt.Sprintf(" WHERE %s > ?", key)
+		args = append(args, m.arg(prev))
+	}
+	if err := in.db.QueryRowContext(ctx, cq, args...).Scan(&rest); err != nil {
+		return nil, nil, fmt.Errorf("counting rows of %s: %w", in.m.Table, err)
+	}
+	bounds = append(bounds, Bound{})
+	counts = append(counts, rest)
+	return bounds, counts, nil
+}
+
+// Snapshot is one chunk's read: the rows of (lo, hi] in one consistent
+// snapshot, and the position read just before it began.
+type Snapshot struct {
+	Pos  position.Position
+	Rows []codec.Row
+	// Bad holds rows that cannot be mapped, with the reason.
+	Bad []BadRow
+}
+
+// BadRow is a row the codec refuses.
+type BadRow struct {
+	Key    string `json:"key"`
+	Reason string `json:"reason"`
+}
+
+// ReadChunk reads keys in (lo, hi] (lo or hi unset: unbounded) in its own
+// consistent snapshot, stamped with the position read just before the
+// snapshot began.
+func (in *Inspector) ReadChunk(ctx context.Context, lo, hi Bound) (Snapshot, error) {
+	var snap Snapshot
+	conn, err := in.db.Conn(ctx)
+	if err != nil {
+		return snap, fmt.Errorf("connecting to MySQL: %w", err)
+	}
+	defer conn.Close()
+	pos, err := CurrentPosition(ctx, conn)
+	if err != nil {
+		return snap, err
+	}
+	snap.Pos = pos
+	if _, err := conn.ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"); err != nil {
+		return snap, fmt.Errorf("starting the chunk snapshot: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK") //nolint:errcheck // read-only
+	m := mapper{in.m}
+	key := "`" + in.m.Key().Name + "`"
+	q := fmt.Sprintf("SELECT %s FROM %s", in.m.QuotedColumns(), in.m.QuotedTable())
+	var where []string
+	var args []any
+	if lo.Set {
+		where, args = append(where, key+" > ?"), append(args, m.arg(lo))
+	}
+	if hi.Set {
+		where, args = append(where, key+" <= ?"), append(args, m.arg(hi))
+	}
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY " + key
+	rows, err := conn.QueryContext(ctx, q, args...)
+	if err != nil {
+		return snap, fmt.Errorf("reading chunk: %w", err)
+	}
+	defer rows.Close()
+	raw := make([]sql.RawBytes, len(in.m.Columns))
+	dest := make([]any, len(raw))
+	for i := range raw {
+		dest[i] = &raw[i]
+	}
+	vals := make([][]byte, len(raw))
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return snap, fmt.Errorf("reading chunk: %w", err)
+		}
+		for i, r := range raw {
+			vals[i] = r // RowFromText copies what it keeps
+			if r == nil {
+				vals[i] = nil
+			}
+		}
+		row, err := in.m.RowFromText(vals)
+		if err != nil {
+			snap.Bad = append(snap.Bad, BadRow{Key: string(raw[0]), Reason: err.Error()})
+			continue
+		}
+		snap.Rows = append(snap.Rows, row)
+	}
+	if err := rows.Err(); err != nil {
+		return snap, fmt.Errorf("reading chunk: %w", err)
+	}
+	return snap, nil
+}

@@ -1,0 +1,355 @@
+package migrator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/anycompany/strangler/internal/control"
+	"github.com/anycompany/strangler/internal/position"
+)
+
+// The backfill's resume state lives in the control table, so a rerun (on any
+// machine) picks up where the last one stopped and several workers can share
+// one job:
+//
+//	pk "backfill#<job>", sk "job":           plan state, chunk count, rows, and
+//	                                         start_pos: the lowest position any
+//	                                         finished chunk was stamped with,
+//	                                         where the cdc must start.
+//	pk "backfill#<job>", sk "chunk#<n>":     bounds, state (pending, leased,
+//	                                         done), lease owner and expiry,
+//	                                         reads (leases taken), rows written.
+//	pk "backfill#<job>", sk "dead#<key>":    a row that could not be written.
+//
+// A chunk is leased with a conditional update (free, or its lease expired),
+// renewed while it is worked on, and marked done only by its owner, so a
+// worker killed at any moment leaves at most its leased chunks to be redone.
+
+// ControlAPI is the part of the DynamoDB client the job state needs.
+type ControlAPI interface {
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
+}
+
+// Job states.
+const (
+	jobPlanning = "planning"
+	jobPlanned  = "planned"
+	jobDone     = "done"
+)
+
+// Chunk states.
+const (
+	chunkPending = "pending"
+	chunkLeased  = "leased"
+	chunkDone    = "done"
+)
+
+// JobState is the job item.
+type JobState struct {
+	State     string
+	Planner   string
+	Chunks    int
+	TotalRows int64
+	// StartPos is where the cdc must start (Set false until a chunk finished).
+	StartPos    position.Position
+	StartPosSet bool
+	UpdatedAt   time.Time
+}
+
+// Chunk is one chunk item.
+type Chunk struct {
+	N           int
+	Lo, Hi      Bound
+	PlannedRows int
+	State       string
+	Owner       string
+	LeaseUntil  time.Time
+	Reads       int
+	Rows        int
+}
+
+// JobStore reads and writes one job's state in the control table. It is safe
+// for concurrent use.
+type JobStore struct {
+	api   ControlAPI
+	table string
+	pk    string
+	now   func() time.Time
+}
+
+// NewJobStore returns the store of job in table.
+func NewJobStore(api ControlAPI, table, job string, now func() time.Time) *JobStore {
+	if now == nil {
+		now = time.Now
+	}
+	return &JobStore{api: api, table: table, pk: "backfill#" + job, now: now}
+}
+
+func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+func n(v int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
+}
+
+func (j *JobStore) key(sk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{control.PK: s(j.pk), control.SK: s(sk)}
+}
+
+func chunkSK(i int) string { return fmt.Sprintf("chunk#%08d", i) }
+
+func isConditionFailed(err error) bool {
+	var ccf *types.ConditionalCheckFailedException
+	return errors.As(err, &ccf)
+}
+
+// Job reads the job item; ok is false when there is none.
+func (j *JobStore) Job(ctx context.Context) (JobState, bool, error) {
+	out, err := j.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(j.table), Key: j.key("job"), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return JobState{}, false, fmt.Errorf("reading the backfill job: %w", err)
+	}
+	if out.Item == nil {
+		return JobState{}, false, nil
+	}
+	js := JobState{
+		State: str(out.Item, "state"), Planner: str(out.Item, "planner"),
+		Chunks: int(num(out.Item, "chunks")), TotalRows: num(out.Item, "total_rows"),
+		UpdatedAt: time.UnixMilli(num(out.Item, "updated_ms")),
+	}
+	if r := str(out.Item, "start_resume"); r != "" || out.Item["start_pos"] != nil {
+		kind := position.Kind(num(out.Item, "start_kind"))
+		p, err := position.ParseResume(kind, r)
+		if err != nil {
+			return js, true, fmt.Errorf("reading the backfill job's start position %q: %w", r, err)
+		}
+		js.StartPos, js.StartPosSet = p.At(position.EndOfTransaction), true
+	}
+	return js, true, nil
+}
+
+func str(item map[string]types.AttributeValue, k string) string {
+	if v, ok := item[k].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
+}
+
+func num(item map[string]types.AttributeValue, k string) int64 {
+	if v, ok := item[k].(*types.AttributeValueMemberN); ok {
+		n, _ := strconv.ParseInt(v.Value, 10, 64)
+		return n
+	}
+	return 0
+}
+
+// ClaimPlanning makes owner the planner of a job that has none, or whose
+// planner went silent for ttl. It reports whether owner may plan.
+func (j *JobStore) ClaimPlanning(ctx context.Context, owner string, ttl time.Duration) (bool, error) {
+	now := j.now()
+	_, err := j.api.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(j.table),
+		Item: map[string]types.AttributeValue{
+			control.PK: s(j.pk), control.SK: s("job"), "state": s(jobPlanning), "planner": s(owner),
+			"updated_ms": n(now.UnixMilli()), "created": s(now.UTC().Format(time.RFC3339)),
+		},
+		ConditionExpression:       aws.String("attribute_not_exists(#pk) OR (#st = :planning AND #up < :stale)"),
+		ExpressionAttributeNames:  map[string]string{"#st": "state", "#pk": "pk", "#up": "updated_ms"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":planning": s(jobPlanning), ":stale": n(now.Add(-ttl).UnixMilli())},
+	})
+	if isConditionFailed(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("claiming the backfill plan: %w", err)
+	}
+	return true, nil
+}
+
+// SavePlan writes the chunk items and marks the job planned.
+// pos, read before planning, is the first cdc start position: every chunk's
+// snapshot begins after it.
+func (j *JobStore) SavePlan(ctx context.Context, owner string, bounds []Bound, counts []int, pos position.Position) error {
+	var reqs []types.WriteRequest
+	var total int64
+	prev := Bound{}
+	for i, b := range bounds {
+		item := j.key(chunkSK(i))
+		item["state"] = s(chunkPending)
+		item["planned_rows"] = n(int64(counts[i]))
+		item["reads"] = n(0)
+		if prev.Set {
+			item["lo"] = s(prev.Value)
+		}
+		if b.Set {
+			item["hi"] = s(b.Value)
+		}
+		total += int64(counts[i])
+		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
+		prev = b
+	}
+	for len(reqs) > 0 {
+		batch := reqs[:min(25, len(reqs))]
+		out, err := j.api.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{j.table: batch}})
+		if err != nil {
+			return fmt.Errorf("saving the chunk plan: %w", err)
+		}
+		reqs = append(out.UnprocessedItems[j.table], reqs[len(batch):]...)
+	}
+	_, err := j.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(j.table), Key: j.key("job"),
+		UpdateExpression:         aws.String("SET #st = :planned, #chunks = :c, #total = :t, #up = :now, #sp = :p, #sr = :r, #sk = :k"),
+		ConditionExpression:      aws.String("#st = :planning AND #planner = :me"),
+		ExpressionAttributeNames: map[string]string{"#st": "state", "#chunks": "chunks", "#total": "total_rows", "#up": "updated_ms", "#sp": "start_pos", "#sr": "start_resume", "#sk": "start_kind", "#planner": "planner"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":planned": s(jobPlanned), ":planning": s(jobPlanning), ":me": s(owner),
+			":c": n(int64(len(bounds))), ":t": n(total), ":now": n(j.now().UnixMilli()),
+			":p": &types.AttributeValueMemberN{Value: pos.Number()}, ":r": s(pos.Resume()), ":k": n(int64(pos.Kind))},
+	})
+	if isConditionFailed(err) {
+		return errors.New("another worker took over planning this backfill job; rerun to join it")
+	}
+	if err != nil {
+		return fmt.Errorf("marking the backfill job planned: %w", err)
+	}
+	return nil
+}
+
+// Chunks lists every chunk of the job.
+func (j *JobStore) Chunks(ctx context.Context) ([]Chunk, error) {
+	var out []Chunk
+	var start map[string]types.AttributeValue
+	for {
+		page, err := j.api.Query(ctx, &dynamodb.QueryInput{
+			TableName:                 aws.String(j.table),
+			KeyConditionExpression:    aws.String("#pk = :pk AND begins_with(#sk, :c)"),
+			ExpressionAttributeNames:  map[string]string{"#pk": control.PK, "#sk": control.SK},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": s(j.pk), ":c": s("chunk#")},
+			ConsistentRead:            aws.Bool(true),
+			ExclusiveStartKey:         start,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("listing backfill chunks: %w", err)
+		}
+		for _, it := range page.Items {
+			c := Chunk{
+				State: str(it, "state"), Owner: str(it, "owner"), LeaseUntil: time.UnixMilli(num(it, "lease_until")),
+				Reads: int(num(it, "reads")), Rows: int(num(it, "rows")), PlannedRows: int(num(it, "planned_rows")),
+			}
+			fmt.Sscanf(str(it, control.SK), "chunk#%d", &c.N) //nolint:errcheck // our own format
+			if v := str(it, "lo"); it["lo"] != nil {
+				c.Lo = Bound{Set: true, Value: v}
+			}
+			if v := str(it, "hi"); it["hi"] != nil {
+				c.Hi = Bound{Set: true, Value: v}
+			}
+			out = append(out, c)
+		}
+		if page.LastEvaluatedKey == nil {
+			return out, nil
+		}
+		start = page.LastEvaluatedKey
+	}
+}
+
+// Lease takes chunk i for owner if it is pending or its lease expired.
+func (j *JobStore) Lease(ctx context.Context, i int, owner string, ttl time.Duration) (bool, error) {
+	now := j.now()
+	_, err := j.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(j.table), Key: j.key(chunkSK(i)),
+		UpdateExpression:          aws.String("SET #st = :leased, #owner = :me, #until = :until ADD #reads :one"),
+		ConditionExpression:       aws.String("#st = :pending OR (#st = :leased AND #until < :now)"),
+		ExpressionAttributeNames:  map[string]string{"#st": "state", "#owner": "owner", "#until": "lease_until", "#reads": "reads"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":leased": s(chunkLeased), ":pending": s(chunkPending), ":me": s(owner), ":until": n(now.Add(ttl).UnixMilli()), ":now": n(now.UnixMilli()), ":one": n(1)},
+	})
+	if isConditionFailed(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("leasing chunk %d: %w", i, err)
+	}
+	return true, nil
+}
+
+// ErrLeaseLost means another worker took the chunk (this one was too slow
+// to renew): drop the chunk, its writes were guarded or will be redone.
+var ErrLeaseLost = errors.New("chunk lease lost")
+
+// Renew extends owner's lease of chunk i.
+func (j *JobStore) Renew(ctx context.Context, i int, owner string, ttl time.Duration) error {
+	_, err := j.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(j.table), Key: j.key(chunkSK(i)),
+		UpdateExpression:          aws.String("SET #until = :until"),
+		ConditionExpression:       aws.String("#st = :leased AND #owner = :me"),
+		ExpressionAttributeNames:  map[string]string{"#st": "state", "#owner": "owner", "#until": "lease_until"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":leased": s(chunkLeased), ":me": s(owner), ":until": n(j.now().Add(ttl).UnixMilli())},
+	})
+	if isConditionFailed(err) {
+		return ErrLeaseLost
+	}
+	if err != nil {
+		return fmt.Errorf("renewing the lease of chunk %d: %w", i, err)
+	}
+	return nil
+}
+
+// Finish marks owner's chunk i done with its figures, and lowers the job's
+// start position to pos if pos is lower.
+func (j *JobStore) Finish(ctx context.Context, i int, owner string, rows, skipped, dead int, pos position.Position) error {
+	_, err := j.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(j.table), Key: j.key(chunkSK(i)),
+		UpdateExpression:          aws.String("SET #st = :done, #rows = :rows, #skipped = :skipped, #dead = :dead, #pos = :pos, #fin = :now"),
+		ConditionExpression:       aws.String("#st = :leased AND #owner = :me"),
+		ExpressionAttributeNames:  map[string]string{"#st": "state", "#owner": "owner", "#rows": "rows", "#skipped": "skipped", "#dead": "dead", "#pos": "pos", "#fin": "finished_ms"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":done": s(chunkDone), ":leased": s(chunkLeased), ":me": s(owner), ":rows": n(int64(rows)), ":skipped": n(int64(skipped)), ":dead": n(int64(dead)), ":pos": s(pos.String()), ":now": n(j.now().UnixMilli())},
+	})
+	if isConditionFailed(err) {
+		return ErrLeaseLost
+	}
+	if err != nil {
+		return fmt.Errorf("marking chunk %d done: %w", i, err)
+	}
+	_, err = j.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(j.table), Key: j.key("job"),
+		UpdateExpression:          aws.String("SET #sp = :p, #sr = :r, #sk = :k, #up = :now"),
+		ConditionExpression:       aws.String("attribute_not_exists(#sp) OR #sp > :p"),
+		ExpressionAttributeNames:  map[string]string{"#sp": "start_pos", "#sr": "start_resume", "#sk": "start_kind", "#up": "updated_ms"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":p": &types.AttributeValueMemberN{Value: pos.Number()}, ":r": s(pos.Resume()), ":k": n(int64(pos.Kind)), ":now": n(j.now().UnixMilli())},
+	})
+	if err != nil && !isConditionFailed(err) {
+		return fmt.Errorf("recording the cdc start position: %w", err)
+	}
+	return nil
+}
+
+// MarkDone marks the whole job done.
+func (j *JobStore) MarkDone(ctx context.Context) error {
+	_, err := j.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(j.table), Key: j.key("job"),
+		UpdateExpression:          aws.String("SET #st = :done, #up = :now"),
+		ExpressionAttributeNames:  map[string]string{"#st": "state", "#up": "updated_ms"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":done": s(jobDone), ":now": n(j.now().UnixMilli())},
+	})
+	if err != nil {
+		return fmt.Errorf("marking the backfill job done: %w", err)
+	}
+	return nil
+}
+
+// DeadLetter records a row that could not be written.
+func (j *JobStore) DeadLetter(ctx context.Context, key, reason string) error {
+	item := j.key("dead#" + key)
+	item["row_key"], item["reason"], item["at"] = s(key), s(reason), s(j.now().UTC().Format(time.RFC3339))
+	if _, err := j.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(j.table), Item: item}); err != nil {
+		return fmt.Errorf("recording dead letter for key %s: %w", key, err)
+	}
+	return nil
+}
