@@ -25,7 +25,7 @@ type API interface {
 
 // KeySchemaError says an existing table has another key than wanted.
 type KeySchemaError struct {
-	Table     string
+	Table      string
 	Have, Want string
 }
 
