@@ -1,0 +1,323 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"golang.org/x/sync/errgroup"
+)
+
+// PutEvents limits.
+const (
+	// MaxEntries is the entries of one PutEvents call.
+	MaxEntries = 10
+	// MaxCallBytes is the size of one call as AWS counts it.
+	MaxCallBytes = 256 * 1024
+)
+
+// API is the part of the EventBridge client a Publisher uses.
+type API interface {
+	PutEvents(ctx context.Context, in *eventbridge.PutEventsInput, opts ...func(*eventbridge.Options)) (*eventbridge.PutEventsOutput, error)
+}
+
+var _ API = (*eventbridge.Client)(nil)
+
+// DeadLetter is an entry EventBridge can never accept, with the reason.
+type DeadLetter struct {
+	Entry  Entry
+	Reason string
+}
+
+// DeadLetterSink stores dead letters. Add must be durable when it returns
+// nil: the entry counts as handled (invariant 6: never dropped).
+type DeadLetterSink interface {
+	Add(ctx context.Context, dl DeadLetter) error
+}
+
+// Result counts what a Publish did.
+type Result struct {
+	// Accepted entries were accepted by EventBridge.
+	Accepted int
+	// Dead entries went to the dead-letter sink.
+	Dead int
+	// Calls counts PutEvents calls, retries included.
+	Calls int
+	// Retried counts entries sent again after a failure or throttling.
+	Retried int
+}
+
+func (r *Result) add(o Result) {
+	r.Accepted += o.Accepted
+	r.Dead += o.Dead
+	r.Calls += o.Calls
+	r.Retried += o.Retried
+}
+
+// Publisher sends entries to one event bus with PutEvents: at most 10
+// entries and 256 KiB a call, several calls in flight across keys, entries
+// of one key accepted in the order given (a call carries at most one entry
+// per key, and a key's next entry waits until the one before is accepted).
+// Failed entries of a partial failure are retried alone; throttling backs
+// off. It is safe for concurrent use.
+type Publisher struct {
+	api         API
+	source      string
+	bus         string
+	lanes       int
+	sleep       func(context.Context, time.Duration) error
+	maxAttempts int
+	dead        DeadLetterSink
+	log         *slog.Logger
+}
+
+// PublisherOptions tune a Publisher.
+type PublisherOptions struct {
+	// Source is every entry's Source. Optional: defaults to DefaultSource.
+	Source string
+	// Bus is the event bus name. Optional: empty is the default bus.
+	Bus string
+	// Concurrency is the calls in flight per Publish (entries are split
+	// into lanes by key hash). Optional: defaults to 4.
+	Concurrency int
+	// Sleep waits between retries. Optional: a timer honouring ctx.
+	Sleep func(context.Context, time.Duration) error
+	// MaxAttempts bounds the attempts of an entry that keeps failing with a
+	// retryable error; then Publish returns an error (the entry is not
+	// dead-lettered: the bus may come back, and the caller replays).
+	// Optional: defaults to 20.
+	MaxAttempts int
+	// DeadLetters receives entries that can never be accepted (too large,
+	// malformed). Required.
+	DeadLetters DeadLetterSink
+	// Logger logs retries. Optional: discards.
+	Logger *slog.Logger
+}
+
+// NewPublisher returns a publisher into api.
+func NewPublisher(api API, o PublisherOptions) *Publisher {
+	if o.Source == "" {
+		o.Source = DefaultSource
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 4
+	}
+	if o.Sleep == nil {
+		o.Sleep = sleepCtx
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 20
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Publisher{api: api, source: o.Source, bus: o.Bus, lanes: o.Concurrency, sleep: o.Sleep, maxAttempts: o.MaxAttempts, dead: o.DeadLetters, log: o.Logger}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// entrySize is an entry's size as AWS counts it (no Time, no Resources).
+func (p *Publisher) entrySize(e Entry) int { return len(p.source) + len(e.DetailType) + len(e.Detail) }
+
+// Publish sends every entry and returns when each is accepted or
+// dead-lettered; an error means some may be neither (the caller must not
+// checkpoint past them).
+func (p *Publisher) Publish(ctx context.Context, entries []Entry) (Result, error) {
+	lanes := make([][]Entry, p.lanes)
+	for _, e := range entries {
+		h := fnv.New32a()
+		h.Write([]byte(e.Key))
+		i := int(h.Sum32() % uint32(p.lanes))
+		lanes[i] = append(lanes[i], e)
+	}
+	var (
+		mu  sync.Mutex
+		res Result
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	for _, lane := range lanes {
+		if len(lane) == 0 {
+			continue
+		}
+		g.Go(func() error {
+			r, err := p.lane(gctx, lane)
+			mu.Lock()
+			res.add(r)
+			mu.Unlock()
+			return err
+		})
+	}
+	err := g.Wait()
+	return res, err
+}
+
+type pending struct {
+	e        Entry
+	attempts int
+}
+
+// lane publishes entries in order, one call at a time.
+func (p *Publisher) lane(ctx context.Context, entries []Entry) (Result, error) {
+	var res Result
+	queue := make([]pending, 0, len(entries))
+	for _, e := range entries {
+		if size := p.entrySize(e); size > MaxCallBytes {
+			if err := p.deadLetter(ctx, e, fmt.Sprintf("event of %d bytes exceeds PutEvents' 256 KiB limit", size)); err != nil {
+				return res, err
+			}
+			res.Dead++
+			continue
+		}
+		queue = append(queue, pending{e: e})
+	}
+	throttles := 0
+	for len(queue) > 0 {
+		// The next call: entries in order, at most one per key, within the
+		// limits. A key seen twice stops the batch so its order holds even
+		// if the first fails.
+		n, size := 0, 0
+		keys := map[string]bool{}
+		for n < len(queue) && n < MaxEntries {
+			e := queue[n].e
+			s := p.entrySize(e)
+			if keys[e.Key] || (n > 0 && size+s > MaxCallBytes) {
+				break
+			}
+			keys[e.Key] = true
+			size += s
+			n++
+		}
+		batch := queue[:n]
+		in := &eventbridge.PutEventsInput{Entries: make([]types.PutEventsRequestEntry, n)}
+		for i, pe := range batch {
+			in.Entries[i] = types.PutEventsRequestEntry{
+				Source: aws.String(p.source), DetailType: aws.String(pe.e.DetailType), Detail: aws.String(string(pe.e.Detail)),
+			}
+			if p.bus != "" {
+				in.Entries[i].EventBusName = aws.String(p.bus)
+			}
+		}
+		res.Calls++
+		// The SDK retries nothing: this loop retries only what failed.
+		out, err := p.api.PutEvents(ctx, in, func(o *eventbridge.Options) { o.RetryMaxAttempts = 1 })
+		if err != nil {
+			if ctx.Err() != nil {
+				return res, ctx.Err()
+			}
+			if !retryable(err) {
+				return res, fmt.Errorf("publishing %d events: %w", n, err)
+			}
+			throttles++
+			for i := range batch {
+				batch[i].attempts++
+			}
+			if batch[0].attempts >= p.maxAttempts {
+				return res, fmt.Errorf("publishing %d events: still failing after %d attempts: %w", n, batch[0].attempts, err)
+			}
+			res.Retried += n
+			p.log.Debug("PutEvents failed, backing off", "entries", n, "attempt", batch[0].attempts, "err", err)
+			if err := p.sleep(ctx, backoff(throttles)); err != nil {
+				return res, err
+			}
+			continue
+		}
+		if len(out.Entries) != n {
+			return res, fmt.Errorf("publishing %d events: the bus answered %d results", n, len(out.Entries))
+		}
+		var again []pending
+		failed := false
+		for i, r := range out.Entries {
+			code := aws.ToString(r.ErrorCode)
+			switch {
+			case code == "" && aws.ToString(r.EventId) != "":
+				res.Accepted++
+			case permanent(code):
+				if err := p.deadLetter(ctx, batch[i].e, code+": "+aws.ToString(r.ErrorMessage)); err != nil {
+					return res, err
+				}
+				res.Dead++
+			default:
+				failed = true
+				batch[i].attempts++
+				if batch[i].attempts >= p.maxAttempts {
+					return res, fmt.Errorf("event %s: still failing after %d attempts: %s: %s", batch[i].e.EventID, batch[i].attempts, code, aws.ToString(r.ErrorMessage))
+				}
+				again = append(again, batch[i])
+			}
+		}
+		res.Retried += len(again)
+		queue = append(again, queue[n:]...)
+		if failed {
+			throttles++
+			if err := p.sleep(ctx, backoff(throttles)); err != nil {
+				return res, err
+			}
+		} else {
+			throttles = 0
+		}
+	}
+	return res, nil
+}
+
+func (p *Publisher) deadLetter(ctx context.Context, e Entry, reason string) error {
+	if p.dead == nil {
+		return fmt.Errorf("event %s can never be published (%s) and no dead-letter store is configured", e.EventID, reason)
+	}
+	if err := p.dead.Add(ctx, DeadLetter{Entry: e, Reason: reason}); err != nil {
+		return fmt.Errorf("dead-lettering event %s: %w", e.EventID, err)
+	}
+	p.log.Warn("event dead-lettered", "event_id", e.EventID, "detail_type", e.DetailType, "reason", reason)
+	return nil
+}
+
+// permanent reports per-entry error codes a retry cannot cure.
+func permanent(code string) bool {
+	switch code {
+	case "InvalidArgument", "MalformedDetail", "ValidationException":
+		return true
+	}
+	return false
+}
+
+// retryable reports call errors a later attempt may get past: throttling,
+// server failures, a connection that broke.
+func retryable(err error) bool {
+	var ae interface{ ErrorCode() string }
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "ThrottlingException", "InternalException", "InternalFailure", "ServiceUnavailable", "RequestLimitExceeded":
+			return true
+		}
+		return false
+	}
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode() >= 500 || re.HTTPStatusCode() == 429
+	}
+	// Transport errors (refused, reset): the bus may come back.
+	return true
+}
+
+// backoff is full-jitter exponential: up to 50 ms * 2^attempt, at most 5 s.
+func backoff(attempt int) time.Duration {
+	ceiling := min(5*time.Second, 50*time.Millisecond<<min(attempt, 7))
+	return time.Duration(rand.Int64N(int64(ceiling)) + 1)
+}
