@@ -4,8 +4,11 @@
 # A small fixed-size Go backend on loopback (scripts/bench/backend) is called
 #   direct   wrk -> backend
 #   proxy    wrk -> strangler proxy serve (canary 50 % by sticky bucket of the
-#            path id, between two backend instances; health checks, breaker,
-#            stats, metrics, routing all on; control state in memory)
+#            path id; health checks, breaker, stats, metrics, routing all
+#            on; control state in memory). Its legacy and new upstreams (two
+#            transports and pools) both point at the one backend, so all three
+#            targets cost the backend the same; SECOND_BACKEND=1 gives new a
+#            backend process of its own.
 #   nginx    wrk -> nginx-light (1 worker, keepalive 64 upstream,
 #            proxy_http_version 1.1, access log off) -> backend
 # in paired rounds (the three back to back in each round, because these VMs
@@ -16,7 +19,7 @@
 #
 # Installs Debian's wrk and nginx-light when missing. Knobs (env):
 #   ROUNDS=3 DURATION=10 CONNS=64 THREADS=1 RATE=2000 RATE_DURATION=10
-#   SIZE=512 PROXY_GOMAXPROCS=1 BASE_PORT=19000
+#   SIZE=512 PROXY_GOMAXPROCS=1 BASE_PORT=19000 SECOND_BACKEND=0
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
@@ -28,6 +31,7 @@ RATE_DURATION=${RATE_DURATION:-10}
 SIZE=${SIZE:-512}
 PROXY_GOMAXPROCS=${PROXY_GOMAXPROCS:-1}
 BASE_PORT=${BASE_PORT:-19000}
+SECOND_BACKEND=${SECOND_BACKEND:-0}
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 WORK=$(mktemp -d /tmp/strangler-bench.XXXXXX)
@@ -56,7 +60,11 @@ echo "bench: building" >&2
 (cd "$ROOT" && go build -o "$WORK/strangler" ./cmd/strangler && go build -o "$WORK/backend" ./scripts/bench/backend && go build -o "$WORK/openloop" ./scripts/bench/openloop)
 
 "$WORK/backend" -listen 127.0.0.1:$A -size "$SIZE" & PIDS+=($!)
-"$WORK/backend" -listen 127.0.0.1:$B -size "$SIZE" & PIDS+=($!)
+if [ "$SECOND_BACKEND" = 1 ]; then
+	"$WORK/backend" -listen 127.0.0.1:$B -size "$SIZE" & PIDS+=($!)
+else
+	B=$A
+fi
 
 cat >"$WORK/proxy.yaml" <<YAML
 listen: 127.0.0.1:$PROXY
@@ -150,8 +158,8 @@ fixed() {
 echo "bench: warming up" >&2
 for port in $A $PROXY $NGX; do wrk -t1 -c"$CONNS" -d2s -s "$WORK/ids.lua" "http://127.0.0.1:$port" >/dev/null; done
 
-printf '\nstrangler proxy benchmark: %s, %d cores, %d-byte answers, wrk -t%d -c%d -d%ss, proxy GOMAXPROCS=%s, %d rounds\n' \
-	"$(date -u +%FT%TZ)" "$(nproc)" "$SIZE" "$THREADS" "$CONNS" "$DURATION" "$PROXY_GOMAXPROCS" "$ROUNDS"
+printf '\nstrangler proxy benchmark: %s, %d cores, %d-byte answers, wrk -t%d -c%d -d%ss, proxy GOMAXPROCS=%s, second backend %s, %d rounds, load average %s\n' \
+	"$(date -u +%FT%TZ)" "$(nproc)" "$SIZE" "$THREADS" "$CONNS" "$DURATION" "$PROXY_GOMAXPROCS" "$SECOND_BACKEND" "$ROUNDS" "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf '\n%-6s %-7s %10s %9s %9s %12s\n' round target req/s p50_ms p99_ms cpu_us/req
 declare -a R_PD R_PN
 for r in $(seq "$ROUNDS"); do
