@@ -3,10 +3,13 @@ package legacy
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/anycompany/strangler/internal/problem"
 )
 
 // metrics are the legacy service's Prometheus series.
@@ -50,18 +53,39 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 // statusRecorder remembers the status code a handler wrote.
 type statusRecorder struct {
 	http.ResponseWriter
-	code int
+	code    int
+	swallow bool
+	path    string
 }
 
 func (r *statusRecorder) WriteHeader(code int) {
 	r.code = code
+	if (code == http.StatusMethodNotAllowed || code == http.StatusNotFound) && strings.HasPrefix(r.Header().Get("Content-Type"), "text/plain") {
+		// The mux's own 404 and 405 are plain text; answer with a problem
+		// document like every other error (the Allow header stays).
+		r.Header().Del("X-Content-Type-Options")
+		p := problem.New(code, "Not found", r.path+" is not part of the order API")
+		if code == http.StatusMethodNotAllowed {
+			p = problem.New(code, "Method not allowed", "use one of: "+r.Header().Get("Allow"))
+		}
+		problem.Write(r.ResponseWriter, p)
+		r.swallow = true
+		return
+	}
 	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.swallow {
+		return len(b), nil
+	}
+	return r.ResponseWriter.Write(b)
 }
 
 func (s *Server) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK, path: r.Method + " " + r.URL.Path}
 		next.ServeHTTP(rec, r)
 		route := r.Pattern
 		if route == "" {

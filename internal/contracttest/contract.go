@@ -499,4 +499,5 @@ func testOperational(t *testing.T, c *client) {
 		t.Errorf("/metrics is not Prometheus text: %.200s", m.body)
 	}
 	c.do(t, "GET", "/v2/nothing", c.t.RetailKey, nil).expectProblem(t, 404, "", "unknown path")
+	c.do(t, "DELETE", "/v1/orders/1", c.t.RetailKey, nil).expectProblem(t, 405, "", "unsupported method")
 }
