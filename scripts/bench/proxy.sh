@@ -55,6 +55,12 @@ need nginx nginx-light
 NGINX=$(command -v nginx)
 
 A=$((BASE_PORT + 1)) B=$((BASE_PORT + 2)) PROXY=$((BASE_PORT + 88)) ADMIN=$((BASE_PORT + 89)) NGX=$((BASE_PORT + 80))
+for port in $A $B $PROXY $ADMIN $NGX; do
+	if ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then
+		echo "bench: port $port is taken (another process would be measured): pick another BASE_PORT" >&2
+		exit 1
+	fi
+done
 
 echo "bench: building" >&2
 (cd "$ROOT" && go build -o "$WORK/strangler" ./cmd/strangler && go build -o "$WORK/backend" ./scripts/bench/backend && go build -o "$WORK/openloop" ./scripts/bench/openloop)
