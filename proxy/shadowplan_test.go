@@ -78,6 +78,12 @@ func TestShadowFindsInjectedDifferenceAndIgnoresNoise(t *testing.T) {
 	if _, ok := fields["id"]; ok {
 		t.Errorf("the ignored field id was compared: %+v", fields["id"])
 	}
+	m := call(t, "GET", h.admin+"/metrics", "")
+	for _, series := range []string{`proxy_shadow_compared_total{route="get-order"} 60`, `proxy_requests_total{backend="legacy",code="2xx",route="get-order"} 60`} {
+		if !strings.Contains(string(m.body), series) {
+			t.Errorf("/metrics lacks %s", series)
+		}
+	}
 	if newCalls.Load() != n || legacyCalls.Load() != 2*n {
 		t.Errorf("new saw %d calls, legacy %d; want %d and %d (the client's and the noise replay)", newCalls.Load(), legacyCalls.Load(), n, 2*n)
 	}
@@ -140,6 +146,9 @@ func TestPlanAdvancesThenRollsBack(t *testing.T) {
 	}
 	if e := entries[0]; e.Actor != plan.Actor || !strings.Contains(e.Reason, "SLO breach") || e.Before.Weight != 50 || e.After.Weight != 10 {
 		t.Errorf("rollback audit entry: %+v", e)
+	}
+	if m := call(t, "GET", h.admin+"/metrics", ""); !strings.Contains(string(m.body), `proxy_plan_rollbacks_total{route="get-order"} 1`) {
+		t.Error("/metrics does not count the rollback")
 	}
 	v, err := h.client().Routes(context.Background())
 	if err != nil {
