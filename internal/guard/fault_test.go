@@ -51,9 +51,13 @@ func (f *faultyDynamo) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in struct {
-		Item          map[string]map[string]any
-		RequestItems  map[string][]struct{ PutRequest struct{ Item map[string]map[string]any } }
-		TransactItems []struct{ Put struct{ Item map[string]map[string]any } }
+		Item         map[string]map[string]any
+		RequestItems map[string][]struct {
+			PutRequest struct{ Item map[string]map[string]any }
+		}
+		TransactItems []struct {
+			Put struct{ Item map[string]map[string]any }
+		}
 	}
 	_ = json.Unmarshal(body, &in)
 	pk := func(item map[string]map[string]any) string { s, _ := item["pk"]["S"].(string); return s }
