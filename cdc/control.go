@@ -1,0 +1,255 @@
+package cdc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/anycompany/strangler/internal/control"
+	"github.com/anycompany/strangler/internal/events"
+	"github.com/anycompany/strangler/internal/position"
+)
+
+// ControlAPI is the part of the DynamoDB client the control items need.
+type ControlAPI interface {
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+}
+
+var _ ControlAPI = (*dynamodb.Client)(nil)
+
+// ErrLeaseLost is a lease another process holds now: this one must stop
+// writing at once.
+var ErrLeaseLost = errors.New("the cdc lease was lost to another process")
+
+func sv(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+func nv(v int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
+}
+
+func str(item map[string]types.AttributeValue, k string) string {
+	if s, ok := item[k].(*types.AttributeValueMemberS); ok {
+		return s.Value
+	}
+	return ""
+}
+
+func num(item map[string]types.AttributeValue, k string) int64 {
+	if n, ok := item[k].(*types.AttributeValueMemberN); ok {
+		v, _ := strconv.ParseInt(n.Value, 10, 64)
+		return v
+	}
+	return 0
+}
+
+func isConditionFailed(err error) bool {
+	var ccf *types.ConditionalCheckFailedException
+	var tce *types.TransactionCanceledException
+	return errors.As(err, &ccf) || errors.As(err, &tce)
+}
+
+// Lease is the cdc's lease item (pk cdc#<name>, sk lease): the holder alone
+// reads the binlog and writes checkpoints; a standby takes it over once it
+// expires. It is safe for concurrent use.
+type Lease struct {
+	api   ControlAPI
+	table string
+	pk    string
+	owner string
+	ttl   time.Duration
+	now   func() time.Time
+}
+
+// NewLease returns owner's handle on the lease of the cdc name.
+func NewLease(api ControlAPI, table, name, owner string, ttl time.Duration, now func() time.Time) *Lease {
+	if now == nil {
+		now = time.Now
+	}
+	return &Lease{api: api, table: table, pk: "cdc#" + name, owner: owner, ttl: ttl, now: now}
+}
+
+func (l *Lease) key(sk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{control.PK: sv(l.pk), control.SK: sv(sk)}
+}
+
+// Acquire takes or renews the lease; false means another owner holds it.
+func (l *Lease) Acquire(ctx context.Context) (bool, error) {
+	now := l.now()
+	item := l.key("lease")
+	item["owner"] = sv(l.owner)
+	item["until_ms"] = nv(now.Add(l.ttl).UnixMilli())
+	item["renewed_ms"] = nv(now.UnixMilli())
+	_, err := l.api.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(l.table), Item: item,
+		ConditionExpression:       aws.String("attribute_not_exists(#pk) OR #owner = :me OR until_ms < :now"),
+		ExpressionAttributeNames:  map[string]string{"#pk": control.PK, "#owner": "owner"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":me": sv(l.owner), ":now": nv(now.UnixMilli())},
+	})
+	if isConditionFailed(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("taking the cdc lease: %w", err)
+	}
+	return true, nil
+}
+
+// Renew extends a held lease; ErrLeaseLost when another owner has it.
+func (l *Lease) Renew(ctx context.Context) error {
+	ok, err := l.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ErrLeaseLost
+	}
+	return nil
+}
+
+// Release gives the lease up so a standby need not wait for it to expire.
+func (l *Lease) Release(ctx context.Context) error {
+	_, err := l.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName: aws.String(l.table), Key: l.key("lease"),
+		ConditionExpression:       aws.String("#owner = :me"),
+		ExpressionAttributeNames:  map[string]string{"#owner": "owner"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":me": sv(l.owner)},
+	})
+	if err != nil && !isConditionFailed(err) {
+		return fmt.Errorf("releasing the cdc lease: %w", err)
+	}
+	return nil
+}
+
+// LeaseState is the lease as stored.
+type LeaseState struct {
+	Owner   string
+	Until   time.Time
+	Renewed time.Time
+}
+
+// Checkpoint is the last transaction whose changes both sinks acknowledged.
+type Checkpoint struct {
+	Pos position.Position
+	// CommitTime is the transaction's commit time.
+	CommitTime time.Time
+	SavedAt    time.Time
+	Owner      string
+}
+
+// Checkpointer stores the checkpoint item (pk cdc#<name>, sk checkpoint),
+// fenced by the lease: a save succeeds only while the lease is this
+// owner's, so a process that lost its lease cannot move the checkpoint.
+// It also stores dead letters (sk dead#…). It is safe for concurrent use.
+type Checkpointer struct {
+	lease *Lease
+}
+
+// NewCheckpointer returns the checkpointer fenced by lease.
+func NewCheckpointer(lease *Lease) *Checkpointer { return &Checkpointer{lease: lease} }
+
+// Load reads the checkpoint; ok is false when there is none.
+func (c *Checkpointer) Load(ctx context.Context) (Checkpoint, bool, error) {
+	return loadCheckpoint(ctx, c.lease.api, c.lease.table, c.lease.pk)
+}
+
+func loadCheckpoint(ctx context.Context, api ControlAPI, table, pk string) (Checkpoint, bool, error) {
+	out, err := api.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true),
+		Key: map[string]types.AttributeValue{control.PK: sv(pk), control.SK: sv("checkpoint")}})
+	if err != nil {
+		return Checkpoint{}, false, fmt.Errorf("reading the cdc checkpoint: %w", err)
+	}
+	if out.Item == nil {
+		return Checkpoint{}, false, nil
+	}
+	p, err := position.ParseResume(position.Kind(num(out.Item, "kind")), str(out.Item, "resume"))
+	if err != nil {
+		return Checkpoint{}, false, fmt.Errorf("reading the cdc checkpoint %q: %w", str(out.Item, "resume"), err)
+	}
+	return Checkpoint{
+		Pos: p, CommitTime: time.Unix(num(out.Item, "commit_s"), 0).UTC(),
+		SavedAt: time.UnixMilli(num(out.Item, "saved_ms")).UTC(), Owner: str(out.Item, "owner"),
+	}, true, nil
+}
+
+func loadLease(ctx context.Context, api ControlAPI, table, pk string) (LeaseState, bool, error) {
+	out, err := api.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true),
+		Key: map[string]types.AttributeValue{control.PK: sv(pk), control.SK: sv("lease")}})
+	if err != nil {
+		return LeaseState{}, false, fmt.Errorf("reading the cdc lease: %w", err)
+	}
+	if out.Item == nil {
+		return LeaseState{}, false, nil
+	}
+	return LeaseState{Owner: str(out.Item, "owner"), Until: time.UnixMilli(num(out.Item, "until_ms")).UTC(), Renewed: time.UnixMilli(num(out.Item, "renewed_ms")).UTC()}, true, nil
+}
+
+// Save stores cp; ErrLeaseLost when the lease is no longer this owner's.
+func (c *Checkpointer) Save(ctx context.Context, cp Checkpoint) error {
+	l := c.lease
+	item := l.key("checkpoint")
+	item["kind"] = nv(int64(cp.Pos.Kind))
+	item["resume"] = sv(cp.Pos.Resume())
+	item["position"] = sv(cp.Pos.String())
+	item["number"] = &types.AttributeValueMemberN{Value: cp.Pos.Number()}
+	item["commit_s"] = nv(cp.CommitTime.Unix())
+	item["saved_ms"] = nv(l.now().UnixMilli())
+	item["owner"] = sv(l.owner)
+	_, err := l.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{ConditionCheck: &types.ConditionCheck{
+			TableName: aws.String(l.table), Key: l.key("lease"),
+			ConditionExpression:       aws.String("#owner = :me"),
+			ExpressionAttributeNames:  map[string]string{"#owner": "owner"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":me": sv(l.owner)},
+		}},
+		{Put: &types.Put{TableName: aws.String(l.table), Item: item}},
+	}})
+	if isConditionFailed(err) {
+		return ErrLeaseLost
+	}
+	if err != nil {
+		return fmt.Errorf("saving the cdc checkpoint %s: %w", cp.Pos, err)
+	}
+	return nil
+}
+
+// AddChange records a change or item that could not be written.
+func (c *Checkpointer) AddChange(ctx context.Context, key, pos, reason string) error {
+	return c.putDead(ctx, "dead#item#"+key+"#"+pos, map[string]types.AttributeValue{"key": sv(key), "position": sv(pos), "reason": sv(reason)})
+}
+
+// Add records an event that can never be published (events.DeadLetterSink).
+func (c *Checkpointer) Add(ctx context.Context, dl events.DeadLetter) error {
+	detail := string(dl.Entry.Detail)
+	if len(detail) > 300<<10 {
+		detail = detail[:300<<10] // the item limit is 400 KB; the id and reason identify it
+	}
+	return c.putDead(ctx, "dead#event#"+dl.Entry.EventID, map[string]types.AttributeValue{
+		"key": sv(dl.Entry.Key), "event_id": sv(dl.Entry.EventID), "detail_type": sv(dl.Entry.DetailType),
+		"detail": sv(detail), "reason": sv(dl.Reason),
+	})
+}
+
+func (c *Checkpointer) putDead(ctx context.Context, sk string, attrs map[string]types.AttributeValue) error {
+	item := c.lease.key(sk)
+	for k, v := range attrs {
+		item[k] = v
+	}
+	item["at_ms"] = nv(c.lease.now().UnixMilli())
+	if _, err := c.lease.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(c.lease.table), Item: item}); err != nil {
+		return fmt.Errorf("recording dead letter %s: %w", sk, err)
+	}
+	return nil
+}
+
+var (
+	_ events.DeadLetterSink = (*Checkpointer)(nil)
+	_ DeadLetterStore       = (*Checkpointer)(nil)
+)
