@@ -132,16 +132,16 @@ type LeaseConfig struct {
 // legacy table.
 func DefaultConfig() Config {
 	return Config{
-		MySQL:        MySQLConfig{DSN: "cdc:cdc@tcp(127.0.0.1:3307)/strangler", Reconnect: 5 * time.Second},
-		DynamoDB:     awsconf.Local("http://127.0.0.1:8000"),
-		EventBridge:  awsconf.Local("http://127.0.0.1:4010"),
-		Mapping:      codec.DefaultConfig(),
-		Table:        "orders",
-		ControlTable: control.DefaultTable,
-		TombstoneTTL: 7 * 24 * time.Hour,
-		Events:       EventsConfig{Source: events.DefaultSource, Concurrency: 4, Rules: DefaultRules()},
-		Apply:        ApplyConfig{MaxBatch: 2000, Window: 5 * time.Millisecond, WriteMode: guard.Transact, WriteConcurrency: 16},
-		Lease:        LeaseConfig{TTL: 6 * time.Second},
+		MySQL:              MySQLConfig{DSN: "cdc:cdc@tcp(127.0.0.1:3307)/strangler", Reconnect: 5 * time.Second},
+		DynamoDB:           awsconf.Local("http://127.0.0.1:8000"),
+		EventBridge:        awsconf.Local("http://127.0.0.1:4010"),
+		Mapping:            codec.DefaultConfig(),
+		Table:              "orders",
+		ControlTable:       control.DefaultTable,
+		TombstoneTTL:       7 * 24 * time.Hour,
+		Events:             EventsConfig{Source: events.DefaultSource, Concurrency: 4, Rules: DefaultRules()},
+		Apply:              ApplyConfig{MaxBatch: 2000, Window: 5 * time.Millisecond, WriteMode: guard.Transact, WriteConcurrency: 16},
+		Lease:              LeaseConfig{TTL: 6 * time.Second},
 		CheckpointInterval: time.Second,
 		MetricsListen:      "127.0.0.1:9102",
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/anycompany/strangler/cdc"
 	"github.com/anycompany/strangler/devstack/downstream"
 	"github.com/anycompany/strangler/devstack/eventbus"
 	"github.com/anycompany/strangler/devstack/loadgen"
@@ -19,6 +20,9 @@ func defaultsFor(part string) (config.Validator, bool) {
 		return &c, true
 	case "downstream":
 		c := downstream.DefaultConfig()
+		return &c, true
+	case "cdc":
+		c := cdc.DefaultConfig()
 		return &c, true
 	case "migrator":
 		c := migrator.DefaultConfig()

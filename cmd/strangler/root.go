@@ -51,6 +51,7 @@ environment variables and flags (in rising precedence).`,
 		newProxyCmd(a),
 		newRouteCmd(a),
 		newMigrateCmd(a),
+		newCdcCmd(a),
 	)
 	return root
 }
