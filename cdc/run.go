@@ -45,8 +45,9 @@ type Options struct {
 	// FromNow starts at the source's current position when there is neither
 	// a checkpoint nor a backfill position.
 	FromNow bool
-	// From, when set, overrides every other start: the cdc starts after
-	// this transaction (the Resume form, "0-1-42").
+	// From, when set and there is no checkpoint, is the start instead of
+	// the backfill's position: the cdc starts after this transaction (the
+	// Resume form, "0-1-42").
 	From string
 }
 
@@ -334,19 +335,19 @@ func Run(ctx context.Context, cfg Config, opts Options, env Env) error {
 	}
 }
 
-// startPosition is the checkpoint, else the backfill's recorded position,
-// else (with FromNow) the source's current one.
+// startPosition is the checkpoint, else --from, else the backfill's
+// recorded position, else (with FromNow) the source's current one.
 func startPosition(ctx context.Context, cfg Config, opts Options, ckp *Checkpointer, api migrator.ControlAPI, in *Inspector) (position.Position, string, error) {
-	if opts.From != "" {
-		p, err := position.ParseMariaDBGTID(opts.From)
-		return p, "--from", err
-	}
 	cp, ok, err := ckp.Load(ctx)
 	if err != nil {
 		return position.Position{}, "", err
 	}
 	if ok {
 		return cp.Pos, "checkpoint", nil
+	}
+	if opts.From != "" {
+		p, err := position.ParseMariaDBGTID(opts.From)
+		return p, "--from", err
 	}
 	js, ok, err := migrator.NewJobStore(api, cfg.ControlTable, cfg.backfillJob(), nil).Job(ctx)
 	if err != nil {

@@ -228,3 +228,16 @@ func (f *fixture) item(key string) map[string]types.AttributeValue {
 	}
 	return out.Item
 }
+
+func leaseKey(f *fixture) *dynamodb.GetItemInput {
+	return &dynamodb.GetItemInput{TableName: aws.String(f.cfg.ControlTable), ConsistentRead: aws.Bool(true), Key: map[string]types.AttributeValue{
+		"pk": &types.AttributeValueMemberS{Value: "cdc#orders"}, "sk": &types.AttributeValueMemberS{Value: "lease"},
+	}}
+}
+
+func itemString(item map[string]types.AttributeValue, k string) string {
+	if s, ok := item[k].(*types.AttributeValueMemberS); ok {
+		return s.Value
+	}
+	return ""
+}

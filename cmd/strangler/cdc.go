@@ -59,7 +59,7 @@ stage, throughput and errors.`,
 	}
 	f := cmd.Flags()
 	f.BoolVar(&opts.FromNow, "from-now", false, "with no checkpoint and no backfill position, start at the source's current position")
-	f.StringVar(&opts.From, "from", "", "start after this GTID (domain-server-seq), overriding the checkpoint; for recovery only")
+	f.StringVar(&opts.From, "from", "", "with no checkpoint, start after this GTID (domain-server-seq) instead of the backfill's position")
 	f.String("metrics-listen", "", "serve /metrics here (key metrics_listen)")
 	f.String("owner", "", "this process's name in the lease (key lease.owner; default host:pid)")
 	return cmd
