@@ -81,6 +81,17 @@ func startFake(t *testing.T, name string) *fakeBackend {
 			return
 		}
 		f.hits.Add(1)
+		if r.URL.Path == "/stream" {
+			// Headers and a first chunk at once, the rest much later.
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write([]byte(strings.Repeat("x", 1024)))
+			http.NewResponseController(w).Flush()
+			select {
+			case <-time.After(5 * time.Second):
+			case <-r.Context().Done():
+			}
+			return
+		}
 		if r.Header.Get(proxy.HeaderAdminToken) != "" || r.Header.Get(proxy.HeaderBackend) != "" {
 			f.leaked.Store(true)
 		}

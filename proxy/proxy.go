@@ -121,16 +121,29 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	sw := p.writer(w)
 	sw.Header().Set(HeaderBackend, string(d.backend))
+	// Deferred: ReverseProxy aborts the handler with a panic
+	// (http.ErrAbortHandler) when the client goes away mid-body, and that
+	// request must still be counted.
+	defer p.done(r, sw, rt, d.backend, start)
 	up.rp.ServeHTTP(sw, r)
+}
+
+// done records the outcome of a forwarded request and recycles its writer.
+// A client that went away is a 499 whatever was already sent.
+func (p *Proxy) done(r *http.Request, sw *statusWriter, rt *Route, b Backend, start time.Time) {
 	status := sw.status
-	if status == 0 {
+	switch {
+	case r.Context().Err() != nil:
+		status = StatusClientClosedRequest
+	case status == 0:
 		status = http.StatusOK
 	}
 	p.writers.Put(sw)
-	if d.backend == BackendNew && status != StatusClientClosedRequest {
+	if b == BackendNew && status != StatusClientClosedRequest {
 		p.newAvail.Record(status >= 500)
 	}
-	rt.obs.backend(d.backend).record(p.now(), status, p.now().Sub(start))
+	now := p.now()
+	rt.obs.backend(b).record(now, status, now.Sub(start))
 }
 
 // decide picks the backend of r. It fails with ErrOwnedUnavailable (and the

@@ -233,7 +233,8 @@ func TestErrorStatuses(t *testing.T) {
 	legacy, nw := startFake(t, "legacy"), startFake(t, "new")
 	cfg := testConfig(t, legacy.srv.URL, nw.srv.URL, "",
 		proxy.RouteConfig{Name: "slow", Match: "GET /slow", Mode: proxy.ModeLegacy},
-		proxy.RouteConfig{Name: "dead", Match: "GET /dead", Mode: proxy.ModeNew})
+		proxy.RouteConfig{Name: "dead", Match: "GET /dead", Mode: proxy.ModeNew},
+		proxy.RouteConfig{Name: "stream", Match: "GET /stream", Mode: proxy.ModeLegacy})
 	cfg.Transport.ResponseHeaderTimeout = 200 * time.Millisecond
 	h := startProxy(t, cfg, proxy.Deps{})
 	nw.hangup.Store(true) // healthy, but every call dies mid-way
@@ -265,6 +266,21 @@ func TestErrorStatuses(t *testing.T) {
 		if r.Name == "slow" && r.Backends["legacy"].Errors != 1 {
 			t.Errorf("slow route: %d errors, want 1 (the 504; the 499 is not a backend error)", r.Backends["legacy"].Errors)
 		}
+	}
+
+	// A client that leaves mid-body is a 499 too, not a backend error.
+	resp, err := http.Get(h.url + "/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = resp.Body.Read(make([]byte, 512))
+	resp.Body.Close()
+	eventually(t, "the mid-body 499 to be counted", func() bool {
+		m := call(t, "GET", h.admin+"/metrics", "")
+		return strings.Contains(string(m.body), `proxy_requests_total{backend="legacy",code="499",route="stream"} 1`)
+	})
+	if m := call(t, "GET", h.admin+"/metrics", ""); !strings.Contains(string(m.body), `proxy_errors_total{backend="legacy",route="stream"} 0`) {
+		t.Error("a client leaving mid-body counted as a backend error")
 	}
 }
 
