@@ -68,8 +68,6 @@ type Proxy struct {
 type decision struct {
 	backend Backend
 	reason  string // forced, owned, pinned, mode, bucket, circuit_open
-	// strict requests must not fall back to legacy (owned id, pinned to new, forced).
-	strict bool
 }
 
 // ServeHTTP implements http.Handler.
@@ -109,9 +107,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if shadowing && d.reason == "mode" {
+		hdr := r.Header.Clone()
+		hdr.Del(HeaderAdminToken)
+		hdr.Del(HeaderBackend)
 		r = r.WithContext(context.WithValue(r.Context(), shadowKey{}, &shadowCapture{
 			mirrors: p.mirrors, limit: p.maxBody,
-			ex: Exchange{Route: rt.Name(), Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Header: r.Header.Clone(), Body: body},
+			ex: Exchange{Route: rt.Name(), Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Header: hdr, Body: body},
 		}))
 	}
 
@@ -153,11 +154,11 @@ func (p *Proxy) decide(r *http.Request, rt *Route, ps *params, body []byte) (dec
 		// Honoured only with the admin token; otherwise ignored (the
 		// response's X-Strangler-Backend shows where it went).
 		if b, ok := ParseBackend(v); ok && p.isAdmin(r) {
-			return p.available(decision{backend: b, reason: "forced", strict: true})
+			return p.available(decision{backend: b, reason: "forced"})
 		}
 	}
 	if id := ps.get("id"); strings.HasPrefix(id, "ord_") {
-		return p.available(decision{backend: BackendNew, reason: "owned", strict: true})
+		return p.available(decision{backend: BackendNew, reason: "owned"})
 	}
 	d := decision{backend: BackendLegacy, reason: "mode"}
 	switch rt.state.Mode {
@@ -185,14 +186,15 @@ func (p *Proxy) decide(r *http.Request, rt *Route, ps *params, body []byte) (dec
 			}
 			if held != d.backend {
 				// Not allowed through above: ask again for the pinned backend.
-				return p.available(decision{backend: held, reason: "pinned", strict: true})
+				return p.available(decision{backend: held, reason: "pinned"})
 			}
 		}
 	}
 	return d, nil
 }
 
-// available checks a strict decision against the new backend's availability.
+// available checks a decision that must not fall back to legacy (forced,
+// owned id, pinned key) against the new backend's availability.
 func (p *Proxy) available(d decision) (decision, error) {
 	if d.backend == BackendNew && !p.newAvail.Allow() {
 		return d, ErrOwnedUnavailable
