@@ -27,7 +27,7 @@ func NewInspector(db *sql.DB) *Inspector { return &Inspector{db: db} }
 // replication privileges.
 func (in *Inspector) CheckSource(ctx context.Context) error {
 	var version, logBin, format, image, meta string
-	if err := in.db.QueryRowContext(ctx, "SELECT @@version, @@log_bin, @@binlog_format, @@binlog_row_image").Scan(&version, &logBin, &format, &image); err != nil {
+	if err := in.db.QueryRowContext(ctx, "SELECT @@version, @@GLOBAL.log_bin, @@GLOBAL.binlog_format, @@GLOBAL.binlog_row_image").Scan(&version, &logBin, &format, &image); err != nil {
 		return fmt.Errorf("reading the source's binlog settings: %w", err)
 	}
 	if !strings.Contains(strings.ToLower(version), "mariadb") {
@@ -42,7 +42,7 @@ func (in *Inspector) CheckSource(ctx context.Context) error {
 	if !strings.EqualFold(image, "FULL") {
 		return fmt.Errorf("%w: binlog_row_image is %s; the cdc needs FULL so every change carries the whole row (SET GLOBAL binlog_row_image = 'FULL', and in the server's config)", ErrSource, image)
 	}
-	if err := in.db.QueryRowContext(ctx, "SELECT @@binlog_row_metadata").Scan(&meta); err == nil && !strings.EqualFold(meta, "FULL") {
+	if err := in.db.QueryRowContext(ctx, "SELECT @@GLOBAL.binlog_row_metadata").Scan(&meta); err == nil && !strings.EqualFold(meta, "FULL") {
 		return fmt.Errorf("%w: binlog_row_metadata is %s; the cdc needs FULL to decode each event with the column names and ENUM labels it was written with (SET GLOBAL binlog_row_metadata = 'FULL')", ErrSource, meta)
 	}
 	grants, err := in.grants(ctx)

@@ -243,19 +243,20 @@ func (p *Publisher) lane(ctx context.Context, entries []Entry) (Result, error) {
 			return res, fmt.Errorf("publishing %d events: the bus answered %d results", n, len(out.Entries))
 		}
 		var again []pending
-		failed := false
+		progress := false
 		for i, r := range out.Entries {
 			code := aws.ToString(r.ErrorCode)
 			switch {
 			case code == "" && aws.ToString(r.EventId) != "":
 				res.Accepted++
+				progress = true
 			case permanent(code):
 				if err := p.deadLetter(ctx, batch[i].e, code+": "+aws.ToString(r.ErrorMessage)); err != nil {
 					return res, err
 				}
 				res.Dead++
+				progress = true
 			default:
-				failed = true
 				batch[i].attempts++
 				if batch[i].attempts >= p.maxAttempts {
 					return res, fmt.Errorf("event %s: still failing after %d attempts: %s: %s", batch[i].e.EventID, batch[i].attempts, code, aws.ToString(r.ErrorMessage))
@@ -264,14 +265,18 @@ func (p *Publisher) lane(ctx context.Context, entries []Entry) (Result, error) {
 			}
 		}
 		res.Retried += len(again)
+		// Failed entries go first into the next call, alone or with new ones
+		// (never behind a later entry of their key: a call holds one per key).
 		queue = append(again, queue[n:]...)
-		if failed {
+		// A call that made progress resets the backoff; one that made none
+		// (every entry failed) backs off like throttling.
+		if progress {
+			throttles = 0
+		} else {
 			throttles++
 			if err := p.sleep(ctx, backoff(throttles)); err != nil {
 				return res, err
 			}
-		} else {
-			throttles = 0
 		}
 	}
 	return res, nil
