@@ -63,8 +63,8 @@ type Config struct {
 
 // AdminConfig is the admin API's listener and credential.
 type AdminConfig struct {
-	// Listen is the admin API's address; keep it on loopback. Optional:
-	// defaults to 127.0.0.1:8089.
+	// Listen is the admin API's address, on loopback (127.0.0.1, ::1 or
+	// localhost; others are refused). Optional: defaults to 127.0.0.1:8089.
 	Listen string `mapstructure:"listen"`
 	// Token is the bearer token of the admin API, also the credential that
 	// makes X-Strangler-Backend honoured. Required: at least 16 characters. A secret.
@@ -177,6 +177,11 @@ func (c *Config) Validate() error {
 	ck := config.NewChecker(part)
 	checkAddr(ck, "listen", c.Listen)
 	checkAddr(ck, "admin.listen", c.Admin.Listen)
+	if host, _, err := net.SplitHostPort(c.Admin.Listen); err == nil {
+		ip := net.ParseIP(host)
+		ck.Check(host == "localhost" || ip != nil && ip.IsLoopback(), "admin.listen", c.Admin.Listen,
+			"a loopback address like 127.0.0.1:8089 (the admin API changes routing: reach it through SSH or a sidecar)")
+	}
 	ck.Check(len(c.Admin.Token.Reveal()) >= 16, "admin.token", c.Admin.Token, "a secret of at least 16 characters (STRANGLER_PROXY_ADMIN_TOKEN)")
 	checkURL(ck, "backends.legacy", c.Backends.Legacy)
 	checkURL(ck, "backends.new", c.Backends.New)

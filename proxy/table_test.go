@@ -182,13 +182,14 @@ func TestBreaker(t *testing.T) {
 func TestConfigRefusesBadRoutes(t *testing.T) {
 	c := DefaultConfig()
 	c.Admin.Token = "0123456789abcdef"
+	c.Admin.Listen = "0.0.0.0:8089"
 	c.Routes = []RouteConfig{
 		{Name: "a b", Match: "GET /x", Mode: "canary", Weight: 10},
 		{Name: "ok", Match: "GET x", Mode: "sideways", Weight: 100.001, Sticky: "cookie:x"},
 		{Name: "ok", Match: "GET /y"},
 	}
 	err := c.Validate()
-	for _, key := range []string{`"routes[0].name"`, `"routes[1].match"`, `"routes[1].mode"`, `"routes[1].weight"`, `"routes[1].sticky"`, `"routes[2].name"`} {
+	for _, key := range []string{`"admin.listen"`, `"routes[0].name"`, `"routes[1].match"`, `"routes[1].mode"`, `"routes[1].weight"`, `"routes[1].sticky"`, `"routes[2].name"`} {
 		if err == nil || !strings.Contains(err.Error(), key) {
 			t.Errorf("error does not name %s: %v", key, err)
 		}
