@@ -283,11 +283,22 @@ func Run(ctx context.Context, cfg Config, opts Options, env Env) error {
 		}
 		return err
 	}
+	// When the source goes quiet, the last acknowledged transaction is
+	// still checkpointed once the interval has passed.
+	flush := time.NewTicker(max(cfg.CheckpointInterval, 100*time.Millisecond))
+	defer flush.Stop()
 	for {
 		var batch []Txn
 		select {
 		case t := <-txns:
 			batch, batchSize = append(batch, t), len(t.Changes)
+		case <-flush.C:
+			if env.Now().Sub(lastSave) >= cfg.CheckpointInterval {
+				if err := save(rctx); err != nil {
+					return finish(err)
+				}
+			}
+			continue
 		case err := <-serr:
 			return finish(err)
 		case <-rctx.Done():
