@@ -43,10 +43,16 @@ type fixture struct {
 
 func newFixture(t *testing.T, faults eventbus.FaultConfig) *fixture {
 	t.Helper()
+	return newFixtureOn(t, stacktest.MySQLDatabase(t), faults)
+}
+
+// newFixtureOn is newFixture with the source database at dsn.
+func newFixtureOn(t *testing.T, dsn string, faults eventbus.FaultConfig) *fixture {
+	t.Helper()
 	t.Setenv("AWS_ACCESS_KEY_ID", "local")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "local")
 	ctx := context.Background()
-	f := &fixture{t: t, dsn: stacktest.MySQLDatabase(t)}
+	f := &fixture{t: t, dsn: dsn}
 	var err error
 	f.db, err = sql.Open("mysql", f.dsn)
 	if err != nil {
