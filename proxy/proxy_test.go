@@ -539,3 +539,21 @@ func asProblem(err error, p **problem.Problem) bool {
 	}
 	return errorsAs(err, p)
 }
+
+// TestLongIdempotencyKeyIsPinned: a key longer than a DynamoDB key allows is
+// pinned by its digest, not refused.
+func TestLongIdempotencyKeyIsPinned(t *testing.T) {
+	legacy, nw := startFake(t, "legacy"), startFake(t, "new")
+	cfg := testConfig(t, legacy.srv.URL, nw.srv.URL, "", orderRoutes(0)...)
+	h := startProxy(t, cfg, proxy.Deps{})
+	key := strings.Repeat("k", 3000)
+	if a := call(t, "POST", h.url+"/v1/orders", `{"customer_id":"c"}`, "Idempotency-Key", key); a.status != 200 || a.backend != "legacy" {
+		t.Fatalf("first: %d from %s: %s", a.status, a.backend, a.body)
+	}
+	h.set(t, "create-order", "", 100)
+	// A replica (its own, empty LRU) reads the pin from the control table.
+	other := startProxy(t, testConfig(t, legacy.srv.URL, nw.srv.URL, cfg.Control.Table, orderRoutes(0)...), proxy.Deps{})
+	if a := call(t, "POST", other.url+"/v1/orders", `{"customer_id":"c"}`, "Idempotency-Key", key); a.backend != "legacy" {
+		t.Fatalf("retry on a replica after the flip went to %s", a.backend)
+	}
+}

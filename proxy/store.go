@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -192,6 +194,11 @@ func (c *ControlTable) Audit(ctx context.Context, route string, limit int) ([]Au
 // Pin records b for key unless a live pin exists, in one conditional write.
 func (c *ControlTable) Pin(ctx context.Context, key string, b Backend, now time.Time, ttl time.Duration) (Backend, time.Time, error) {
 	expires := now.Add(ttl)
+	if len(key) > 200 {
+		// DynamoDB keys are bounded (2 KiB); a digest stands for a long key.
+		sum := sha256.Sum256([]byte(key))
+		key = "sha256:" + hex.EncodeToString(sum[:])
+	}
 	pk := c.pk + "#pin#" + key
 	_, err := c.api.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: aws.String(c.table),
