@@ -107,7 +107,7 @@ type EventsConfig struct {
 type ApplyConfig struct {
 	// MaxBatch is the most changes applied as one batch (a backlog is applied
 	// in big batches, so more of a key's images coalesce). Optional: defaults
-	// to 10000.
+	// to 2000.
 	MaxBatch int `mapstructure:"max_batch"`
 	// Window is how long a batch waits for more changes once one arrived.
 	// Optional: defaults to 5ms.
@@ -141,7 +141,7 @@ func DefaultConfig() Config {
 		ControlTable:       control.DefaultTable,
 		TombstoneTTL:       7 * 24 * time.Hour,
 		Events:             EventsConfig{Source: events.DefaultSource, Concurrency: 4, Rules: DefaultRules()},
-		Apply:              ApplyConfig{MaxBatch: 10000, Window: 5 * time.Millisecond, WriteMode: guard.Transact, WriteConcurrency: 16},
+		Apply:              ApplyConfig{MaxBatch: 2000, Window: 5 * time.Millisecond, WriteMode: guard.Transact, WriteConcurrency: 16},
 		Lease:              LeaseConfig{TTL: 6 * time.Second},
 		CheckpointInterval: time.Second,
 		MetricsListen:      "127.0.0.1:9102",

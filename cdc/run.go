@@ -245,7 +245,7 @@ func Run(ctx context.Context, cfg Config, opts Options, env Env) error {
 	})
 	applier := NewApplier(writer, publisher, ckp, cfg.Events.Rules, cfg.TombstoneTTL, env.Now, log)
 
-	txns := make(chan Txn, 256)
+	txns := make(chan Txn, 8) // read-ahead while a batch is applied; bounds memory
 	serr := make(chan error, 1)
 	go func() { serr <- streamer.Run(rctx, start, txns) }()
 

@@ -171,7 +171,10 @@ func (s *Streamer) stream(ctx context.Context, from position.Position, out chan<
 		ParseTime: true, UseDecimal: true, TimestampStringLocation: time.UTC,
 		HeartbeatPeriod: time.Second, ReadTimeout: 5 * time.Second,
 		DisableRetrySync: true, // Run reconnects, from the last whole transaction
-		Logger:           s.log.With("component", "go-mysql"),
+		// go-mysql buffers 10,240 events by default: with big row events
+		// that is gigabytes. The channel to the Applier is the real buffer.
+		EventCacheCount: 64,
+		Logger:          s.log.With("component", "go-mysql"),
 	})
 	defer syncer.Close()
 	gset, err := gomysql.ParseMariadbGTIDSet(from.Resume())

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# scripts/bench/cdc.sh — the cdc against its read and sink ceilings, in one run.
+#
+#   (a) decode  raw go-mysql decode of a 200,000-row-change binlog (the read ceiling)
+#   (b) sink    bare writers of the cdc's write kinds: guarded TransactWriteItems
+#               and PutEvents of 10, into null endpoints (scripts/bench/nullddb
+#               discarding the orders table + a discarding PutEvents server) and
+#               into DynamoDB Local + the devstack bus (the sink ceiling)
+#   (c) engine  cdc.Run over the same binlog into the null endpoints
+#   (d) engine  the same into DynamoDB Local and the devstack bus, on the same
+#               workload and on a hot-key one (HOT_ORDERS orders updated over and
+#               over: newest-image coalescing per batch beats the per-item ceiling)
+#   (e) lag     commit-to-delivery at a downstream HTTP target behind the bus,
+#               p50/p99, open loop at 500 and 1,000 changes/s
+#
+# Needs the local stack (scripts/stack.sh up): MariaDB and DynamoDB Local. The
+# bus runs in-process (the devstack bus code, a target of the benchmark's own).
+# Knobs (env): ORDERS=20000 ROUNDS=9 (200k changes), HOT_ORDERS=2000 HOT_ROUNDS=99,
+#   SINK_ITEMS=50000, LAG_DURATION=10s, DDB=http://127.0.0.1:8000
+set -euo pipefail
+
+ORDERS=${ORDERS:-20000}
+ROUNDS=${ROUNDS:-9}
+HOT_ORDERS=${HOT_ORDERS:-2000}
+HOT_ROUNDS=${HOT_ROUNDS:-99}
+SINK_ITEMS=${SINK_ITEMS:-50000}
+LAG_DURATION=${LAG_DURATION:-10s}
+DDB=${DDB:-http://127.0.0.1:8000}
+NULL_PORT=${NULL_PORT:-18099}
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+WORK=$(mktemp -d /tmp/strangler-bench-cdc.XXXXXX)
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-local} AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-local}
+
+(cd "$ROOT" && go build -o "$WORK/cdcbench" ./scripts/bench/cdcbench && go build -o "$WORK/nullddb" ./scripts/bench/nullddb)
+B="$WORK/cdcbench"
+TS=$(date +%s)
+val() { sed -n "s/.*$1 \([^ ]*\).*/\1/p"; }
+
+echo "== preparing ${ORDERS} orders x (1 insert + ${ROUNDS} updates)"
+prep=$("$B" prepare -db bench_cdc -orders "$ORDERS" -rounds "$ROUNDS" | grep RESULT)
+START=$(val START <<<"$prep"); CHANGES=$(val CHANGES <<<"$prep")
+echo "$prep"
+
+echo "== (a) decode"
+"$B" decode -db bench_cdc -start "$START" -changes "$CHANGES" | grep RESULT
+
+NULL_TABLE="bench_null_${TS}"
+"$WORK/nullddb" -listen "127.0.0.1:${NULL_PORT}" -forward "$DDB" -discard-table "$NULL_TABLE" 2>"$WORK/nullddb.err" &
+PIDS+=($!)
+sleep 0.5
+echo "== (b) sink ceilings"
+"$B" sink -ddb "http://127.0.0.1:${NULL_PORT}" -bus null -items "$SINK_ITEMS" -table "$NULL_TABLE" -control "bench_nullc_${TS}" | grep RESULT | sed 's/^RESULT sink/RESULT sink(null)/'
+"$B" sink -ddb "$DDB" -bus local -items "$SINK_ITEMS" -table "bench_sink_${TS}" -control "bench_sinkc_${TS}" | grep RESULT | sed 's/^RESULT sink/RESULT sink(local)/'
+
+echo "== (c) engine into null endpoints"
+"$B" engine -db bench_cdc -start "$START" -changes "$CHANGES" -ddb "http://127.0.0.1:${NULL_PORT}" -bus null -table "$NULL_TABLE" -control "bench_nullc2_${TS}" | grep RESULT
+echo "== (d) engine into DynamoDB Local + the devstack bus"
+"$B" engine -db bench_cdc -start "$START" -changes "$CHANGES" -ddb "$DDB" -bus local -table "bench_eng_${TS}" -control "bench_engc_${TS}" | grep RESULT
+
+echo "== (d') hot keys: ${HOT_ORDERS} orders x (1 + ${HOT_ROUNDS}) changes"
+prep=$("$B" prepare -db bench_cdc_hot -orders "$HOT_ORDERS" -rounds "$HOT_ROUNDS" | grep RESULT)
+HSTART=$(val START <<<"$prep"); HCHANGES=$(val CHANGES <<<"$prep")
+"$B" engine -db bench_cdc_hot -start "$HSTART" -changes "$HCHANGES" -ddb "$DDB" -bus local -table "bench_hot_${TS}" -control "bench_hotc_${TS}" | grep RESULT
+
+echo "== (e) end-to-end lag, open loop"
+for rate in 500 1000; do
+	"$B" lag -db bench_cdc -rate "$rate" -duration "$LAG_DURATION" -ddb "$DDB" -table "bench_lag${rate}_${TS}" -control "bench_lagc${rate}_${TS}" | grep RESULT
+done
+echo "null endpoint: $(cat "$WORK/nullddb.err" 2>/dev/null)"

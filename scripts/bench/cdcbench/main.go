@@ -1,0 +1,516 @@
+// Command cdcbench is the Go side of scripts/bench/cdc.sh. Each subcommand
+// is one measurement, run in its own process so its peak RSS is its own:
+//
+//	prepare  create database -db with the legacy orders table and a workload
+//	         of -orders inserts then -rounds updates of every order; print
+//	         "START <gtid> END <gtid> CHANGES <n>"
+//	decode   (a) raw go-mysql decode of the binlog from START until -changes rows
+//	sink     (b) bare writers of the same kinds: guarded TransactWriteItems
+//	         into -ddb, PutEvents of 10 into -bus ("null" serves a discarding
+//	         endpoint in-process; "local" runs the devstack bus in-process)
+//	engine   (c)/(d) cdc.Run over the binlog from START into -ddb and -bus
+//	lag      (e) commit-to-delivery lag at -rate changes/s, open loop
+//
+// Every subcommand prints one result line starting with "RESULT".
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	gomysql "github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/replication"
+	gosql "github.com/go-sql-driver/mysql"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/anycompany/strangler/cdc"
+	"github.com/anycompany/strangler/devstack/eventbus"
+	"github.com/anycompany/strangler/internal/awsconf"
+	"github.com/anycompany/strangler/internal/config"
+	"github.com/anycompany/strangler/internal/events"
+	"github.com/anycompany/strangler/internal/guard"
+	"github.com/anycompany/strangler/legacy"
+	"github.com/anycompany/strangler/migrator"
+)
+
+type flags struct {
+	dsn, db, ddb, bus, start, table, control, cpuprofile string
+	orders, rounds, changes, items, rate                 int
+	duration                                             time.Duration
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: cdcbench prepare|decode|sink|engine|lag [flags]")
+		os.Exit(2)
+	}
+	var f flags
+	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
+	fs.StringVar(&f.dsn, "dsn", "strangler:strangler@tcp(127.0.0.1:3307)/", "admin DSN without database")
+	fs.StringVar(&f.db, "db", "bench_cdc", "database")
+	fs.StringVar(&f.ddb, "ddb", "http://127.0.0.1:8000", "DynamoDB endpoint")
+	fs.StringVar(&f.bus, "bus", "local", "null | local | an http URL")
+	fs.StringVar(&f.start, "start", "", "start GTID")
+	fs.StringVar(&f.table, "table", "bench_orders", "DynamoDB orders table")
+	fs.StringVar(&f.control, "control", "bench_control", "DynamoDB control table")
+	fs.IntVar(&f.orders, "orders", 20000, "orders inserted")
+	fs.IntVar(&f.rounds, "rounds", 9, "update rounds over every order")
+	fs.IntVar(&f.changes, "changes", 0, "row changes expected (engine)")
+	fs.IntVar(&f.items, "items", 50000, "items/events written by sink")
+	fs.IntVar(&f.rate, "rate", 500, "changes/s (lag)")
+	fs.DurationVar(&f.duration, "duration", 10*time.Second, "lag run length")
+	fs.StringVar(&f.cpuprofile, "cpuprofile", "", "write a CPU profile here")
+	_ = fs.Parse(os.Args[2:])
+	ctx := context.Background()
+	if f.cpuprofile != "" {
+		pf, err := os.Create(f.cpuprofile)
+		if err == nil && pprof.StartCPUProfile(pf) == nil {
+			defer pprof.StopCPUProfile()
+		}
+	}
+	var err error
+	switch os.Args[1] {
+	case "prepare":
+		err = prepare(ctx, f)
+	case "decode":
+		err = decode(ctx, f)
+	case "sink":
+		err = sink(ctx, f)
+	case "engine":
+		err = engine(ctx, f)
+	case "lag":
+		err = lag(ctx, f)
+	default:
+		err = fmt.Errorf("unknown subcommand %q", os.Args[1])
+	}
+	if err != nil {
+		pprof.StopCPUProfile()
+		fmt.Fprintln(os.Stderr, "cdcbench:", err)
+		os.Exit(1)
+	}
+}
+
+func dbDSN(f flags) string {
+	c, _ := gosql.ParseDSN(f.dsn)
+	c.DBName = f.db
+	c.ParseTime = true
+	c.Loc = time.UTC
+	return c.FormatDSN()
+}
+
+func peakRSS() string {
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmHWM:") {
+			return strings.Join(strings.Fields(l)[1:], "")
+		}
+	}
+	return "?"
+}
+
+func gtid(db *sql.DB) string {
+	var s string
+	_ = db.QueryRow("SELECT @@gtid_binlog_pos").Scan(&s)
+	return s
+}
+
+func prepare(ctx context.Context, f flags) error {
+	admin, err := sql.Open("mysql", f.dsn)
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	if _, err := admin.Exec("DROP DATABASE IF EXISTS `" + f.db + "`"); err != nil {
+		return err
+	}
+	if _, err := admin.Exec("CREATE DATABASE `" + f.db + "` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"); err != nil {
+		return err
+	}
+	db, err := sql.Open("mysql", dbDSN(f))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := legacy.NewSchemaMigrator(db).Migrate(ctx); err != nil {
+		return err
+	}
+	start := gtid(db)
+	n := 0
+	items := `[{"sku":"SKU-1","name":"All-purpose cleaner 1L","quantity":3,"unit_price":"4.25"},{"sku":"SKU-2","name":"Microfibre cloth","quantity":10,"unit_price":"0.99"}]`
+	for s := 0; s < f.orders; s += 200 {
+		var vals []string
+		for i := s; i < min(s+200, f.orders); i++ {
+			vals = append(vals, fmt.Sprintf("('cust-%d', 'retail', 'accepted', 'EUR', '%s', %d.75, '{\"city\":\"Lyon\",\"zip\":\"69001\"}', 'ring twice', NOW(6), NOW(6))", i%997, items, i%500))
+			n++
+		}
+		if _, err := db.Exec("INSERT INTO orders (customer_id, channel, status, currency, items, total, shipping_address, notes, created_at, updated_at) VALUES " + strings.Join(vals, ",")); err != nil {
+			return err
+		}
+	}
+	for r := 0; r < f.rounds; r++ {
+		for lo := 1; lo <= f.orders; lo += 500 {
+			res, err := db.Exec("UPDATE orders SET version = version + 1, total = total + 1, updated_at = NOW(6) WHERE id BETWEEN ? AND ?", lo, lo+499)
+			if err != nil {
+				return err
+			}
+			c, _ := res.RowsAffected()
+			n += int(c)
+		}
+	}
+	fmt.Printf("RESULT START %s END %s CHANGES %d\n", start, gtid(db), n)
+	return nil
+}
+
+func addr(f flags) (string, uint16, string, string) {
+	c, _ := gosql.ParseDSN(f.dsn)
+	h, p, _ := net.SplitHostPort(c.Addr)
+	port, _ := strconv.Atoi(p)
+	return h, uint16(port), c.User, c.Passwd
+}
+
+func decode(ctx context.Context, f flags) error {
+	host, port, user, pass := addr(f)
+	syncer := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
+		ServerID: 424242, Flavor: gomysql.MariaDBFlavor, Host: host, Port: port, User: user, Password: pass,
+		ParseTime: true, UseDecimal: true, TimestampStringLocation: time.UTC, Logger: slog.New(slog.DiscardHandler),
+	})
+	defer syncer.Close()
+	gs, err := gomysql.ParseMariadbGTIDSet(f.start)
+	if err != nil {
+		return err
+	}
+	began := time.Now()
+	stream, err := syncer.StartSyncGTID(gs)
+	if err != nil {
+		return err
+	}
+	rows := 0
+	for {
+		ev, err := stream.GetEvent(ctx)
+		if err != nil {
+			return err
+		}
+		switch e := ev.Event.(type) {
+		case *replication.RowsEvent:
+			if string(e.Table.Schema) == f.db {
+				if ev.Header.EventType == replication.UPDATE_ROWS_EVENTv1 || ev.Header.EventType == replication.UPDATE_ROWS_EVENTv2 {
+					rows += len(e.Rows) / 2
+				} else {
+					rows += len(e.Rows)
+				}
+			}
+		}
+		if rows >= f.changes {
+			el := time.Since(began)
+			fmt.Printf("RESULT decode changes=%d seconds=%.2f rate=%.0f/s peak_rss=%s\n", rows, el.Seconds(), float64(rows)/el.Seconds(), peakRSS())
+			return nil
+		}
+	}
+}
+
+// nullBus serves PutEvents that accepts everything and keeps nothing.
+func nullBus() (string, func()) {
+	var n atomic.Int64
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Entries []json.RawMessage }
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		var b strings.Builder
+		b.WriteString(`{"FailedEntryCount":0,"Entries":[`)
+		for i := range req.Entries {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `{"EventId":"e%d"}`, n.Add(1))
+		}
+		b.WriteString("]}")
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		_, _ = io.WriteString(w, b.String())
+	})
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	srv := &http.Server{Handler: h}
+	go func() { _ = srv.Serve(ln) }()
+	return "http://" + ln.Addr().String(), func() { _ = srv.Close() }
+}
+
+// busURL resolves -bus: null, local (the devstack bus in-process, rules
+// from rules, archive in a temp dir) or a URL.
+func busURL(f flags, rules []eventbus.RuleConfig) (string, func(), error) {
+	switch f.bus {
+	case "null":
+		u, stop := nullBus()
+		return u, stop, nil
+	case "local":
+		dir, _ := os.MkdirTemp("", "cdcbench-bus")
+		cfg := eventbus.DefaultConfig()
+		cfg.ArchivePath = filepath.Join(dir, "archive.jsonl")
+		cfg.DeadLetterPath = filepath.Join(dir, "dead.jsonl")
+		cfg.Rules = rules
+		srv, err := eventbus.New(cfg, slog.New(slog.DiscardHandler))
+		if err != nil {
+			return "", nil, err
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", nil, err
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { _ = srv.Serve(ctx, ln); close(done) }()
+		return "http://" + ln.Addr().String(), func() { cancel(); <-done; os.RemoveAll(dir) }, nil
+	}
+	return f.bus, func() {}, nil
+}
+
+func initTables(ctx context.Context, f flags) error {
+	mc := migrator.DefaultConfig()
+	mc.DynamoDB = awsconf.Local(f.ddb)
+	mc.Table, mc.ControlTable = f.table, f.control
+	return migrator.RunInit(ctx, mc, migrator.Env{Log: slog.New(slog.DiscardHandler), Out: io.Discard})
+}
+
+func sink(ctx context.Context, f flags) error {
+	if err := initTables(ctx, f); err != nil {
+		return err
+	}
+	client, err := awsconf.Local(f.ddb).DynamoDB(ctx)
+	if err != nil {
+		return err
+	}
+	w := guard.NewWriter(client, f.table, guard.Transact, guard.Options{Concurrency: 16})
+	const keys = 10000
+	began := time.Now()
+	written := 0
+	for base := 0; base < f.items; base += keys {
+		var batch []guard.Item
+		for i := base; i < min(base+keys, f.items); i++ {
+			item := map[string]types.AttributeValue{
+				"pk": &types.AttributeValueMemberS{Value: strconv.Itoa(i % keys)}, "customer_id": &types.AttributeValueMemberS{Value: "cust-1"},
+				"created_at": &types.AttributeValueMemberS{Value: "2026-01-01T00:00:00.000000Z"}, "total": &types.AttributeValueMemberN{Value: "12.75"},
+				"status": &types.AttributeValueMemberS{Value: "accepted"}, "notes": &types.AttributeValueMemberS{Value: "ring twice"},
+			}
+			batch = append(batch, guard.NewItem(strconv.Itoa(i%keys), item, strconv.Itoa((i+1)*1000000)))
+		}
+		r, err := w.Write(ctx, batch)
+		if err != nil {
+			return err
+		}
+		written += r.Written
+	}
+	ddbEl := time.Since(began)
+	url, stop, err := busURL(f, nil)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	eb, err := awsconf.Local(url).EventBridge(ctx)
+	if err != nil {
+		return err
+	}
+	p := events.NewPublisher(eb, events.PublisherOptions{Concurrency: 4})
+	var entries []events.Entry
+	detail := strings.Repeat("x", 700)
+	for i := range f.items {
+		entries = append(entries, events.Entry{Key: strconv.Itoa(i % keys), DetailType: "OrderUpdated", EventID: strconv.Itoa(i),
+			Detail: []byte(`{"event_id":"` + strconv.Itoa(i) + `","pad":"` + detail + `"}`)})
+	}
+	began = time.Now()
+	res, err := p.Publish(ctx, entries)
+	if err != nil {
+		return err
+	}
+	ebEl := time.Since(began)
+	fmt.Printf("RESULT sink dynamodb_transact items=%d seconds=%.2f rate=%.0f/s | putevents(%s) events=%d calls=%d seconds=%.2f rate=%.0f/s\n",
+		written, ddbEl.Seconds(), float64(written)/ddbEl.Seconds(), f.bus, res.Accepted, res.Calls, ebEl.Seconds(), float64(res.Accepted)/ebEl.Seconds())
+	return nil
+}
+
+func cdcConfig(f flags, busURL string) cdc.Config {
+	cfg := cdc.DefaultConfig()
+	cfg.MySQL.DSN = config.Secret(dbDSN(f))
+	cfg.DynamoDB = awsconf.Local(f.ddb)
+	cfg.EventBridge = awsconf.Local(busURL)
+	cfg.Table, cfg.ControlTable = f.table, f.control
+	cfg.MetricsListen = ""
+	cfg.Lease.Owner = "bench"
+	return cfg
+}
+
+func counter(reg *prometheus.Registry, name string) float64 {
+	mfs, _ := reg.Gather()
+	total := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				total += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return total
+}
+
+func engine(ctx context.Context, f flags) error {
+	if err := initTables(ctx, f); err != nil {
+		return err
+	}
+	url, stop, err := busURL(f, nil)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	cfg := cdcConfig(f, url)
+	reg := prometheus.NewRegistry()
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	began := time.Now()
+	go func() {
+		done <- cdc.Run(rctx, cfg, cdc.Options{From: f.start}, cdc.Env{Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), Out: io.Discard, Registry: reg})
+	}()
+	for counter(reg, "strangler_cdc_events_published_total") < float64(f.changes) {
+		select {
+		case err := <-done:
+			cancel()
+			return fmt.Errorf("cdc stopped early: %w", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	el := time.Since(began)
+	written, skipped := counter(reg, "strangler_cdc_items_written_total"), counter(reg, "strangler_cdc_items_skipped_total")
+	ddbCalls := 0.0
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() == "strangler_cdc_calls_total" {
+			for _, m := range mf.GetMetric() {
+				if m.GetLabel()[0].GetValue() == "dynamodb" {
+					ddbCalls = m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	cancel()
+	<-done
+	fmt.Printf("RESULT engine(ddb=%s bus=%s) changes=%d seconds=%.2f rate=%.0f/s items_written=%.0f coalesced_or_skipped=%.0f ddb_calls=%.0f peak_rss=%s\n",
+		f.ddb, f.bus, f.changes, el.Seconds(), float64(f.changes)/el.Seconds(), written, skipped, ddbCalls, peakRSS())
+	return nil
+}
+
+func lag(ctx context.Context, f flags) error {
+	if err := initTables(ctx, f); err != nil {
+		return err
+	}
+	db, err := sql.Open("mysql", dbDSN(f))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(64)
+	var maxID int
+	if err := db.QueryRow("SELECT MAX(id) FROM orders").Scan(&maxID); err != nil {
+		return err
+	}
+	// The receiver: the bus's HTTP target; lag = delivery - intended send.
+	var (
+		mu       sync.Mutex
+		intended = map[string]time.Time{}
+		lags     []time.Duration
+	)
+	recv := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var env struct {
+			Detail struct {
+				Order map[string]any `json:"order"`
+			} `json:"detail"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&env)
+		k := fmt.Sprintf("%v/%v", env.Detail.Order["id"], env.Detail.Order["notes"])
+		now := time.Now()
+		mu.Lock()
+		if t, ok := intended[k]; ok {
+			lags = append(lags, now.Sub(t))
+			delete(intended, k)
+		}
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	go func() { _ = http.Serve(ln, recv) }()
+	url, stop, err := busURL(f, []eventbus.RuleConfig{{Name: "bench", Pattern: `{"source":["com.anycompany.orders"]}`,
+		Targets: []eventbus.TargetConfig{{Name: "recv", URL: "http://" + ln.Addr().String() + "/", Concurrency: 8}}}})
+	if err != nil {
+		return err
+	}
+	defer stop()
+	cfg := cdcConfig(f, url)
+	cfg.Apply.Window = 2 * time.Millisecond
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- cdc.Run(rctx, cfg, cdc.Options{FromNow: true}, cdc.Env{Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), Out: io.Discard})
+	}()
+	time.Sleep(2 * time.Second) // the lease and the stream are up
+	// Open loop: every 2 ms tick sends rate/500 updates, each stamped with
+	// its intended send time; lag is measured from it.
+	tick := 2 * time.Millisecond
+	per := float64(f.rate) * tick.Seconds()
+	jobs := make(chan [2]any, 100000)
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				_, _ = db.Exec("UPDATE orders SET notes = ? WHERE id = ?", j[0], j[1])
+			}
+		}()
+	}
+	began := time.Now()
+	sent, due := 0, 0.0
+	for n := 0; time.Since(began) < f.duration; n++ {
+		at := began.Add(time.Duration(n) * tick)
+		time.Sleep(time.Until(at))
+		due += per
+		for ; float64(sent) < due; sent++ {
+			id := 1 + sent%maxID
+			note := "lag-" + strconv.Itoa(sent)
+			mu.Lock()
+			intended[fmt.Sprintf("%d/%s", id, note)] = at
+			mu.Unlock()
+			jobs <- [2]any{note, id}
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	time.Sleep(3 * time.Second)
+	cancel()
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	slices.Sort(lags)
+	q := func(p float64) time.Duration {
+		if len(lags) == 0 {
+			return 0
+		}
+		return lags[min(len(lags)-1, int(p*float64(len(lags))))]
+	}
+	fmt.Printf("RESULT lag rate=%d/s sent=%d delivered=%d p50=%v p99=%v max=%v peak_rss=%s\n", f.rate, sent, len(lags),
+		q(0.5).Round(100*time.Microsecond), q(0.99).Round(100*time.Microsecond), q(1).Round(100*time.Microsecond), peakRSS())
+	return nil
+}
