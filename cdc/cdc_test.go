@@ -35,7 +35,13 @@ func TestStackEveryChangeKind(t *testing.T) {
 	from := f.current()
 	f.start(cdc.Options{From: from}, "a")
 
+	// Other tables are ignored, transactional or not.
+	f.exec("CREATE TABLE other (id INT PRIMARY KEY, v INT) ENGINE=MyISAM")
+	f.exec("CREATE TABLE other_inno (id INT PRIMARY KEY, v INT) ENGINE=InnoDB")
+	f.exec("INSERT INTO other VALUES (1, 1), (2, 2)")
 	a := f.insert("c1", "accepted", "5.50")
+	f.exec("INSERT INTO other_inno VALUES (1, 1)")
+	f.exec("UPDATE other SET v = v + 1")
 	b := f.insert("c2", "pending", "0.01")
 	f.exec("UPDATE orders SET status = 'processing', version = version + 1 WHERE id = ?", a)
 	f.exec("UPDATE orders SET notes = NULL, total = 7.10 WHERE id = ?", a)

@@ -230,6 +230,9 @@ func (s *Streamer) stream(ctx context.Context, from position.Position, out chan<
 			}
 		case *replication.QueryEvent:
 			q := string(e.Query)
+			if strings.EqualFold(strings.TrimSpace(q), "BEGIN") {
+				continue // a transaction's start (non-transactional engines log one)
+			}
 			if inTxn && s.ddl.MatchString(q) && (string(e.Schema) == s.addr.Schema || strings.Contains(q, s.addr.Schema)) {
 				if err := s.refresh(ctx, q); err != nil {
 					return last, err
