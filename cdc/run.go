@@ -74,7 +74,7 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "strangler_cdc_lag_seconds",
-			Help: "Seconds between the commit of the last transaction a stage finished and now: read (decoded from the binlog), applied (acknowledged by DynamoDB and EventBridge), checkpoint (stored)."}, []string{"stage"}),
+			Help: "Seconds behind the source per stage: now minus the commit time (whole seconds in the binlog) of the last transaction read (decoded), applied (acknowledged by DynamoDB and EventBridge) or checkpointed; 0 once everything read is checkpointed and nothing waits."}, []string{"stage"}),
 		changes:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "strangler_cdc_changes_total", Help: "Row changes applied, by kind."}, []string{"kind"}),
 		txns:      prometheus.NewCounter(prometheus.CounterOpts{Name: "strangler_cdc_transactions_total", Help: "Source transactions applied."}),
 		events:    prometheus.NewCounter(prometheus.CounterOpts{Name: "strangler_cdc_events_published_total", Help: "Events accepted by EventBridge."}),
@@ -296,6 +296,14 @@ func Run(ctx context.Context, cfg Config, opts Options, env Env) error {
 			if env.Now().Sub(lastSave) >= cfg.CheckpointInterval {
 				if err := save(rctx); err != nil {
 					return finish(err)
+				}
+			}
+			if len(txns) == 0 && (acked == nil || acked.Pos == saved) {
+				// Nothing read is waiting: caught up, whatever the age of
+				// the last commit (binlog times are whole seconds, and a
+				// quiet source commits nothing).
+				for _, stage := range []string{"read", "applied", "checkpoint"} {
+					met.lag.WithLabelValues(stage).Set(0)
 				}
 			}
 			continue
