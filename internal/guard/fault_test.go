@@ -133,21 +133,21 @@ func TestWriterRetriesFaults(t *testing.T) {
 	cases := []struct {
 		name        string
 		mode        guard.Mode
-		fault       faultyDynamo
+		fault       func() *faultyDynamo
 		wantWritten int
 		wantSkipped int
 		wantOps     map[string]int
 	}{
-		{"put throttled then accepted", guard.Put, faultyDynamo{throttle: 3}, 4, 0, map[string]int{"PutItem": 7}},
-		{"batch with unprocessed items", guard.Batch, faultyDynamo{}, 10, 0, map[string]int{"BatchWriteItem": 2}},
-		{"batch throttled", guard.Batch, faultyDynamo{throttle: 2, unprocOnce: true}, 10, 0, map[string]int{"BatchWriteItem": 3}},
-		{"transaction cancelled by one guard: only the others retried", guard.Transact, faultyDynamo{cancelKey: "k2"}, 9, 1, map[string]int{"TransactWriteItems": 2}},
+		{"put throttled then accepted", guard.Put, func() *faultyDynamo { return &faultyDynamo{throttle: 3} }, 4, 0, map[string]int{"PutItem": 7}},
+		{"batch with unprocessed items", guard.Batch, func() *faultyDynamo { return &faultyDynamo{} }, 10, 0, map[string]int{"BatchWriteItem": 2}},
+		{"batch throttled", guard.Batch, func() *faultyDynamo { return &faultyDynamo{throttle: 2, unprocOnce: true} }, 10, 0, map[string]int{"BatchWriteItem": 3}},
+		{"transaction cancelled by one guard: only the others retried", guard.Transact, func() *faultyDynamo { return &faultyDynamo{cancelKey: "k2"} }, 9, 1, map[string]int{"TransactWriteItems": 2}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			f := tc.fault
+			f := tc.fault()
 			f.calls, f.stored = map[string]int{}, map[string]bool{}
-			w := guard.NewWriter(faultyClient(t, &f), "orders", tc.mode, guard.Options{Concurrency: 1, Sleep: noSleep})
+			w := guard.NewWriter(faultyClient(t, f), "orders", tc.mode, guard.Options{Concurrency: 1, Sleep: noSleep})
 			n := 10
 			if tc.mode == guard.Put {
 				n = 4
@@ -170,8 +170,8 @@ func TestWriterRetriesFaults(t *testing.T) {
 		})
 	}
 	t.Run("gives up after max attempts", func(t *testing.T) {
-		f := faultyDynamo{throttle: 1000, calls: map[string]int{}, stored: map[string]bool{}}
-		w := guard.NewWriter(faultyClient(t, &f), "orders", guard.Put, guard.Options{Sleep: noSleep, MaxAttempts: 3})
+		f := &faultyDynamo{throttle: 1000, calls: map[string]int{}, stored: map[string]bool{}}
+		w := guard.NewWriter(faultyClient(t, f), "orders", guard.Put, guard.Options{Sleep: noSleep, MaxAttempts: 3})
 		_, err := w.Write(context.Background(), items(1))
 		if err == nil || !strings.Contains(err.Error(), "ProvisionedThroughputExceeded") {
 			t.Fatalf("err = %v, want the throttling error after 3 attempts", err)
