@@ -254,9 +254,10 @@ func TestOpenLoopSendsAtTheRateAndSkipsAtTheBound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 400 operations at 2000/s are due over 200 ms.
-	if took := time.Since(start); took < 190*time.Millisecond || took > 5*time.Second {
-		t.Errorf("400 operations at 2000/s took %s", took)
+	// 400 operations at 2000/s are due over 200 ms: sending faster would
+	// break the rate. (No upper bound: a loaded CI host may be slow.)
+	if took := time.Since(start); took < 190*time.Millisecond {
+		t.Errorf("400 operations at 2000/s took only %s", took)
 	}
 	if sum.Count() != 400 || sum.Errors() != 0 || sum.Skipped != 0 {
 		t.Errorf("count %d errors %d skipped %d, want 400, 0, 0", sum.Count(), sum.Errors(), sum.Skipped)
