@@ -26,7 +26,7 @@
 # Knobs (env): DDB_ROWS, MODES="put transact batch", WORKERS=4 (backfill
 #   workers), WRITE_CONCURRENCY=8 (backfill calls in flight per worker),
 #   PUT_CONC=16 TRANSACT_CONC=8 BATCH_CONC=8 (bare writer calls in flight),
-#   NULL_PORT=18099, METRICS_PORT=19191, WARMUP=50000 (batch items, plus a
+#   PARTS="a b c d" (which parts run), METRICS_PORT=19191, WARMUP=50000 (batch items, plus a
 #   fifth as puts, into DynamoDB Local before timing), KEEP=1 keeps the work dir.
 set -euo pipefail
 
@@ -41,12 +41,11 @@ WRITE_CONCURRENCY=${WRITE_CONCURRENCY:-8}
 PUT_CONC=${PUT_CONC:-16}
 TRANSACT_CONC=${TRANSACT_CONC:-8}
 BATCH_CONC=${BATCH_CONC:-8}
-NULL_PORT=${NULL_PORT:-18099}
 METRICS_PORT=${METRICS_PORT:-19191}
 WARMUP=${WARMUP:-50000}
+PARTS=" ${PARTS:-a b c d} "
 MYSQL_HOST=127.0.0.1 MYSQL_PORT=${STACK_MYSQL_PORT:-3307} MYSQL_USER=strangler MYSQL_PASS=strangler
 DDB=http://127.0.0.1:${STACK_DYNAMODB_PORT:-8000}
-NULL=http://127.0.0.1:$NULL_PORT
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 WORK=$(mktemp -d /tmp/strangler-backfill-bench.XXXXXX)
@@ -162,13 +161,16 @@ mig() {
 }
 
 # --- (a) the read ceiling ---------------------------------------------------
+if [[ $PARTS == *" a "* ]]; then
 DUMP=(mariadb-dump --no-defaults -h"$MYSQL_HOST" -P"$MYSQL_PORT" -u"$MYSQL_USER" -p"$MYSQL_PASS" --single-transaction --quick "$DB" orders)
 say "(a) mariadb-dump of $ROWS rows (one untimed pass warms the buffer pool)"
 "${DUMP[@]}" >/dev/null
 measure a_dump "$ROWS" /dev/null "${DUMP[@]}"
 awk -F'\t' '$1=="a_dump" {printf "a_dump\t%.0f\n", $2/$3}' "$RESULTS" >>"$WORK/rates.tsv"
+fi
 
 # --- (b) and (c): DynamoDB Local ---------------------------------------------
+if [[ $PARTS == *" b "* || $PARTS == *" c "* ]]; then
 say "warming DynamoDB Local up ($WARMUP batch items, $((WARMUP / 5)) guarded puts)"
 mig "$DDB" "$DDB_DB" "bench_warm_$TS" "warm_$TS" batch
 "${MIG[@]}" init >/dev/null
@@ -177,6 +179,7 @@ mig "$DDB" "$DDB_DB" "bench_warm_$TS" "warm_$TS" batch
 "$WORK/ddbwriter" -endpoint "$DDB" -drop "bench_warm_$TS"
 
 for m in $MODES; do
+	[[ $PARTS == *" b "* ]] || continue
 	say "(b) bare $m writer, $DDB_ROWS items into DynamoDB Local"
 	tb=bench_b_${m}_$TS
 	mig "$DDB" "$DDB_DB" "$tb" "$tb" "$m"
@@ -184,7 +187,9 @@ for m in $MODES; do
 	measure "b_bare_$m" "$DDB_ROWS" "$WORK/b_bare_$m.out" "$WORK/ddbwriter" -endpoint "$DDB" -table "$tb" -rows "$WORK/rows.jsonl" -mode "$m" -n "$DDB_ROWS" -concurrency "$(conc_of "$m")"
 	rate_of "b_bare_$m" "$WORK/b_bare_$m.out"
 	"$WORK/ddbwriter" -endpoint "$DDB" -drop "$tb"
-
+done
+for m in $MODES; do
+	[[ $PARTS == *" c "* ]] || continue
 	say "(c) backfill --write-mode $m, $DDB_ROWS rows into DynamoDB Local"
 	tc=bench_c_${m}_$TS
 	mig "$DDB" "$DDB_DB" "$tc" "$tc" "$m"
@@ -193,13 +198,17 @@ for m in $MODES; do
 	rate_of "c_backfill_$m" "$WORK/c_backfill_$m.out"
 	"$WORK/ddbwriter" -endpoint "$DDB" -drop "$tc"
 done
+fi
 
 # --- (d): the null endpoint --------------------------------------------------
+if [[ $PARTS == *" d "* ]]; then
 TN=bench_null_$TS
-"$WORK/nullddb" -listen "127.0.0.1:$NULL_PORT" -forward "$DDB" -discard-table "$TN" 2>"$WORK/nullddb.err" &
+"$WORK/nullddb" -listen 127.0.0.1:0 -forward "$DDB" -discard-table "$TN" >"$WORK/nullddb.out" 2>"$WORK/nullddb.err" &
 NULL_PID=$!
 PIDS+=("$NULL_PID")
-for _ in $(seq 50); do curl -s -o /dev/null "$NULL" && break; sleep 0.1; done
+for _ in $(seq 50); do grep -q listening "$WORK/nullddb.out" && break; sleep 0.1; done
+NULL=http://$(awk '/listening on/ {print $3}' "$WORK/nullddb.out")
+[ "$NULL" != http:// ] || { echo "bench: the null endpoint did not start: $(cat "$WORK/nullddb.err")" >&2; exit 1; }
 mig "$NULL" "$DB" "$TN" "init_$TS" batch
 "${MIG[@]}" init >/dev/null
 for m in $MODES; do
@@ -214,7 +223,10 @@ for m in $MODES; do
 done
 kill "$NULL_PID" 2>/dev/null || true
 wait "$NULL_PID" 2>/dev/null || true
-"$WORK/ddbwriter" -endpoint "$DDB" -drop "$TN,$CTL"
+"$WORK/ddbwriter" -endpoint "$DDB" -drop "$TN"
+echo "null endpoint: $(cat "$WORK/nullddb.err")" >"$WORK/nullddb.summary"
+fi
+"$WORK/ddbwriter" -endpoint "$DDB" -drop "$CTL"
 
 # --- the table ---------------------------------------------------------------
 echo
@@ -243,5 +255,4 @@ awk -F'\t' '
 		print ""
 		print "targets: c/b >= 0.80, d/bare >= 0.80, backfill RSS < 300 MB; read ceiling (a) " rate["a_dump"] " rows/s"
 	}' "$WORK/rates.tsv" "$RESULTS"
-echo
-echo "null endpoint: $(cat "$WORK/nullddb.err")"
+cat "$WORK/nullddb.summary" 2>/dev/null || true

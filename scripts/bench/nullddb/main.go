@@ -20,6 +20,7 @@ import (
 	"hash/crc32"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -34,7 +35,7 @@ import (
 
 func main() {
 	var (
-		listen  = flag.String("listen", "127.0.0.1:8099", "address to serve on")
+		listen  = flag.String("listen", "127.0.0.1:0", "address to serve on (port 0: any free port, printed on stdout)")
 		forward = flag.String("forward", "http://127.0.0.1:8000", "endpoint that gets every request not discarded")
 		table   = flag.String("discard-table", "", "writes naming only this table are discarded (required)")
 	)
@@ -54,11 +55,17 @@ func run(listen, forward, table string) error {
 		return fmt.Errorf("parsing -forward: %w", err)
 	}
 	h := newHandler(target, table)
-	srv := &http.Server{Addr: listen, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("listening: %w", err)
+	}
+	// The address goes to stdout, so a script may ask for port 0.
+	fmt.Printf("listening on %s\n", ln.Addr())
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
+	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serving: %w", err)
