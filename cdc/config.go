@@ -96,7 +96,9 @@ type EventsConfig struct {
 	Source string `mapstructure:"source"`
 	// Bus is the event bus. Optional: defaults to "" (the default bus).
 	Bus string `mapstructure:"bus"`
-	// Concurrency is the PutEvents calls in flight. Optional: defaults to 4.
+	// Concurrency is the PutEvents calls in flight (entries are split into
+	// lanes by key, so one order's events stay in order). Against AWS, calls
+	// take tens of milliseconds: keep it high. Optional: defaults to 16.
 	Concurrency int `mapstructure:"concurrency"`
 	// Rules pick a change's detail type: the first rule that matches wins.
 	// Optional: defaults to the reference rules (see DefaultRules).
@@ -140,7 +142,7 @@ func DefaultConfig() Config {
 		Table:              "orders",
 		ControlTable:       control.DefaultTable,
 		TombstoneTTL:       7 * 24 * time.Hour,
-		Events:             EventsConfig{Source: events.DefaultSource, Concurrency: 4, Rules: DefaultRules()},
+		Events:             EventsConfig{Source: events.DefaultSource, Concurrency: 16, Rules: DefaultRules()},
 		Apply:              ApplyConfig{MaxBatch: 2000, Window: 5 * time.Millisecond, WriteMode: guard.Transact, WriteConcurrency: 16},
 		Lease:              LeaseConfig{TTL: 6 * time.Second},
 		CheckpointInterval: time.Second,

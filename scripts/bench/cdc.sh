@@ -15,14 +15,14 @@
 #
 # Needs the local stack (scripts/stack.sh up): MariaDB and DynamoDB Local. The
 # bus runs in-process (the devstack bus code, a target of the benchmark's own).
-# Knobs (env): ORDERS=20000 ROUNDS=9 (200k changes), HOT_ORDERS=2000 HOT_ROUNDS=99,
+# Knobs (env): ORDERS=20000 ROUNDS=9 (200k changes), HOT_ORDERS=200 HOT_ROUNDS=999,
 #   SINK_ITEMS=50000, LAG_DURATION=10s, DDB=http://127.0.0.1:8000
 set -euo pipefail
 
 ORDERS=${ORDERS:-20000}
 ROUNDS=${ROUNDS:-9}
-HOT_ORDERS=${HOT_ORDERS:-2000}
-HOT_ROUNDS=${HOT_ROUNDS:-99}
+HOT_ORDERS=${HOT_ORDERS:-200}
+HOT_ROUNDS=${HOT_ROUNDS:-999}
 SINK_ITEMS=${SINK_ITEMS:-50000}
 LAG_DURATION=${LAG_DURATION:-10s}
 DDB=${DDB:-http://127.0.0.1:8000}
