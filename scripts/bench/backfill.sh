@@ -248,7 +248,7 @@ awk -F'\t' '
 		printf "%-10s %12s %12s %8s   %12s %12s %8s   %10s %10s\n", "mode", "b bare", "c backfill", "c/b", "bare null", "d backfill", "d/bare", "c RSS MB", "d RSS MB"
 		split("put transact batch", modes, " ")
 		for (j=1; j<=3; j++) { m=modes[j]
-			if (!(("c_backfill_" m) in rate)) continue
+			if (!(("c_backfill_" m) in rate) && !(("d_backfill_" m) in rate)) continue
 			b=rate["b_bare_" m]; c=rate["c_backfill_" m]; nb=rate["d_bare_" m]; d=rate["d_backfill_" m]
 			printf "%-10s %12.0f %12.0f %8.2f   %12.0f %12.0f %8.2f   %10.0f %10.0f\n", m, b, c, (b>0?c/b:0), nb, d, (nb>0?d/nb:0), rss["c_backfill_" m]/1024, rss["d_backfill_" m]/1024
 		}
