@@ -252,7 +252,8 @@ func (b *Backfiller) chunk(ctx context.Context, c Chunk) error {
 	if err != nil {
 		return causeOr(ctx, err)
 	}
-	b.read.Add(int64(len(snap.Rows) + len(snap.Bad)))
+	nRows := len(snap.Rows)
+	b.read.Add(int64(nRows + len(snap.Bad)))
 	pos := snap.Pos.Number()
 	var dead []guard.DeadLetter
 	for _, bad := range snap.Bad {
@@ -267,25 +268,19 @@ func (b *Backfiller) chunk(ctx context.Context, c Chunk) error {
 		}
 		items = append(items, guard.NewItem(b.mapping.KeyString(row), item, pos))
 	}
-	var res guard.Result
-	for start := 0; start < len(items); start += 500 {
-		r, err := b.writer.Write(ctx, items[start:min(start+500, len(items))])
-		res.Written += r.Written
-		res.Skipped += r.Skipped
-		res.Calls += r.Calls
-		res.Dead = append(res.Dead, r.Dead...)
-		b.written.Add(int64(r.Written))
-		b.skipped.Add(int64(r.Skipped))
-		b.calls.Add(int64(r.Calls))
-		b.metrics.rows.WithLabelValues("written").Add(float64(r.Written))
-		b.metrics.rows.WithLabelValues("skipped").Add(float64(r.Skipped))
-		b.metrics.calls.Add(float64(r.Calls))
-		if b.progress != nil {
-			b.progress.Add(int64(r.Written + r.Skipped + len(r.Dead)))
-		}
-		if err != nil {
-			return causeOr(ctx, err)
-		}
+	snap.Rows = nil // the items hold what is written; let the rows go
+	res, err := b.writer.Write(ctx, items)
+	b.written.Add(int64(res.Written))
+	b.skipped.Add(int64(res.Skipped))
+	b.calls.Add(int64(res.Calls))
+	b.metrics.rows.WithLabelValues("written").Add(float64(res.Written))
+	b.metrics.rows.WithLabelValues("skipped").Add(float64(res.Skipped))
+	b.metrics.calls.Add(float64(res.Calls))
+	if b.progress != nil {
+		b.progress.Add(int64(res.Written + res.Skipped + len(res.Dead)))
+	}
+	if err != nil {
+		return causeOr(ctx, err)
 	}
 	dead = append(dead, res.Dead...)
 	for _, d := range dead {
@@ -304,7 +299,7 @@ func (b *Backfiller) chunk(ctx context.Context, c Chunk) error {
 	}
 	b.metrics.chunks.Inc()
 	b.metrics.chunkSeconds.Observe(b.now().Sub(started).Seconds())
-	b.log.Debug("chunk done", "chunk", c.N, "rows", len(snap.Rows), "written", res.Written, "skipped", res.Skipped, "dead", len(dead), "pos", snap.Pos.String())
+	b.log.Debug("chunk done", "chunk", c.N, "rows", nRows, "written", res.Written, "skipped", res.Skipped, "dead", len(dead), "pos", snap.Pos.String())
 	return nil
 }
 

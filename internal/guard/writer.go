@@ -136,8 +136,8 @@ type Writer struct {
 
 // Options tune a Writer.
 type Options struct {
-	// Concurrency is the calls in flight per Write in Put mode. Optional:
-	// defaults to 16.
+	// Concurrency is the calls in flight per Write (PutItem,
+	// TransactWriteItems or BatchWriteItem calls). Optional: defaults to 16.
 	Concurrency int
 	// Limiter paces writes. Optional: unlimited.
 	Limiter Limiter
@@ -285,7 +285,7 @@ func (w *Writer) transact(ctx context.Context, items []Item) (Result, error) {
 		res Result
 	)
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(max(1, w.concurrency/2))
+	g.SetLimit(w.concurrency)
 	for len(items) > 0 {
 		n, size := 0, 0
 		for n < len(items) && n < 100 {
@@ -395,7 +395,7 @@ func (w *Writer) batch(ctx context.Context, items []Item) (Result, error) {
 		res Result
 	)
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(max(1, w.concurrency/4))
+	g.SetLimit(w.concurrency)
 	for start := 0; start < len(items); start += 25 {
 		chunk := items[start:min(start+25, len(items))]
 		g.Go(func() error {
