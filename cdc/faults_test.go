@@ -83,17 +83,19 @@ func TestStackRotationAndReconnect(t *testing.T) {
 	changes := f.workload(200, 3)
 	// Break the replication connection(s) mid-stream; the cdc reconnects.
 	killed := 0
-	rows, err := f.db.Query("SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var ids []int64
-	for rows.Next() {
-		var id int64
-		_ = rows.Scan(&id)
-		ids = append(ids, id)
+	for deadline := time.Now().Add(15 * time.Second); len(ids) == 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		rows, err := f.db.Query("SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%' AND USER = SUBSTRING_INDEX(CURRENT_USER(), '@', 1)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var id int64
+			_ = rows.Scan(&id)
+			ids = append(ids, id)
+		}
+		rows.Close()
 	}
-	rows.Close()
 	for _, id := range ids {
 		if _, err := f.db.Exec("KILL CONNECTION ?", id); err == nil {
 			killed++

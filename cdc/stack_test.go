@@ -191,13 +191,10 @@ func (f *fixture) accepted() []event {
 func (f *fixture) waitEvents(n int, within time.Duration) []event {
 	f.t.Helper()
 	deadline := time.Now().Add(within)
-	for {
-		got := f.accepted()
-		if len(got) >= n || time.Now().After(deadline) {
-			return got
-		}
-		time.Sleep(100 * time.Millisecond)
+	for f.bus.Server.Stats().Accepted < int64(n) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
 	}
+	return f.accepted()
 }
 
 // byOrder groups events by order id, sorted by source position.
