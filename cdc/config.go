@@ -100,6 +100,10 @@ type EventsConfig struct {
 	// lanes by key, so one order's events stay in order). Against AWS, calls
 	// take tens of milliseconds: keep it high. Optional: defaults to 16.
 	Concurrency int `mapstructure:"concurrency"`
+	// MaxAttempts is the attempts of an event that keeps failing (throttled,
+	// refused for a retryable reason) before its batch fails; the batch is
+	// then applied again (see apply.retries). Optional: defaults to 20.
+	MaxAttempts int `mapstructure:"max_attempts"`
 	// Rules pick a change's detail type: the first rule that matches wins.
 	// Optional: defaults to the reference rules (see DefaultRules).
 	Rules []Rule `mapstructure:"rules"`
@@ -119,6 +123,11 @@ type ApplyConfig struct {
 	WriteMode guard.Mode `mapstructure:"write_mode"`
 	// WriteConcurrency is the DynamoDB calls in flight. Optional: defaults to 16.
 	WriteConcurrency int `mapstructure:"write_concurrency"`
+	// Retries is how many times a batch that failed (a sink down or
+	// throttling past its own retries) is applied again, with backoff up to
+	// 10s, before the cdc stops; replaying a batch is safe (the position
+	// guard, deterministic event ids). Optional: defaults to 8.
+	Retries int `mapstructure:"retries"`
 }
 
 // LeaseConfig tunes the lease.
@@ -142,8 +151,8 @@ func DefaultConfig() Config {
 		Table:              "orders",
 		ControlTable:       control.DefaultTable,
 		TombstoneTTL:       7 * 24 * time.Hour,
-		Events:             EventsConfig{Source: events.DefaultSource, Concurrency: 16, Rules: DefaultRules()},
-		Apply:              ApplyConfig{MaxBatch: 2000, Window: 5 * time.Millisecond, WriteMode: guard.Transact, WriteConcurrency: 16},
+		Events:             EventsConfig{Source: events.DefaultSource, Concurrency: 16, MaxAttempts: 20, Rules: DefaultRules()},
+		Apply:              ApplyConfig{MaxBatch: 2000, Window: 5 * time.Millisecond, WriteMode: guard.Transact, WriteConcurrency: 16, Retries: 8},
 		Lease:              LeaseConfig{TTL: 6 * time.Second},
 		CheckpointInterval: time.Second,
 		MetricsListen:      "127.0.0.1:9102",
@@ -174,6 +183,8 @@ func (c *Config) Validate() error {
 	ck.Check(c.Apply.MaxBatch >= 1 && c.Apply.MaxBatch <= 100_000, "apply.max_batch", c.Apply.MaxBatch, "1 to 100000")
 	ck.Check(c.Apply.Window >= 0 && c.Apply.Window <= time.Second, "apply.window", c.Apply.Window, "0s to 1s")
 	ck.Check(slices.Contains([]guard.Mode{guard.Transact, guard.Put}, c.Apply.WriteMode), "apply.write_mode", c.Apply.WriteMode, "transact or put (batch has no guard)")
+	ck.Check(c.Events.MaxAttempts >= 1, "events.max_attempts", c.Events.MaxAttempts, "1 or more")
+	ck.Check(c.Apply.Retries >= 0, "apply.retries", c.Apply.Retries, "0 or more")
 	ck.Check(c.Apply.WriteConcurrency >= 1 && c.Apply.WriteConcurrency <= 1024, "apply.write_concurrency", c.Apply.WriteConcurrency, "1 to 1024")
 	ck.Check(c.Lease.TTL >= time.Second, "lease.ttl", c.Lease.TTL, "at least 1s")
 	ck.Check(c.CheckpointInterval >= 0, "checkpoint_interval", c.CheckpointInterval, "0s or more")

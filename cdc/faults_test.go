@@ -185,3 +185,37 @@ func TestStackBackfillConcurrentUnderLoad(t *testing.T) {
 	f.verify(30 * time.Second)
 	t.Logf("backfill: %d rows read, %d written, %d skipped as older while the cdc ran under load", sum.RowsRead, sum.RowsWritten, sum.RowsSkipped)
 }
+
+// TestStackBusOutage: the bus throttles every call for 3 s, past the
+// publisher's own attempts: the batch is applied again until the bus is
+// back, nothing is lost, and the errors show on /metrics.
+func TestStackBusOutage(t *testing.T) {
+	f := newFixture(t, eventbus.FaultConfig{})
+	f.cfg.Events.MaxAttempts = 2
+	r := f.start(cdc.Options{From: f.current()}, "a")
+	f.bus.Server.SetFaults(eventbus.FaultConfig{ThrottleRatio: 1})
+	changes := f.workload(100, 2)
+	time.Sleep(3 * time.Second)
+	f.bus.Server.SetFaults(eventbus.FaultConfig{})
+	f.verify(30 * time.Second)
+	evs := f.waitEvents(changes, 30*time.Second)
+	f.checkEvents(evs, changes)
+	mfs, err := r.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	applyErrors := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == "strangler_cdc_errors_total" {
+			for _, m := range mf.GetMetric() {
+				if m.GetLabel()[0].GetValue() == "apply" {
+					applyErrors = m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	if applyErrors == 0 {
+		t.Error("the outage left no apply errors on /metrics")
+	}
+	t.Logf("%d changes through a 3 s bus outage; %v batch attempts failed", changes, applyErrors)
+}

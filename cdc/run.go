@@ -241,7 +241,7 @@ func Run(ctx context.Context, cfg Config, opts Options, env Env) error {
 	writer := guard.NewWriter(ddb, cfg.Table, cfg.Apply.WriteMode, guard.Options{Concurrency: cfg.Apply.WriteConcurrency})
 	publisher := events.NewPublisher(eb, events.PublisherOptions{
 		Source: cfg.Events.Source, Bus: cfg.Events.Bus, Concurrency: cfg.Events.Concurrency,
-		DeadLetters: ckp, Logger: log.With("component", "publisher"),
+		MaxAttempts: cfg.Events.MaxAttempts, DeadLetters: ckp, Logger: log.With("component", "publisher"),
 	})
 	applier := NewApplier(writer, publisher, ckp, cfg.Events.Rules, cfg.TombstoneTTL, env.Now, log)
 
@@ -325,10 +325,26 @@ func Run(ctx context.Context, cfg Config, opts Options, env Env) error {
 		}
 		deadline.Stop()
 		began := env.Now()
-		res, err := applier.Apply(rctx, batch)
+		var res ApplyResult
+		for attempt, wait := 0, 250*time.Millisecond; ; attempt++ {
+			res, err = applier.Apply(rctx, batch)
+			if err == nil || rctx.Err() != nil {
+				break
+			}
+			met.errors.WithLabelValues("apply").Inc()
+			if attempt >= cfg.Apply.Retries {
+				return finish(fmt.Errorf("applying transactions up to %s, %d attempts: %w", batch[len(batch)-1].Pos, attempt+1, err))
+			}
+			// Both sinks take the batch again: the guard keeps DynamoDB exact,
+			// repeated events keep their ids.
+			log.Warn("applying a batch failed; applying it again", "attempt", attempt+1, "wait", wait, "err", err)
+			if serr := env.Sleep(rctx, wait); serr != nil {
+				break
+			}
+			wait = min(2*wait, 10*time.Second)
+		}
 		met.batch.Observe(env.Now().Sub(began).Seconds())
 		if err != nil {
-			met.errors.WithLabelValues("apply").Inc()
 			return finish(err)
 		}
 		last := batch[len(batch)-1]
