@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/anycompany/strangler/internal/clock"
 	"github.com/anycompany/strangler/internal/codec"
 	"github.com/anycompany/strangler/internal/events"
 	"github.com/anycompany/strangler/internal/guard"
@@ -128,7 +129,7 @@ func Run(ctx context.Context, cfg Config, opts Options, env Env) error {
 		env.Now = time.Now
 	}
 	if env.Sleep == nil {
-		env.Sleep = sleepCtx
+		env.Sleep = clock.Sleep
 	}
 	owner := cfg.Lease.Owner
 	if owner == "" {

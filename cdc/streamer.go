@@ -13,6 +13,7 @@ import (
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
 
+	"github.com/anycompany/strangler/internal/clock"
 	"github.com/anycompany/strangler/internal/codec"
 	"github.com/anycompany/strangler/internal/position"
 )
@@ -101,7 +102,7 @@ type StreamerDeps struct {
 // NewStreamer returns a streamer.
 func NewStreamer(d StreamerDeps) *Streamer {
 	if d.Sleep == nil {
-		d.Sleep = sleepCtx
+		d.Sleep = clock.Sleep
 	}
 	if d.MaxBackoff <= 0 {
 		d.MaxBackoff = 5 * time.Second
@@ -117,17 +118,6 @@ func NewStreamer(d StreamerDeps) *Streamer {
 		sleep: d.Sleep, maxBackoff: d.MaxBackoff, onRead: d.OnRead, onReconnect: d.OnReconnect,
 		layouts: map[*replication.TableMapEvent]*layout{},
 		ddl:     regexp.MustCompile("(?is)^\\s*(/\\*.*?\\*/\\s*)?(alter|rename|drop|create|truncate)\\b.*[`. ]" + regexp.QuoteMeta(d.MappingConfig.Table) + "([`\\s(;,]|$)"),
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/anycompany/strangler/internal/clock"
 	"github.com/anycompany/strangler/internal/codec"
 	"github.com/anycompany/strangler/internal/guard"
 )
@@ -107,14 +108,7 @@ func NewBackfiller(cfg Config, d BackfillDeps) *Backfiller {
 		d.Now = time.Now
 	}
 	if d.Sleep == nil {
-		d.Sleep = func(ctx context.Context, t time.Duration) error {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(t):
-				return nil
-			}
-		}
+		d.Sleep = clock.Sleep
 	}
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/anycompany/strangler/internal/clock"
 	"github.com/anycompany/strangler/internal/codec"
 	"github.com/anycompany/strangler/internal/guard"
 )
@@ -95,14 +96,7 @@ type VerifierDeps struct {
 // NewVerifier wires a verifier.
 func NewVerifier(cfg VerifyConfig, d VerifierDeps) *Verifier {
 	if d.Sleep == nil {
-		d.Sleep = func(ctx context.Context, t time.Duration) error {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(t):
-				return nil
-			}
-		}
+		d.Sleep = clock.Sleep
 	}
 	return &Verifier{inspector: d.Inspector, mapping: d.Mapping, api: d.API, table: d.Table, cfg: cfg, sample: d.Sample,
 		repair: d.Repair, log: d.Logger.With("component", "verify"), sleep: d.Sleep}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/anycompany/strangler/internal/clock"
 	"github.com/anycompany/strangler/internal/order"
 	"github.com/anycompany/strangler/internal/problem"
 )
@@ -71,7 +72,7 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) *Server {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = def.ShutdownTimeout
 	}
-	o := options{now: time.Now, sleep: sleepContext}
+	o := options{now: time.Now, sleep: clock.Sleep}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -396,16 +397,4 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
-}
-
-// sleepContext waits d or until ctx ends, whichever is first.
-func sleepContext(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/anycompany/strangler/internal/clock"
 	"github.com/anycompany/strangler/internal/config"
 	"github.com/anycompany/strangler/internal/problem"
 )
@@ -507,12 +508,12 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestSleepContext(t *testing.T) {
-	if err := sleepContext(t.Context(), time.Millisecond); err != nil {
+	if err := clock.Sleep(t.Context(), time.Millisecond); err != nil {
 		t.Errorf("short sleep: %v", err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if err := sleepContext(ctx, time.Hour); !errors.Is(err, context.Canceled) {
+	if err := clock.Sleep(ctx, time.Hour); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled sleep: %v", err)
 	}
 }

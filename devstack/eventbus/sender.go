@@ -121,15 +121,3 @@ func (s *Sender) post(ctx context.Context, t TargetConfig, envelope []byte) erro
 	}
 	return nil
 }
-
-// sleepContext waits d or until ctx ends, whichever is first.
-func sleepContext(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}

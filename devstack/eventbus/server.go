@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/anycompany/strangler/internal/clock"
 	"github.com/anycompany/strangler/internal/problem"
 )
 
@@ -79,7 +80,7 @@ func (o *options) fill(seed uint64) {
 		o.now = time.Now
 	}
 	if o.sleep == nil {
-		o.sleep = sleepContext
+		o.sleep = clock.Sleep
 	}
 	if seed == 0 {
 		seed = uint64(o.now().UnixNano())

@@ -15,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/anycompany/strangler/internal/clock"
 )
 
 // PutEvents limits.
@@ -112,7 +114,7 @@ func NewPublisher(api API, o PublisherOptions) *Publisher {
 		o.Concurrency = 4
 	}
 	if o.Sleep == nil {
-		o.Sleep = sleepCtx
+		o.Sleep = clock.Sleep
 	}
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = 20
@@ -121,17 +123,6 @@ func NewPublisher(api API, o PublisherOptions) *Publisher {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Publisher{api: api, source: o.Source, bus: o.Bus, lanes: o.Concurrency, sleep: o.Sleep, maxAttempts: o.MaxAttempts, dead: o.DeadLetters, log: o.Logger}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // entrySize is an entry's size as AWS counts it (no Time, no Resources).

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/anycompany/strangler/internal/clock"
 )
 
 // RateLimiter is a token bucket of write capacity units per second with one
@@ -25,7 +27,7 @@ func NewRateLimiter(perSecond int, now func() time.Time, sleep func(context.Cont
 		now = time.Now
 	}
 	if sleep == nil {
-		sleep = sleepCtx
+		sleep = clock.Sleep
 	}
 	return &RateLimiter{rate: float64(perSecond), tokens: float64(perSecond), last: now(), now: now, sleep: sleep}
 }

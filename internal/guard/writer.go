@@ -24,6 +24,7 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/anycompany/strangler/internal/clock"
 	"github.com/anycompany/strangler/internal/codec"
 )
 
@@ -157,7 +158,7 @@ func NewWriter(api API, table string, mode Mode, o Options) *Writer {
 		o.Concurrency = 16
 	}
 	if o.Sleep == nil {
-		o.Sleep = sleepCtx
+		o.Sleep = clock.Sleep
 	}
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = 10
@@ -167,17 +168,6 @@ func NewWriter(api API, table string, mode Mode, o Options) *Writer {
 		cond = InclusiveCondition
 	}
 	return &Writer{api: api, table: table, mode: mode, concurrency: o.Concurrency, limiter: o.Limiter, sleep: o.Sleep, maxAttempts: o.MaxAttempts, condition: cond}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // Write writes items (distinct keys) in the writer's mode. An error means
