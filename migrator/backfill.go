@@ -211,9 +211,10 @@ func (b *Backfiller) plan(ctx context.Context) (JobState, error) {
 			}
 			continue
 		}
-		// Read the position before planning: every chunk's snapshot begins
-		// later, so the cdc may start here even while the backfill runs.
-		pos, err := CurrentPosition(ctx, b.inspector.db)
+		// The position of a snapshot taken before planning: every chunk's
+		// snapshot begins later and sees all it counts, so the cdc may start
+		// here even while the backfill runs.
+		pos, err := b.inspector.PlanPosition(ctx)
 		if err != nil {
 			return job, err
 		}

@@ -84,6 +84,58 @@ func CurrentPosition(ctx context.Context, q queryer) (position.Position, error) 
 	return position.Position{}, errors.New("the source has no GTIDs: enable gtid_mode (MySQL) or use MariaDB; file positions are not supported by the backfill yet")
 }
 
+// SnapshotPosition returns the position a consistent snapshot reflects
+// exactly; call it inside START TRANSACTION WITH CONSISTENT SNAPSHOT. On
+// MariaDB that is the GTID at the snapshot's binlog coordinates
+// (Binlog_snapshot_file/position through BINLOG_GTID_POS): every transaction
+// up to it is visible in the snapshot and none after it. (Reading
+// @@gtid_binlog_pos before the snapshot is not a safe bound there: a
+// transaction is written to the binlog before its engine commit becomes
+// visible, so a snapshot begun in between misses a change the position
+// already counts, and a deleted row could come back.) Elsewhere it falls back
+// to CurrentPosition read inside the snapshot.
+func SnapshotPosition(ctx context.Context, conn *sql.Conn) (position.Position, error) {
+	var file, offset string
+	var name string
+	if err := conn.QueryRowContext(ctx, "SHOW STATUS LIKE 'binlog_snapshot_file'").Scan(&name, &file); err == nil && file != "" {
+		if err := conn.QueryRowContext(ctx, "SHOW STATUS LIKE 'binlog_snapshot_position'").Scan(&name, &offset); err != nil {
+			return position.Position{}, fmt.Errorf("reading the snapshot's binlog position: %w", err)
+		}
+		var gtid sql.NullString
+		if err := conn.QueryRowContext(ctx, "SELECT BINLOG_GTID_POS(?, ?)", file, offset).Scan(&gtid); err != nil {
+			return position.Position{}, fmt.Errorf("reading the snapshot's GTID (BINLOG_GTID_POS(%s, %s)): %w", file, offset, err)
+		}
+		if !gtid.Valid {
+			return position.Position{}, fmt.Errorf("BINLOG_GTID_POS(%s, %s) is NULL: the snapshot's binlog is gone", file, offset)
+		}
+		p, err := position.ParseMariaDBGTID(gtid.String)
+		return p.At(position.EndOfTransaction), err
+	}
+	return CurrentPosition(ctx, conn)
+}
+
+// beginSnapshot starts a read-only consistent snapshot on conn and returns
+// the position it reflects. The caller ends it with ROLLBACK.
+func beginSnapshot(ctx context.Context, conn *sql.Conn) (position.Position, error) {
+	if _, err := conn.ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"); err != nil {
+		return position.Position{}, fmt.Errorf("starting a consistent snapshot: %w", err)
+	}
+	return SnapshotPosition(ctx, conn)
+}
+
+// PlanPosition returns the position of a consistent snapshot taken now:
+// every snapshot begun later sees all transactions up to it, so the cdc may
+// start from it while the backfill runs.
+func (in *Inspector) PlanPosition(ctx context.Context) (position.Position, error) {
+	conn, err := in.db.Conn(ctx)
+	if err != nil {
+		return position.Position{}, fmt.Errorf("connecting to MySQL: %w", err)
+	}
+	defer conn.Close()
+	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK") //nolint:errcheck // read-only
+	return beginSnapshot(ctx, conn)
+}
+
 // Bound is a chunk boundary key, typed like the key column.
 type Bound struct {
 	Set   bool
@@ -155,7 +207,7 @@ func (in *Inspector) Boundaries(ctx context.Context, size int) ([]Bound, []int, 
 }
 
 // Snapshot is one chunk's read: the rows of (lo, hi] in one consistent
-// snapshot, and the position read just before it began.
+// snapshot, and the position that snapshot reflects.
 type Snapshot struct {
 	Pos  position.Position
 	Rows []codec.Row
@@ -170,8 +222,8 @@ type BadRow struct {
 }
 
 // ReadChunk reads keys in (lo, hi] (lo or hi unset: unbounded) in its own
-// consistent snapshot, stamped with the position read just before the
-// snapshot began.
+// consistent snapshot, stamped with the position that snapshot reflects
+// (SnapshotPosition).
 func (in *Inspector) ReadChunk(ctx context.Context, lo, hi Bound) (Snapshot, error) {
 	var snap Snapshot
 	conn, err := in.db.Conn(ctx)
@@ -179,15 +231,12 @@ func (in *Inspector) ReadChunk(ctx context.Context, lo, hi Bound) (Snapshot, err
 		return snap, fmt.Errorf("connecting to MySQL: %w", err)
 	}
 	defer conn.Close()
-	pos, err := CurrentPosition(ctx, conn)
+	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK") //nolint:errcheck // read-only
+	pos, err := beginSnapshot(ctx, conn)
 	if err != nil {
 		return snap, err
 	}
 	snap.Pos = pos
-	if _, err := conn.ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"); err != nil {
-		return snap, fmt.Errorf("starting the chunk snapshot: %w", err)
-	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK") //nolint:errcheck // read-only
 	m := mapper{in.m}
 	key := "`" + in.m.Key().Name + "`"
 	q := fmt.Sprintf("SELECT %s FROM %s", in.m.QuotedColumns(), in.m.QuotedTable())

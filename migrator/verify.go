@@ -415,12 +415,10 @@ func (v *Verifier) repairKey(ctx context.Context, key string) (bool, error) {
 		return false, err
 	}
 	defer conn.Close()
-	pos, err := CurrentPosition(ctx, conn)
+	pos, err := beginSnapshot(ctx, conn)
 	if err != nil {
+		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
 		return false, err
-	}
-	if _, err := conn.ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"); err != nil {
-		return false, fmt.Errorf("starting the repair snapshot: %w", err)
 	}
 	row, err := v.readRow(ctx, conn, key)
 	_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
