@@ -67,9 +67,9 @@ func newMigrateBackfillCmd(a *app) *cobra.Command {
 The key range is split into chunks, leased through the control table, so a
 rerun after a crash (kill -9 included) resumes without redoing finished chunks
 and several machines can share one job. Each chunk is read in its own
-consistent snapshot, stamped with the source position read just before it,
-and written under the position guard (for the guarded modes). The lowest
-position is recorded as where the cdc must start.
+consistent snapshot, stamped with the source position that snapshot reflects,
+and written under the position guard (for the guarded modes). The position of
+a snapshot taken before planning is recorded as where the cdc must start.
 
 Write modes (--write-mode):
   transact  guarded TransactWriteItems of up to 100 items (default): safe while
