@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -29,26 +28,6 @@ var _ ControlAPI = (*dynamodb.Client)(nil)
 // ErrLeaseLost is a lease another process holds now: this one must stop
 // writing at once.
 var ErrLeaseLost = errors.New("the cdc lease was lost to another process")
-
-func sv(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
-func nv(v int64) types.AttributeValue {
-	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
-}
-
-func str(item map[string]types.AttributeValue, k string) string {
-	if s, ok := item[k].(*types.AttributeValueMemberS); ok {
-		return s.Value
-	}
-	return ""
-}
-
-func num(item map[string]types.AttributeValue, k string) int64 {
-	if n, ok := item[k].(*types.AttributeValueMemberN); ok {
-		v, _ := strconv.ParseInt(n.Value, 10, 64)
-		return v
-	}
-	return 0
-}
 
 func isConditionFailed(err error) bool {
 	var ccf *types.ConditionalCheckFailedException
@@ -77,21 +56,21 @@ func NewLease(api ControlAPI, table, name, owner string, ttl time.Duration, now 
 }
 
 func (l *Lease) key(sk string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{control.PK: sv(l.pk), control.SK: sv(sk)}
+	return map[string]types.AttributeValue{control.PK: control.S(l.pk), control.SK: control.S(sk)}
 }
 
 // Acquire takes or renews the lease; false means another owner holds it.
 func (l *Lease) Acquire(ctx context.Context) (bool, error) {
 	now := l.now()
 	item := l.key("lease")
-	item["owner"] = sv(l.owner)
-	item["until_ms"] = nv(now.Add(l.ttl).UnixMilli())
-	item["renewed_ms"] = nv(now.UnixMilli())
+	item["owner"] = control.S(l.owner)
+	item["until_ms"] = control.N(now.Add(l.ttl).UnixMilli())
+	item["renewed_ms"] = control.N(now.UnixMilli())
 	_, err := l.api.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: aws.String(l.table), Item: item,
 		ConditionExpression:       aws.String("attribute_not_exists(#pk) OR #owner = :me OR until_ms < :now"),
 		ExpressionAttributeNames:  map[string]string{"#pk": control.PK, "#owner": "owner"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":me": sv(l.owner), ":now": nv(now.UnixMilli())},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":me": control.S(l.owner), ":now": control.N(now.UnixMilli())},
 	})
 	if isConditionFailed(err) {
 		return false, nil
@@ -120,7 +99,7 @@ func (l *Lease) Release(ctx context.Context) error {
 		TableName: aws.String(l.table), Key: l.key("lease"),
 		ConditionExpression:       aws.String("#owner = :me"),
 		ExpressionAttributeNames:  map[string]string{"#owner": "owner"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":me": sv(l.owner)},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":me": control.S(l.owner)},
 	})
 	if err != nil && !isConditionFailed(err) {
 		return fmt.Errorf("releasing the cdc lease: %w", err)
@@ -162,52 +141,52 @@ func (c *Checkpointer) Load(ctx context.Context) (Checkpoint, bool, error) {
 
 func loadCheckpoint(ctx context.Context, api ControlAPI, table, pk string) (Checkpoint, bool, error) {
 	out, err := api.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true),
-		Key: map[string]types.AttributeValue{control.PK: sv(pk), control.SK: sv("checkpoint")}})
+		Key: map[string]types.AttributeValue{control.PK: control.S(pk), control.SK: control.S("checkpoint")}})
 	if err != nil {
 		return Checkpoint{}, false, fmt.Errorf("reading the cdc checkpoint: %w", err)
 	}
 	if out.Item == nil {
 		return Checkpoint{}, false, nil
 	}
-	p, err := position.ParseResume(position.Kind(num(out.Item, "kind")), str(out.Item, "resume"))
+	p, err := position.ParseResume(position.Kind(control.Int(out.Item, "kind")), control.Str(out.Item, "resume"))
 	if err != nil {
-		return Checkpoint{}, false, fmt.Errorf("reading the cdc checkpoint %q: %w", str(out.Item, "resume"), err)
+		return Checkpoint{}, false, fmt.Errorf("reading the cdc checkpoint %q: %w", control.Str(out.Item, "resume"), err)
 	}
 	return Checkpoint{
-		Pos: p, CommitTime: time.Unix(num(out.Item, "commit_s"), 0).UTC(),
-		SavedAt: time.UnixMilli(num(out.Item, "saved_ms")).UTC(), Owner: str(out.Item, "owner"),
+		Pos: p, CommitTime: time.Unix(control.Int(out.Item, "commit_s"), 0).UTC(),
+		SavedAt: time.UnixMilli(control.Int(out.Item, "saved_ms")).UTC(), Owner: control.Str(out.Item, "owner"),
 	}, true, nil
 }
 
 func loadLease(ctx context.Context, api ControlAPI, table, pk string) (LeaseState, bool, error) {
 	out, err := api.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true),
-		Key: map[string]types.AttributeValue{control.PK: sv(pk), control.SK: sv("lease")}})
+		Key: map[string]types.AttributeValue{control.PK: control.S(pk), control.SK: control.S("lease")}})
 	if err != nil {
 		return LeaseState{}, false, fmt.Errorf("reading the cdc lease: %w", err)
 	}
 	if out.Item == nil {
 		return LeaseState{}, false, nil
 	}
-	return LeaseState{Owner: str(out.Item, "owner"), Until: time.UnixMilli(num(out.Item, "until_ms")).UTC(), Renewed: time.UnixMilli(num(out.Item, "renewed_ms")).UTC()}, true, nil
+	return LeaseState{Owner: control.Str(out.Item, "owner"), Until: time.UnixMilli(control.Int(out.Item, "until_ms")).UTC(), Renewed: time.UnixMilli(control.Int(out.Item, "renewed_ms")).UTC()}, true, nil
 }
 
 // Save stores cp; ErrLeaseLost when the lease is no longer this owner's.
 func (c *Checkpointer) Save(ctx context.Context, cp Checkpoint) error {
 	l := c.lease
 	item := l.key("checkpoint")
-	item["kind"] = nv(int64(cp.Pos.Kind))
-	item["resume"] = sv(cp.Pos.Resume())
-	item["position"] = sv(cp.Pos.String())
+	item["kind"] = control.N(int64(cp.Pos.Kind))
+	item["resume"] = control.S(cp.Pos.Resume())
+	item["position"] = control.S(cp.Pos.String())
 	item["number"] = &types.AttributeValueMemberN{Value: cp.Pos.Number()}
-	item["commit_s"] = nv(cp.CommitTime.Unix())
-	item["saved_ms"] = nv(l.now().UnixMilli())
-	item["owner"] = sv(l.owner)
+	item["commit_s"] = control.N(cp.CommitTime.Unix())
+	item["saved_ms"] = control.N(l.now().UnixMilli())
+	item["owner"] = control.S(l.owner)
 	_, err := l.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{ConditionCheck: &types.ConditionCheck{
 			TableName: aws.String(l.table), Key: l.key("lease"),
 			ConditionExpression:       aws.String("#owner = :me"),
 			ExpressionAttributeNames:  map[string]string{"#owner": "owner"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":me": sv(l.owner)},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":me": control.S(l.owner)},
 		}},
 		{Put: &types.Put{TableName: aws.String(l.table), Item: item}},
 	}})
@@ -222,7 +201,7 @@ func (c *Checkpointer) Save(ctx context.Context, cp Checkpoint) error {
 
 // AddChange records a change or item that could not be written.
 func (c *Checkpointer) AddChange(ctx context.Context, key, pos, reason string) error {
-	return c.putDead(ctx, "dead#item#"+key+"#"+pos, map[string]types.AttributeValue{"key": sv(key), "position": sv(pos), "reason": sv(reason)})
+	return c.putDead(ctx, "dead#item#"+key+"#"+pos, map[string]types.AttributeValue{"key": control.S(key), "position": control.S(pos), "reason": control.S(reason)})
 }
 
 // Add records an event that can never be published (events.DeadLetterSink).
@@ -232,8 +211,8 @@ func (c *Checkpointer) Add(ctx context.Context, dl events.DeadLetter) error {
 		detail = detail[:300<<10] // the item limit is 400 KB; the id and reason identify it
 	}
 	return c.putDead(ctx, "dead#event#"+dl.Entry.EventID, map[string]types.AttributeValue{
-		"key": sv(dl.Entry.Key), "event_id": sv(dl.Entry.EventID), "detail_type": sv(dl.Entry.DetailType),
-		"detail": sv(detail), "reason": sv(dl.Reason),
+		"key": control.S(dl.Entry.Key), "event_id": control.S(dl.Entry.EventID), "detail_type": control.S(dl.Entry.DetailType),
+		"detail": control.S(detail), "reason": control.S(dl.Reason),
 	})
 }
 
@@ -242,7 +221,7 @@ func (c *Checkpointer) putDead(ctx context.Context, sk string, attrs map[string]
 	for k, v := range attrs {
 		item[k] = v
 	}
-	item["at_ms"] = nv(c.lease.now().UnixMilli())
+	item["at_ms"] = control.N(c.lease.now().UnixMilli())
 	if _, err := c.lease.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(c.lease.table), Item: item}); err != nil {
 		return fmt.Errorf("recording dead letter %s: %w", sk, err)
 	}

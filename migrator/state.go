@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -96,13 +95,8 @@ func NewJobStore(api ControlAPI, table, job string, now func() time.Time) *JobSt
 	return &JobStore{api: api, table: table, pk: "backfill#" + job, now: now}
 }
 
-func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
-func n(v int64) types.AttributeValue {
-	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
-}
-
 func (j *JobStore) key(sk string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{control.PK: s(j.pk), control.SK: s(sk)}
+	return map[string]types.AttributeValue{control.PK: control.S(j.pk), control.SK: control.S(sk)}
 }
 
 func chunkSK(i int) string { return fmt.Sprintf("chunk#%08d", i) }
@@ -122,12 +116,12 @@ func (j *JobStore) Job(ctx context.Context) (JobState, bool, error) {
 		return JobState{}, false, nil
 	}
 	js := JobState{
-		State: str(out.Item, "state"), Planner: str(out.Item, "planner"),
-		Chunks: int(num(out.Item, "chunks")), TotalRows: num(out.Item, "total_rows"),
-		UpdatedAt: time.UnixMilli(num(out.Item, "updated_ms")),
+		State: control.Str(out.Item, "state"), Planner: control.Str(out.Item, "planner"),
+		Chunks: int(control.Int(out.Item, "chunks")), TotalRows: control.Int(out.Item, "total_rows"),
+		UpdatedAt: time.UnixMilli(control.Int(out.Item, "updated_ms")),
 	}
-	if r := str(out.Item, "start_resume"); r != "" || out.Item["start_pos"] != nil {
-		kind := position.Kind(num(out.Item, "start_kind"))
+	if r := control.Str(out.Item, "start_resume"); r != "" || out.Item["start_pos"] != nil {
+		kind := position.Kind(control.Int(out.Item, "start_kind"))
 		p, err := position.ParseResume(kind, r)
 		if err != nil {
 			return js, true, fmt.Errorf("reading the backfill job's start position %q: %w", r, err)
@@ -137,21 +131,6 @@ func (j *JobStore) Job(ctx context.Context) (JobState, bool, error) {
 	return js, true, nil
 }
 
-func str(item map[string]types.AttributeValue, k string) string {
-	if v, ok := item[k].(*types.AttributeValueMemberS); ok {
-		return v.Value
-	}
-	return ""
-}
-
-func num(item map[string]types.AttributeValue, k string) int64 {
-	if v, ok := item[k].(*types.AttributeValueMemberN); ok {
-		n, _ := strconv.ParseInt(v.Value, 10, 64)
-		return n
-	}
-	return 0
-}
-
 // ClaimPlanning makes owner the planner of a job that has none, or whose
 // planner went silent for ttl. It reports whether owner may plan.
 func (j *JobStore) ClaimPlanning(ctx context.Context, owner string, ttl time.Duration) (bool, error) {
@@ -159,12 +138,12 @@ func (j *JobStore) ClaimPlanning(ctx context.Context, owner string, ttl time.Dur
 	_, err := j.api.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: aws.String(j.table),
 		Item: map[string]types.AttributeValue{
-			control.PK: s(j.pk), control.SK: s("job"), "state": s(jobPlanning), "planner": s(owner),
-			"updated_ms": n(now.UnixMilli()), "created": s(now.UTC().Format(time.RFC3339)),
+			control.PK: control.S(j.pk), control.SK: control.S("job"), "state": control.S(jobPlanning), "planner": control.S(owner),
+			"updated_ms": control.N(now.UnixMilli()), "created": control.S(now.UTC().Format(time.RFC3339)),
 		},
 		ConditionExpression:       aws.String("attribute_not_exists(#pk) OR (#st = :planning AND #up < :stale)"),
 		ExpressionAttributeNames:  map[string]string{"#st": "state", "#pk": "pk", "#up": "updated_ms"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":planning": s(jobPlanning), ":stale": n(now.Add(-ttl).UnixMilli())},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":planning": control.S(jobPlanning), ":stale": control.N(now.Add(-ttl).UnixMilli())},
 	})
 	if isConditionFailed(err) {
 		return false, nil
@@ -184,14 +163,14 @@ func (j *JobStore) SavePlan(ctx context.Context, owner string, bounds []Bound, c
 	prev := Bound{}
 	for i, b := range bounds {
 		item := j.key(chunkSK(i))
-		item["state"] = s(chunkPending)
-		item["planned_rows"] = n(int64(counts[i]))
-		item["reads"] = n(0)
+		item["state"] = control.S(chunkPending)
+		item["planned_rows"] = control.N(int64(counts[i]))
+		item["reads"] = control.N(0)
 		if prev.Set {
-			item["lo"] = s(prev.Value)
+			item["lo"] = control.S(prev.Value)
 		}
 		if b.Set {
-			item["hi"] = s(b.Value)
+			item["hi"] = control.S(b.Value)
 		}
 		total += int64(counts[i])
 		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
@@ -210,9 +189,9 @@ func (j *JobStore) SavePlan(ctx context.Context, owner string, bounds []Bound, c
 		UpdateExpression:         aws.String("SET #st = :planned, #chunks = :c, #total = :t, #up = :now, #sp = :p, #sr = :r, #sk = :k"),
 		ConditionExpression:      aws.String("#st = :planning AND #planner = :me"),
 		ExpressionAttributeNames: map[string]string{"#st": "state", "#chunks": "chunks", "#total": "total_rows", "#up": "updated_ms", "#sp": "start_pos", "#sr": "start_resume", "#sk": "start_kind", "#planner": "planner"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":planned": s(jobPlanned), ":planning": s(jobPlanning), ":me": s(owner),
-			":c": n(int64(len(bounds))), ":t": n(total), ":now": n(j.now().UnixMilli()),
-			":p": &types.AttributeValueMemberN{Value: pos.Number()}, ":r": s(pos.Resume()), ":k": n(int64(pos.Kind))},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":planned": control.S(jobPlanned), ":planning": control.S(jobPlanning), ":me": control.S(owner),
+			":c": control.N(int64(len(bounds))), ":t": control.N(total), ":now": control.N(j.now().UnixMilli()),
+			":p": &types.AttributeValueMemberN{Value: pos.Number()}, ":r": control.S(pos.Resume()), ":k": control.N(int64(pos.Kind))},
 	})
 	if isConditionFailed(err) {
 		return errors.New("another worker took over planning this backfill job; rerun to join it")
@@ -232,7 +211,7 @@ func (j *JobStore) Chunks(ctx context.Context) ([]Chunk, error) {
 			TableName:                 aws.String(j.table),
 			KeyConditionExpression:    aws.String("#pk = :pk AND begins_with(#sk, :c)"),
 			ExpressionAttributeNames:  map[string]string{"#pk": control.PK, "#sk": control.SK},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": s(j.pk), ":c": s("chunk#")},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": control.S(j.pk), ":c": control.S("chunk#")},
 			ConsistentRead:            aws.Bool(true),
 			ExclusiveStartKey:         start,
 		})
@@ -241,14 +220,14 @@ func (j *JobStore) Chunks(ctx context.Context) ([]Chunk, error) {
 		}
 		for _, it := range page.Items {
 			c := Chunk{
-				State: str(it, "state"), Owner: str(it, "owner"), LeaseUntil: time.UnixMilli(num(it, "lease_until")),
-				Reads: int(num(it, "reads")), Rows: int(num(it, "rows")), PlannedRows: int(num(it, "planned_rows")),
+				State: control.Str(it, "state"), Owner: control.Str(it, "owner"), LeaseUntil: time.UnixMilli(control.Int(it, "lease_until")),
+				Reads: int(control.Int(it, "reads")), Rows: int(control.Int(it, "rows")), PlannedRows: int(control.Int(it, "planned_rows")),
 			}
-			fmt.Sscanf(str(it, control.SK), "chunk#%d", &c.N) //nolint:errcheck // our own format
-			if v := str(it, "lo"); it["lo"] != nil {
+			fmt.Sscanf(control.Str(it, control.SK), "chunk#%d", &c.N) //nolint:errcheck // our own format
+			if v := control.Str(it, "lo"); it["lo"] != nil {
 				c.Lo = Bound{Set: true, Value: v}
 			}
-			if v := str(it, "hi"); it["hi"] != nil {
+			if v := control.Str(it, "hi"); it["hi"] != nil {
 				c.Hi = Bound{Set: true, Value: v}
 			}
 			out = append(out, c)
@@ -268,7 +247,7 @@ func (j *JobStore) Lease(ctx context.Context, i int, owner string, ttl time.Dura
 		UpdateExpression:          aws.String("SET #st = :leased, #owner = :me, #until = :until ADD #reads :one"),
 		ConditionExpression:       aws.String("#st = :pending OR (#st = :leased AND #until < :now)"),
 		ExpressionAttributeNames:  map[string]string{"#st": "state", "#owner": "owner", "#until": "lease_until", "#reads": "reads"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":leased": s(chunkLeased), ":pending": s(chunkPending), ":me": s(owner), ":until": n(now.Add(ttl).UnixMilli()), ":now": n(now.UnixMilli()), ":one": n(1)},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":leased": control.S(chunkLeased), ":pending": control.S(chunkPending), ":me": control.S(owner), ":until": control.N(now.Add(ttl).UnixMilli()), ":now": control.N(now.UnixMilli()), ":one": control.N(1)},
 	})
 	if isConditionFailed(err) {
 		return false, nil
@@ -290,7 +269,7 @@ func (j *JobStore) Renew(ctx context.Context, i int, owner string, ttl time.Dura
 		UpdateExpression:          aws.String("SET #until = :until"),
 		ConditionExpression:       aws.String("#st = :leased AND #owner = :me"),
 		ExpressionAttributeNames:  map[string]string{"#st": "state", "#owner": "owner", "#until": "lease_until"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":leased": s(chunkLeased), ":me": s(owner), ":until": n(j.now().Add(ttl).UnixMilli())},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":leased": control.S(chunkLeased), ":me": control.S(owner), ":until": control.N(j.now().Add(ttl).UnixMilli())},
 	})
 	if isConditionFailed(err) {
 		return ErrLeaseLost
@@ -309,7 +288,7 @@ func (j *JobStore) Finish(ctx context.Context, i int, owner string, rows, skippe
 		UpdateExpression:          aws.String("SET #st = :done, #rows = :rows, #skipped = :skipped, #dead = :dead, #pos = :pos, #fin = :now"),
 		ConditionExpression:       aws.String("#st = :leased AND #owner = :me"),
 		ExpressionAttributeNames:  map[string]string{"#st": "state", "#owner": "owner", "#rows": "rows", "#skipped": "skipped", "#dead": "dead", "#pos": "pos", "#fin": "finished_ms"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":done": s(chunkDone), ":leased": s(chunkLeased), ":me": s(owner), ":rows": n(int64(rows)), ":skipped": n(int64(skipped)), ":dead": n(int64(dead)), ":pos": s(pos.String()), ":now": n(j.now().UnixMilli())},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":done": control.S(chunkDone), ":leased": control.S(chunkLeased), ":me": control.S(owner), ":rows": control.N(int64(rows)), ":skipped": control.N(int64(skipped)), ":dead": control.N(int64(dead)), ":pos": control.S(pos.String()), ":now": control.N(j.now().UnixMilli())},
 	})
 	if isConditionFailed(err) {
 		return ErrLeaseLost
@@ -322,7 +301,7 @@ func (j *JobStore) Finish(ctx context.Context, i int, owner string, rows, skippe
 		UpdateExpression:          aws.String("SET #sp = :p, #sr = :r, #sk = :k, #up = :now"),
 		ConditionExpression:       aws.String("attribute_not_exists(#sp) OR #sp > :p"),
 		ExpressionAttributeNames:  map[string]string{"#sp": "start_pos", "#sr": "start_resume", "#sk": "start_kind", "#up": "updated_ms"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":p": &types.AttributeValueMemberN{Value: pos.Number()}, ":r": s(pos.Resume()), ":k": n(int64(pos.Kind)), ":now": n(j.now().UnixMilli())},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":p": &types.AttributeValueMemberN{Value: pos.Number()}, ":r": control.S(pos.Resume()), ":k": control.N(int64(pos.Kind)), ":now": control.N(j.now().UnixMilli())},
 	})
 	if err != nil && !isConditionFailed(err) {
 		return fmt.Errorf("recording the cdc start position: %w", err)
@@ -336,7 +315,7 @@ func (j *JobStore) MarkDone(ctx context.Context) error {
 		TableName: aws.String(j.table), Key: j.key("job"),
 		UpdateExpression:          aws.String("SET #st = :done, #up = :now"),
 		ExpressionAttributeNames:  map[string]string{"#st": "state", "#up": "updated_ms"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":done": s(jobDone), ":now": n(j.now().UnixMilli())},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":done": control.S(jobDone), ":now": control.N(j.now().UnixMilli())},
 	})
 	if err != nil {
 		return fmt.Errorf("marking the backfill job done: %w", err)
@@ -347,7 +326,7 @@ func (j *JobStore) MarkDone(ctx context.Context) error {
 // DeadLetter records a row that could not be written.
 func (j *JobStore) DeadLetter(ctx context.Context, key, reason string) error {
 	item := j.key("dead#" + key)
-	item["row_key"], item["reason"], item["at"] = s(key), s(reason), s(j.now().UTC().Format(time.RFC3339))
+	item["row_key"], item["reason"], item["at"] = control.S(key), control.S(reason), control.S(j.now().UTC().Format(time.RFC3339))
 	if _, err := j.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(j.table), Item: item}); err != nil {
 		return fmt.Errorf("recording dead letter for key %s: %w", key, err)
 	}
