@@ -78,6 +78,8 @@ type Item struct {
 	Item map[string]types.AttributeValue
 	// Pos is the encoded source position (position.Position.Number).
 	Pos string
+	// size is the item's estimated size, computed once by Write.
+	size int
 }
 
 // NewItem stamps item with pos (an encoded position).
@@ -174,10 +176,11 @@ func NewWriter(api API, table string, mode Mode, o Options) *Writer {
 // some items may not be written; the Result counts those that were.
 func (w *Writer) Write(ctx context.Context, items []Item) (Result, error) {
 	var res Result
-	var ok []Item
+	ok := make([]Item, 0, len(items))
 	for _, it := range items {
-		if size := codec.ItemSize(it.Item); size > codec.MaxItemBytes {
-			res.Dead = append(res.Dead, DeadLetter{Key: it.Key, Reason: fmt.Sprintf("item of about %d bytes exceeds DynamoDB's 400 KB limit", size)})
+		it.size = codec.ItemSize(it.Item)
+		if it.size > codec.MaxItemBytes {
+			res.Dead = append(res.Dead, DeadLetter{Key: it.Key, Reason: fmt.Sprintf("item of about %d bytes exceeds DynamoDB's 400 KB limit", it.size)})
 			continue
 		}
 		ok = append(ok, it)
@@ -188,38 +191,30 @@ func (w *Writer) Write(ctx context.Context, items []Item) (Result, error) {
 	)
 	switch w.mode {
 	case Transact:
-		r, err = w.transact(ctx, ok)
+		r, err = w.fanOut(ctx, transactGroups(ok), w.transactGroup)
 	case Batch:
-		r, err = w.batch(ctx, ok)
+		r, err = w.fanOut(ctx, fixedGroups(ok, 25), w.batchChunk)
 	default:
-		r, err = w.putAll(ctx, ok)
+		r, err = w.fanOut(ctx, fixedGroups(ok, 1), func(ctx context.Context, g []Item) (Result, error) {
+			return w.put(ctx, g[0], true)
+		})
 	}
 	res.add(r)
 	return res, err
 }
 
-func wcu(it Item, factor int) int {
-	return factor * ((codec.ItemSize(it.Item) + 1023) / 1024)
-}
-
-func (w *Writer) wait(ctx context.Context, units int) error {
-	if w.limiter == nil {
-		return nil
-	}
-	return w.limiter.Wait(ctx, units)
-}
-
-// putAll writes items with guarded PutItem calls, Concurrency in flight.
-func (w *Writer) putAll(ctx context.Context, items []Item) (Result, error) {
+// fanOut writes each group with write, Concurrency groups at a time, and
+// adds up the results.
+func (w *Writer) fanOut(ctx context.Context, groups [][]Item, write func(context.Context, []Item) (Result, error)) (Result, error) {
 	var (
 		mu  sync.Mutex
 		res Result
 	)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(w.concurrency)
-	for _, it := range items {
+	for _, group := range groups {
 		g.Go(func() error {
-			r, err := w.put(gctx, it, true)
+			r, err := write(gctx, group)
 			mu.Lock()
 			res.add(r)
 			mu.Unlock()
@@ -228,6 +223,45 @@ func (w *Writer) putAll(ctx context.Context, items []Item) (Result, error) {
 	}
 	err := g.Wait()
 	return res, err
+}
+
+// fixedGroups splits items into groups of at most n.
+func fixedGroups(items []Item, n int) [][]Item {
+	groups := make([][]Item, 0, (len(items)+n-1)/n)
+	for start := 0; start < len(items); start += n {
+		groups = append(groups, items[start:min(start+n, len(items))])
+	}
+	return groups
+}
+
+// transactGroups splits items into TransactWriteItems groups of up to 100
+// items and under the 4 MB request limit.
+func transactGroups(items []Item) [][]Item {
+	var groups [][]Item
+	for len(items) > 0 {
+		n, size := 0, 0
+		for n < len(items) && n < 100 {
+			if n > 0 && size+items[n].size > 3_500_000 {
+				break
+			}
+			size += items[n].size
+			n++
+		}
+		groups = append(groups, items[:n])
+		items = items[n:]
+	}
+	return groups
+}
+
+func wcu(it Item, factor int) int {
+	return factor * ((it.size + 1023) / 1024)
+}
+
+func (w *Writer) wait(ctx context.Context, units int) error {
+	if w.limiter == nil {
+		return nil
+	}
+	return w.limiter.Wait(ctx, units)
 }
 
 // put writes one item, guarded or not, retrying what can be retried.
@@ -267,39 +301,8 @@ func (w *Writer) put(ctx context.Context, it Item, guarded bool) (Result, error)
 	}
 }
 
-// transact writes items in TransactWriteItems groups of up to 100 guarded
-// puts (and under 4 MB), retrying only the cancelled ones.
-func (w *Writer) transact(ctx context.Context, items []Item) (Result, error) {
-	var (
-		mu  sync.Mutex
-		res Result
-	)
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(w.concurrency)
-	for len(items) > 0 {
-		n, size := 0, 0
-		for n < len(items) && n < 100 {
-			s := codec.ItemSize(items[n].Item)
-			if n > 0 && size+s > 3_500_000 {
-				break
-			}
-			size += s
-			n++
-		}
-		group := items[:n]
-		items = items[n:]
-		g.Go(func() error {
-			r, err := w.transactGroup(gctx, group)
-			mu.Lock()
-			res.add(r)
-			mu.Unlock()
-			return err
-		})
-	}
-	err := g.Wait()
-	return res, err
-}
-
+// transactGroup writes one group of guarded puts in one TransactWriteItems,
+// retrying only the items that were cancelled along with a failed guard.
 func (w *Writer) transactGroup(ctx context.Context, group []Item) (Result, error) {
 	var res Result
 	for attempt := 1; len(group) > 0; attempt++ {
@@ -377,29 +380,8 @@ func (w *Writer) transactGroup(ctx context.Context, group []Item) (Result, error
 	return res, nil
 }
 
-// batch writes items 25 at a time with unconditional BatchWriteItem,
+// batchChunk writes up to 25 items with one unconditional BatchWriteItem,
 // retrying unprocessed items with backoff.
-func (w *Writer) batch(ctx context.Context, items []Item) (Result, error) {
-	var (
-		mu  sync.Mutex
-		res Result
-	)
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(w.concurrency)
-	for start := 0; start < len(items); start += 25 {
-		chunk := items[start:min(start+25, len(items))]
-		g.Go(func() error {
-			r, err := w.batchChunk(gctx, chunk)
-			mu.Lock()
-			res.add(r)
-			mu.Unlock()
-			return err
-		})
-	}
-	err := g.Wait()
-	return res, err
-}
-
 func (w *Writer) batchChunk(ctx context.Context, chunk []Item) (Result, error) {
 	var res Result
 	reqs := make([]types.WriteRequest, len(chunk))
