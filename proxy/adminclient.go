@@ -52,21 +52,8 @@ func (c *AdminClient) do(ctx context.Context, method, path string, in, out any) 
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return fmt.Errorf("%s %s: reading the answer: %w", method, path, err)
-	}
-	if resp.StatusCode >= 300 {
-		p := &problem.Problem{}
-		if json.Unmarshal(b, p) != nil || p.Status == 0 {
-			p = problem.New(resp.StatusCode, http.StatusText(resp.StatusCode), strings.TrimSpace(string(b)))
-		}
-		return fmt.Errorf("%s %s: %w", method, path, p)
-	}
-	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			return fmt.Errorf("%s %s: decoding the answer: %w", method, path, err)
-		}
+	if err := problem.ReadResponse(resp, 16<<20, out); err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	return nil
 }

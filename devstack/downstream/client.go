@@ -123,22 +123,5 @@ func (c *Client) do(ctx context.Context, method, path string, admin bool, in, ou
 		return err
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return fmt.Errorf("reading answer: %w", err)
-	}
-	if resp.StatusCode/100 != 2 {
-		p := &problem.Problem{Status: resp.StatusCode}
-		if json.Unmarshal(raw, p) != nil || p.Title == "" {
-			p = problem.New(resp.StatusCode, http.StatusText(resp.StatusCode), strings.TrimSpace(string(raw)))
-		}
-		return p
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(raw, out); err != nil {
-		return fmt.Errorf("decoding answer: %w", err)
-	}
-	return nil
+	return problem.ReadResponse(resp, 64<<20, out)
 }

@@ -112,3 +112,27 @@ func jsonKind(goKind string) string {
 func slug(s string) string {
 	return strings.ReplaceAll(strings.ToLower(s), " ", "-")
 }
+
+// ReadResponse reads a JSON answer of at most limit bytes: a non-2xx status
+// becomes a *Problem (the server's own document when it sent one), a 2xx
+// body is decoded into out unless out is nil. It does not close the body.
+func ReadResponse(resp *http.Response, limit int64, out any) error {
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, limit))
+	if err != nil {
+		return fmt.Errorf("reading the answer: %w", err)
+	}
+	if resp.StatusCode/100 != 2 {
+		p := &Problem{}
+		if json.Unmarshal(raw, p) != nil || p.Status == 0 || p.Title == "" {
+			p = New(resp.StatusCode, http.StatusText(resp.StatusCode), strings.TrimSpace(string(raw)))
+		}
+		return p
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return fmt.Errorf("decoding the answer: %w", err)
+	}
+	return nil
+}
