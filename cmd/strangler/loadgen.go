@@ -48,6 +48,7 @@ Configured by configs/loadgen.yaml.`,
 				"request_timeout": "timeout",
 				"seed_batch":      "seed-batch",
 				"seed_workers":    "seed-workers",
+				"created_out":     "created-out",
 			}); err != nil {
 				return err
 			}
@@ -88,6 +89,7 @@ Configured by configs/loadgen.yaml.`,
 	f.Int("max-in-flight", def.MaxInFlight, "open-loop bound on calls waiting; calls due beyond it are skipped (key max_in_flight)")
 	f.Duration("duration", def.Duration, "how long to send (key duration)")
 	f.Int64("max-ops", def.MaxOps, "stop after this many operations; 0 = no limit (key max_ops)")
+	f.String("created-out", def.CreatedOut, "write the id of every order created to this file, one per line (key created_out)")
 	f.Uint64("seed", def.Seed, "seed of the operations and bodies (key seed)")
 	f.Duration("report-every", def.ReportEvery, "interval of the progress lines; 0 = summary only (key report_every)")
 	f.Duration("timeout", def.RequestTimeout, "timeout of each call (key request_timeout)")

@@ -55,6 +55,10 @@ type Config struct {
 	// MaxOps stops after this many operations (skipped ones included) even
 	// before Duration. Optional: defaults to 0, no limit.
 	MaxOps int64 `mapstructure:"max_ops"`
+	// CreatedOut, when set, is a file that receives the id of every order
+	// the run created (one per line, on each 201 of a create), so a later
+	// check can prove none was lost. Optional: defaults to "", none.
+	CreatedOut string `mapstructure:"created_out"`
 	// Seed makes the run reproducible: the same seed sends the same sequence
 	// of operations and bodies. Optional: defaults to 1.
 	Seed uint64 `mapstructure:"seed"`

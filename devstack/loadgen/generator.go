@@ -1,14 +1,17 @@
 package loadgen
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +33,9 @@ type Generator struct {
 	base   string
 	work   *workload
 	rec    recorder
+
+	createdMu  sync.Mutex
+	createdOut *bufio.Writer // nil unless cfg.CreatedOut
 
 	inFlight atomic.Int64
 	skipped  atomic.Int64
@@ -102,6 +108,20 @@ func (g *Generator) Run(ctx context.Context) (Summary, error) {
 	}
 	g.logger.Info("load starting", "base_url", g.cfg.BaseURL, "mode", mode, "rate", g.cfg.Rate,
 		"concurrency", g.cfg.Concurrency, "duration", g.cfg.Duration.String(), "max_ops", g.cfg.MaxOps, "seed", g.cfg.Seed)
+
+	if g.cfg.CreatedOut != "" {
+		f, err := os.Create(g.cfg.CreatedOut)
+		if err != nil {
+			return Summary{}, fmt.Errorf("opening created_out: %w", err)
+		}
+		defer f.Close()
+		g.createdOut = bufio.NewWriter(f)
+		defer func() {
+			if err := g.createdOut.Flush(); err != nil {
+				g.logger.Error("writing created_out", "path", g.cfg.CreatedOut, "err", err)
+			}
+		}()
+	}
 
 	start := g.now()
 	sched, stop := context.WithTimeout(ctx, g.cfg.Duration)
@@ -227,6 +247,7 @@ func (g *Generator) execute(ctx context.Context, c call, intended time.Time) {
 	}
 	if c.op == OpCreate && class == "" {
 		g.created.Add(1)
+		g.recordCreated(body)
 	}
 	g.rec.record(c.op, latency, class)
 }
@@ -291,4 +312,18 @@ func truncate(b []byte, n int) string {
 		return string(b[:n]) + "…"
 	}
 	return string(b)
+}
+
+// recordCreated appends the id in a create's answer to created_out.
+func (g *Generator) recordCreated(body []byte) {
+	if g.createdOut == nil {
+		return
+	}
+	var a answer
+	if json.Unmarshal(body, &a) != nil || a.ID == "" {
+		return
+	}
+	g.createdMu.Lock()
+	defer g.createdMu.Unlock()
+	_, _ = g.createdOut.WriteString(a.ID + "\n")
 }

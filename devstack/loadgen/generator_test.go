@@ -3,9 +3,12 @@ package loadgen
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,6 +35,7 @@ type fakeAPI struct {
 	failGetN          int            // every Nth GET of an order answers 500 (0: never)
 	ignoreIdempotency bool           // replays create new orders (a broken server)
 	delay             time.Duration
+	pendingCreates    bool // answer creates with pending; the first advance of one is a 409 that accepts it (an asynchronous processor)
 }
 
 func newFakeAPI() *fakeAPI {
@@ -96,6 +100,12 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "not found", 404)
 			return
 		}
+		if o.Status == order.Pending {
+			f.counts["advance409"]++
+			o.Status = order.Accepted
+			http.Error(w, "conflict: still pending", http.StatusConflict)
+			return
+		}
 		if !o.Status.CanAdvance(order.Status(p.Status)) {
 			http.Error(w, "conflict", http.StatusConflict)
 			return
@@ -154,7 +164,11 @@ func (f *fakeAPI) create(w http.ResponseWriter, r *http.Request, ch order.Channe
 	}
 	f.nextID++
 	id := strconv.Itoa(f.nextID)
-	f.orders[id] = &order.Order{ID: id, CustomerID: d.CustomerID, Channel: ch, Status: order.Accepted, Currency: d.Currency,
+	status := order.Accepted
+	if f.pendingCreates {
+		status = order.Pending
+	}
+	f.orders[id] = &order.Order{ID: id, CustomerID: d.CustomerID, Channel: ch, Status: status, Currency: d.Currency,
 		Items: d.Items, Total: d.Total, ShippingAddress: d.ShippingAddress, Notes: d.Notes, Version: 1}
 	if key != "" && f.keys[key] == "" {
 		f.keys[key] = id
@@ -238,6 +252,49 @@ func TestClosedLoopReportsWhatTheServerSaw(t *testing.T) {
 		}
 	}
 	t.Logf("summary:\n%s", table)
+}
+
+// A service that accepts asynchronously answers creates with pending and may
+// refuse a first advance with 409: not an error. created_out lists exactly the
+// orders the server holds.
+func TestPendingCreatesAndCreatedOut(t *testing.T) {
+	api := newFakeAPI()
+	api.pendingCreates = true
+	hs := httptest.NewServer(api)
+	defer hs.Close()
+
+	cfg := testConfig(hs.URL)
+	cfg.Rate, cfg.Concurrency, cfg.MaxOps = 0, 4, 2000
+	cfg.CreatedOut = filepath.Join(t.TempDir(), "created.txt")
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := NewGenerator(cfg, slog.New(slog.DiscardHandler), io.Discard).Run(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range sum.Ops {
+		if o.Errors != nil {
+			t.Errorf("%s: errors %v, want none", o.Op, o.Errors)
+		}
+	}
+	if api.count("advance409") == 0 {
+		t.Error("no advance met a pending order: the test proves nothing")
+	}
+	b, err := os.ReadFile(cfg.CreatedOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Fields(string(b))
+	var want []string
+	for id := range api.orders {
+		want = append(want, id)
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("created_out (-server holds +file lists):\n%s", d)
+	}
 }
 
 func TestOpenLoopSendsAtTheRateAndSkipsAtTheBound(t *testing.T) {

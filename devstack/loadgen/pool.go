@@ -12,6 +12,10 @@ type tracked struct {
 	id      string
 	channel order.Channel
 	status  order.Status
+	// pending: the service answered the create with pending (the new
+	// service accepts asynchronously); the pool counts it as accepted, and
+	// a first advance may still meet a 409.
+	pending bool
 }
 
 // replayable is a keyed create that a later call may repeat.

@@ -86,8 +86,12 @@ func (w *workload) plan(i uint64) call {
 				next = order.Shipped
 			}
 			body, _ := json.Marshal(order.PatchRequest{Status: string(next)})
+			expect := []int{http.StatusOK}
+			if t.pending {
+				expect = append(expect, http.StatusConflict) // not accepted yet
+			}
 			return call{op: OpAdvance, method: http.MethodPatch, path: "/v1/orders/" + url.PathEscape(t.id),
-				channel: t.channel, body: body, expect: []int{http.StatusOK}, order: t, next: next}
+				channel: t.channel, body: body, expect: expect, order: t, next: next}
 		}
 	case OpCancel:
 		if r.Float64() < w.cfg.ShippedCancelRatio {
@@ -283,14 +287,15 @@ func (w *workload) complete(c call, status int, body []byte) string {
 		if json.Unmarshal(body, &a) != nil || a.ID == "" {
 			return classMismatch
 		}
-		if a.Status == "" {
+		pending := a.Status == order.Pending
+		if a.Status == "" || pending {
 			a.Status = order.Accepted
 		}
 		var rep *replayable
 		if c.replay {
 			rep = &replayable{id: a.ID, channel: c.channel, key: c.key, body: c.body}
 		}
-		w.pool.created(tracked{id: a.ID, channel: c.channel, status: a.Status}, rep)
+		w.pool.created(tracked{id: a.ID, channel: c.channel, status: a.Status, pending: pending}, rep)
 	case OpReplay:
 		if class != "" {
 			return class
@@ -304,7 +309,11 @@ func (w *workload) complete(c call, status int, body []byte) string {
 			return class // its state is unknown now: forget it for state changes
 		}
 		t := c.order
-		t.status = c.next
+		if c.op == OpAdvance && status == http.StatusConflict {
+			w.pool.put(t) // still pending: try again later
+			return class
+		}
+		t.status, t.pending = c.next, false
 		w.pool.put(t)
 	}
 	return class
