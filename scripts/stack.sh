@@ -55,6 +55,7 @@ NPM_DIR="${SCRIPT_DIR}/stack"
 EB_DIR="${STATE}/eventbus"
 EB_PID="${EB_DIR}/eventbus.pid"
 EB_LOG="${EB_DIR}/eventbus.log"
+EB_STAMP="${EB_DIR}/eventbus.stamp"
 EB_BIN="${REPO}/bin/strangler"
 NPM_STAMP="${NPM_DIR}/node_modules/.strangler-stack.lock.sha256"
 
@@ -652,10 +653,21 @@ eb_up() {
                 "use STACK_EVENTBUS_PORT=${port}, or: $0 down && STACK_EVENTBUS_PORT=${EVENTBUS_PORT} $0 up"
         eb_answers || die "the event bus (pid ${pid}) runs but does not answer on port ${EVENTBUS_PORT}" \
             "see ${EB_LOG}; restart with: $0 down && $0 up"
-        return 0
+        eb_build
+        [[ "$(cat -- "${EB_STAMP}" 2>/dev/null || true)" == "$(eb_stamp)" ]] && return 0
+        say "configs/eventbus.yaml or bin/strangler changed since the event bus started: restarting it"
+        stop_pid "event bus" "${EB_PID}" "${pid}"
+    else
+        eb_build
     fi
-    eb_build
     eb_start
+    eb_stamp >"${EB_STAMP}"
+}
+
+# eb_stamp: what the running bus was started from (its rules and its binary), so
+# `up` restarts a bus whose configs/eventbus.yaml or bin/strangler changed.
+eb_stamp() {
+    { sha256sum -- "${REPO}/configs/eventbus.yaml" 2>/dev/null || true; stat -c '%Y %s' -- "${EB_BIN}" 2>/dev/null || true; } | sha256sum | cut -d' ' -f1
 }
 
 eb_down() {
