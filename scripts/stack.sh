@@ -715,6 +715,10 @@ ensure_tools() {
         say "aws not found; installing Debian's awscli"
         apt_install awscli
     }
+    command -v jq >/dev/null 2>&1 || {
+        say "jq not found; installing (the demo reads the admin APIs' JSON with it)"
+        apt_install jq
+    }
 }
 
 # Fail before starting anything when a port we need is held by a process that is not ours.
