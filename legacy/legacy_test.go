@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/anycompany/strangler/devstack/downstream"
 	"github.com/anycompany/strangler/internal/config"
 	"github.com/anycompany/strangler/internal/contracttest"
@@ -250,7 +252,7 @@ func TestMigrateIsIdempotentAndConcurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			v, err := legacy.NewSchemaMigrator(db).Migrate(context.Background())
-			if err == nil && v != 1 {
+			if err == nil && v != 2 {
 				err = errors.New("unexpected version")
 			}
 			errs <- err
@@ -264,8 +266,8 @@ func TestMigrateIsIdempotentAndConcurrent(t *testing.T) {
 		}
 	}
 	var n int
-	if err := db.QueryRow("SELECT COUNT(*) FROM schema_migrations").Scan(&n); err != nil || n != 1 {
-		t.Errorf("schema_migrations rows %d (err %v), want 1", n, err)
+	if err := db.QueryRow("SELECT COUNT(*) FROM schema_migrations").Scan(&n); err != nil || n != 2 {
+		t.Errorf("schema_migrations rows %d (err %v), want 2", n, err)
 	}
 }
 
@@ -324,4 +326,118 @@ func waitReady(t *testing.T, url string, done <-chan error, stderr *bytes.Buffer
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("the service at %s was not ready in 20s; stderr:\n%s", url, stderr.String())
+}
+
+// call sends method path with the retail key and decodes the JSON answer
+// into out (when not nil); it returns the status.
+func call(t *testing.T, h *harness, method, path, body string, out any) int {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, h.url+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer retail-demo-key")
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if out != nil && resp.StatusCode/100 == 2 {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			t.Fatalf("%s %s: decoding: %v", method, path, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// TestOrderRef serves a row the sync-back copied from the new service (its
+// order_ref holds the ord_ id) under that id everywhere: read, list with
+// cursors, advance, cancel; its surrogate id is not an order id.
+func TestOrderRef(t *testing.T) {
+	h := start(t)
+	const ins = `INSERT INTO orders (order_ref, customer_id, channel, status, currency, items, total, created_at, updated_at, version)
+		VALUES (?, 'ref-cust', 'retail', 'accepted', 'USD', '[{"sku":"CLN-1","name":"Soap","quantity":2,"unit_price":"1.25"}]', '2.50', ?, ?, 3)`
+	at := time.Date(2026, 1, 2, 3, 4, 5, 600000, time.UTC)
+	if _, err := h.db.Exec(ins, "ord_01TESTREF1", at, at); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.db.Exec(ins, "ord_01TESTREF2", at, at); err != nil { // same created_at: the cursor's tie-break decides
+		t.Fatal(err)
+	}
+	var surrogate string
+	if err := h.db.QueryRow("SELECT id FROM orders WHERE order_ref = 'ord_01TESTREF1'").Scan(&surrogate); err != nil {
+		t.Fatal(err)
+	}
+	// A legacy order of the same customer, created through the API.
+	var legacyOrder struct{ ID string }
+	if st := call(t, h, "POST", "/v1/orders", `{"customer_id":"ref-cust","currency":"USD","items":[{"sku":"CLN-1001","name":"Cleaner","quantity":1,"unit_price":"4.99"}],
+		"shipping_address":{"name":"A","line1":"1 Main St","city":"Springfield","postal_code":"12345","country":"US"}}`, &legacyOrder); st != 201 {
+		t.Fatalf("create: %d", st)
+	}
+
+	var got struct {
+		ID      string `json:"id"`
+		Status  string `json:"status"`
+		Total   string `json:"total"`
+		Version int    `json:"version"`
+	}
+	if st := call(t, h, "GET", "/v1/orders/ord_01TESTREF1", "", &got); st != 200 {
+		t.Fatalf("GET by ord_ id: %d", st)
+	}
+	if got.ID != "ord_01TESTREF1" || got.Status != "accepted" || got.Total != "2.50" || got.Version != 3 {
+		t.Errorf("GET by ord_ id = %+v", got)
+	}
+	if st := call(t, h, "GET", "/v1/orders/"+surrogate, "", nil); st != 404 {
+		t.Errorf("GET by the surrogate id %s: %d, want 404 (the order's id is its ref)", surrogate, st)
+	}
+	if st := call(t, h, "GET", "/v1/orders/ord_nope", "", nil); st != 404 {
+		t.Errorf("GET unknown ord_ id: %d, want 404", st)
+	}
+
+	var ids []string
+	cursor := ""
+	for range 5 {
+		var page struct {
+			Orders []struct {
+				ID string `json:"id"`
+			} `json:"orders"`
+			NextCursor string `json:"next_cursor"`
+		}
+		path := "/v1/orders?customer_id=ref-cust&limit=1"
+		if cursor != "" {
+			path += "&cursor=" + cursor
+		}
+		if st := call(t, h, "GET", path, "", &page); st != 200 {
+			t.Fatalf("list: %d", st)
+		}
+		for _, o := range page.Orders {
+			ids = append(ids, o.ID)
+		}
+		if cursor = page.NextCursor; cursor == "" {
+			break
+		}
+	}
+	want := []string{legacyOrder.ID, "ord_01TESTREF2", "ord_01TESTREF1"} // newest first; equal times by surrogate id, descending
+	if d := cmp.Diff(want, ids); d != "" {
+		t.Errorf("listed ids page by page (-want +got):\n%s", d)
+	}
+
+	if st := call(t, h, "PATCH", "/v1/orders/ord_01TESTREF1", `{"status":"processing"}`, &got); st != 200 || got.Status != "processing" || got.Version != 4 || got.ID != "ord_01TESTREF1" {
+		t.Errorf("PATCH by ord_ id: %d %+v", st, got)
+	}
+	if st := call(t, h, "POST", "/v1/orders/ord_01TESTREF1/cancel", "", &got); st != 200 || got.Status != "cancelled" || got.Version != 5 {
+		t.Errorf("cancel by ord_ id: %d %+v", st, got)
+	}
+	var status string
+	var version int
+	if err := h.db.QueryRow("SELECT status, version FROM orders WHERE order_ref = 'ord_01TESTREF1'").Scan(&status, &version); err != nil || status != "cancelled" || version != 5 {
+		t.Errorf("row after cancel: %s v%d (err %v)", status, version, err)
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/anycompany/strangler/internal/order"
+	"github.com/anycompany/strangler/internal/orderitem"
 )
 
 // Store errors callers tell apart.
@@ -53,41 +54,53 @@ func NewStore(db *sql.DB, now func() time.Time) *Store {
 	return &Store{db: db, now: now}
 }
 
-const orderColumns = "id, customer_id, channel, status, currency, items, total, shipping_address, notes, created_at, updated_at, version"
+const orderColumns = "id, order_ref, customer_id, channel, status, currency, items, total, shipping_address, notes, created_at, updated_at, version"
 
 type rowScanner interface{ Scan(...any) error }
 
 func scanOrder(r rowScanner) (order.Order, error) {
+	o, _, err := scanRow(r)
+	return o, err
+}
+
+// scanRow reads one row of orderColumns: the order, served under its
+// order_ref when it has one (an order the new service created), and the
+// row's own surrogate id (for locking and cursors).
+func scanRow(r rowScanner) (order.Order, uint64, error) {
 	var (
 		o                order.Order
 		id               uint64
+		ref              sql.NullString
 		items, total     string
 		addr, notes      sql.NullString
 		created, updated time.Time
 		channel, status  string
 	)
-	if err := r.Scan(&id, &o.CustomerID, &channel, &status, &o.Currency, &items, &total, &addr, &notes, &created, &updated, &o.Version); err != nil {
-		return o, err
+	if err := r.Scan(&id, &ref, &o.CustomerID, &channel, &status, &o.Currency, &items, &total, &addr, &notes, &created, &updated, &o.Version); err != nil {
+		return o, 0, err
 	}
 	o.ID = strconv.FormatUint(id, 10)
+	if ref.Valid {
+		o.ID = ref.String
+	}
 	o.Channel, o.Status = order.Channel(channel), order.Status(status)
 	if err := json.Unmarshal([]byte(items), &o.Items); err != nil {
-		return o, fmt.Errorf("order %d: decoding items: %w", id, err)
+		return o, id, fmt.Errorf("order %s: decoding items: %w", o.ID, err)
 	}
 	t, err := order.ParseMoney(total)
 	if err != nil {
-		return o, fmt.Errorf("order %d: total: %w", id, err)
+		return o, id, fmt.Errorf("order %s: total: %w", o.ID, err)
 	}
 	o.Total = t
 	if addr.Valid {
 		o.ShippingAddress = new(order.Address)
 		if err := json.Unmarshal([]byte(addr.String), o.ShippingAddress); err != nil {
-			return o, fmt.Errorf("order %d: decoding shipping_address: %w", id, err)
+			return o, id, fmt.Errorf("order %s: decoding shipping_address: %w", o.ID, err)
 		}
 	}
 	o.Notes = notes.String
 	o.CreatedAt, o.UpdatedAt = order.NewTimestamp(created), order.NewTimestamp(updated)
-	return o, nil
+	return o, id, nil
 }
 
 // Create stores a new accepted order in one transaction. With an
@@ -185,13 +198,31 @@ func parseID(id string) (uint64, bool) {
 	return n, err == nil
 }
 
-// Get returns the order id of channel ch.
+// maxRefLen is the width of the order_ref column.
+const maxRefLen = 40
+
+// byID is the WHERE condition and argument that find the order id: a
+// decimal id is a legacy order without a ref (an order copied back from the
+// new service is found only by its own id), an ord_ id one the sync-back
+// copied here. ok is false for an id that cannot exist here.
+func byID(id string) (cond string, arg any, ok bool) {
+	if n, ok := parseID(id); ok {
+		return "id = ? AND order_ref IS NULL", n, true
+	}
+	if strings.HasPrefix(id, orderitem.Prefix) && len(id) > len(orderitem.Prefix) && len(id) <= maxRefLen {
+		return "order_ref = ?", id, true
+	}
+	return "", nil, false
+}
+
+// Get returns the order id of channel ch: a legacy decimal id, or the ord_
+// id of an order the new service created and the sync-back copied here.
 func (s *Store) Get(ctx context.Context, ch order.Channel, id string) (order.Order, error) {
-	n, ok := parseID(id)
+	cond, arg, ok := byID(id)
 	if !ok {
 		return order.Order{}, ErrNotFound
 	}
-	o, err := scanOrder(s.db.QueryRowContext(ctx, "SELECT "+orderColumns+" FROM orders WHERE id = ? AND channel = ?", n, string(ch)))
+	o, err := scanOrder(s.db.QueryRowContext(ctx, "SELECT "+orderColumns+" FROM orders WHERE "+cond+" AND channel = ?", arg, string(ch)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return o, ErrNotFound
 	}
@@ -228,26 +259,29 @@ func (s *Store) List(ctx context.Context, ch order.Channel, customer string, lim
 	}
 	defer rows.Close()
 	p := Page{Orders: []order.Order{}}
+	var ids []uint64 // surrogate ids: the cursor's tie-breaker, whatever id an order is served under
 	for rows.Next() {
-		o, err := scanOrder(rows)
+		o, id, err := scanRow(rows)
 		if err != nil {
 			return Page{}, fmt.Errorf("listing orders: %w", err)
 		}
 		p.Orders = append(p.Orders, o)
+		ids = append(ids, id)
 	}
 	if err := rows.Err(); err != nil {
 		return Page{}, fmt.Errorf("listing orders: %w", err)
 	}
 	if len(p.Orders) > limit {
 		p.Orders = p.Orders[:limit]
-		last := p.Orders[limit-1]
-		p.NextCursor = encodeCursor(last.CreatedAt.Time, last.ID)
+		p.NextCursor = encodeCursor(p.Orders[limit-1].CreatedAt.Time, ids[limit-1])
 	}
 	return p, nil
 }
 
-func encodeCursor(at time.Time, id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at.UnixMicro(), 10) + ":" + id))
+// encodeCursor names the last row of a page by its created_at and its
+// surrogate id (the ORDER BY), never by the id it is served under.
+func encodeCursor(at time.Time, id uint64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at.UnixMicro(), 10) + ":" + strconv.FormatUint(id, 10)))
 }
 
 func decodeCursor(c string) (time.Time, uint64, error) {
@@ -291,7 +325,7 @@ func (s *Store) Advance(ctx context.Context, ch order.Channel, id string, next o
 // transition locks the row, asks allow whether to change it, and if so sets
 // the status, bumps the version and stamps updated_at, in one transaction.
 func (s *Store) transition(ctx context.Context, ch order.Channel, id string, to order.Status, allow func(order.Status) (bool, error)) (order.Order, error) {
-	n, ok := parseID(id)
+	cond, arg, ok := byID(id)
 	if !ok {
 		return order.Order{}, ErrNotFound
 	}
@@ -300,7 +334,7 @@ func (s *Store) transition(ctx context.Context, ch order.Channel, id string, to 
 		return order.Order{}, fmt.Errorf("beginning the status transaction: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	o, err := scanOrder(tx.QueryRowContext(ctx, "SELECT "+orderColumns+" FROM orders WHERE id = ? AND channel = ? FOR UPDATE", n, string(ch)))
+	o, n, err := scanRow(tx.QueryRowContext(ctx, "SELECT "+orderColumns+" FROM orders WHERE "+cond+" AND channel = ? FOR UPDATE", arg, string(ch)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return o, ErrNotFound
 	}

@@ -44,6 +44,13 @@ type Config struct {
 	Columns []ColumnConfig `mapstructure:"columns"`
 	// Exclude lists columns never copied. Optional.
 	Exclude []string `mapstructure:"exclude"`
+	// Ref is the external-id column (the expand step of the strangler
+	// migration): a row the new service's sync-back wrote holds its order id
+	// (ord_…) there, and that id, not the surrogate key, is the row's pk.
+	// The column itself is never an attribute. It needs an integer key, so
+	// a pk that is not an integer names a ref. Optional: defaults to
+	// order_ref; set it empty for a table without the column.
+	Ref string `mapstructure:"ref"`
 }
 
 // ColumnConfig maps one column.
@@ -59,8 +66,12 @@ type ColumnConfig struct {
 
 // DefaultConfig is the reference legacy orders table.
 func DefaultConfig() Config {
-	return Config{Table: "orders", Key: "id"}
+	return Config{Table: "orders", Key: "id", Ref: DefaultRef}
 }
+
+// DefaultRef is the reference legacy table's external-id column (legacy
+// migration 0002).
+const DefaultRef = "order_ref"
 
 var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]{0,63}$`)
 
@@ -79,6 +90,14 @@ func (c Config) Check(ck *config.Checker, prefix string) {
 	}
 	for i, ex := range c.Exclude {
 		ck.Check(!strings.EqualFold(ex, c.Key), fmt.Sprintf("%s.exclude[%d]", prefix, i), ex, "any column but the key")
+		ck.Check(c.Ref == "" || !strings.EqualFold(ex, c.Ref), fmt.Sprintf("%s.exclude[%d]", prefix, i), ex, "any column but the key and the ref")
+	}
+	if c.Ref != "" {
+		ck.Check(identifier.MatchString(c.Ref) && !strings.EqualFold(c.Ref, c.Key), prefix+".ref", c.Ref,
+			"the external-id column's name (not the key), or empty for a table without one")
+		for i, col := range c.Columns {
+			ck.Check(!strings.EqualFold(col.Name, c.Ref), fmt.Sprintf("%s.columns[%d].name", prefix, i), col.Name, "any column but the ref (it is never an attribute of its own)")
+		}
 	}
 }
 
@@ -86,13 +105,38 @@ func (c Config) Check(ck *config.Checker, prefix string) {
 // first. It is immutable and safe for concurrent use.
 type Mapping struct {
 	Table string
-	// Columns holds the key at index 0.
+	// Columns holds the key at index 0 and the ref (when configured) last.
 	Columns []Column
 	byAttr  map[string]int
+	// ref is the index of the ref column in Columns, or -1.
+	ref int
 }
 
 // Key is the key column.
 func (m *Mapping) Key() Column { return m.Columns[0] }
+
+// Ref returns the external-id column and its index in Columns; ok is false
+// when the mapping has none.
+func (m *Mapping) Ref() (c Column, i int, ok bool) {
+	if m.ref <= 0 {
+		return Column{}, -1, false
+	}
+	return m.Columns[m.ref], m.ref, true
+}
+
+// IsRef reports whether Columns[i] is the ref column: it is read with the
+// row but is no attribute (and no event field) of its own.
+func (m *Mapping) IsRef(i int) bool { return m.ref > 0 && i == m.ref }
+
+// IsRefKey reports whether pk names a row by its ref rather than by its key:
+// the mapping has a ref and pk is not an integer key.
+func (m *Mapping) IsRefKey(pk string) bool {
+	if m.ref <= 0 || pk == "" {
+		return false
+	}
+	_, err := m.Columns[0].FromText([]byte(pk), false)
+	return err != nil
+}
 
 // SchemaError says the table does not fit the mapping.
 type SchemaError struct {
@@ -184,7 +228,7 @@ func build(cfg Config, schema []schemaColumn, jsonCols map[string]bool) (*Mappin
 			wanted = append(wanted, ColumnConfig{Name: c.name})
 		}
 	}
-	m := &Mapping{Table: cfg.Table, byAttr: map[string]int{}}
+	m := &Mapping{Table: cfg.Table, byAttr: map[string]int{}, ref: -1}
 	add := func(cc ColumnConfig) error {
 		sc, ok := byName[strings.ToLower(cc.Name)]
 		if !ok {
@@ -222,14 +266,41 @@ func build(cfg Config, schema []schemaColumn, jsonCols map[string]bool) (*Mappin
 		return nil, &SchemaError{Table: cfg.Table, Reason: fmt.Sprintf("key column %s is %s; strangler supports integer and string keys", cfg.Key, m.Columns[0].Type)}
 	}
 	for _, cc := range wanted {
-		if strings.EqualFold(cc.Name, cfg.Key) || slices.ContainsFunc(cfg.Exclude, func(e string) bool { return strings.EqualFold(e, cc.Name) }) {
+		if strings.EqualFold(cc.Name, cfg.Key) || (cfg.Ref != "" && strings.EqualFold(cc.Name, cfg.Ref)) ||
+			slices.ContainsFunc(cfg.Exclude, func(e string) bool { return strings.EqualFold(e, cc.Name) }) {
 			continue
 		}
 		if err := add(cc); err != nil {
 			return nil, err
 		}
 	}
+	if cfg.Ref != "" {
+		if err := m.addRef(cfg, byName); err != nil {
+			return nil, err
+		}
+	}
 	return m, nil
+}
+
+// addRef appends the ref column, which must exist, hold strings and sit
+// beside an integer key.
+func (m *Mapping) addRef(cfg Config, byName map[string]schemaColumn) error {
+	sc, ok := byName[strings.ToLower(cfg.Ref)]
+	if !ok {
+		return &SchemaError{Table: cfg.Table, Reason: fmt.Sprintf("mapping.ref is %q but the table has no such column: add it (the reference table gets it from legacy migration 0002: run `strangler legacy serve` once) or set mapping.ref empty for a table without an external-id column", cfg.Ref)}
+	}
+	col, err := columnOf(sc, false)
+	if err != nil || col.Type != String {
+		return &SchemaError{Table: cfg.Table, Reason: fmt.Sprintf("mapping.ref column %s must be a CHAR or VARCHAR holding the new service's ids: change its type or set mapping.ref empty", sc.name)}
+	}
+	switch m.Columns[0].Type {
+	case Int, Uint:
+	default:
+		return &SchemaError{Table: cfg.Table, Reason: fmt.Sprintf("mapping.ref needs an integer key (a pk that is not an integer names a ref), but key %s is %s: set mapping.ref empty", m.Columns[0].Name, m.Columns[0].Type)}
+	}
+	m.ref = len(m.Columns)
+	m.Columns = append(m.Columns, col)
+	return nil
 }
 
 var enumLabel = regexp.MustCompile(`'((?:[^']|'')*)'`)
@@ -303,8 +374,31 @@ func (m *Mapping) QuotedTable() string { return "`" + m.Table + "`" }
 // Row is one row's canonical values, in Mapping.Columns order; nil is NULL.
 type Row []any
 
-// KeyString is the row's key as the pk attribute holds it.
-func (m *Mapping) KeyString(r Row) string { return fmt.Sprint(r[0]) }
+// KeyString is the row's pk: its ref when it has one, else its key.
+func (m *Mapping) KeyString(r Row) string {
+	if m.ref > 0 && r[m.ref] != nil {
+		return fmt.Sprint(r[m.ref])
+	}
+	return fmt.Sprint(r[0])
+}
+
+// CheckKey refuses a row whose pk would be ambiguous or empty: a NULL key,
+// an empty key, or a ref that is empty or reads as an integer key.
+func (m *Mapping) CheckKey(r Row) error {
+	if r[0] == nil {
+		return valueErr(m.Columns[0], "the key is NULL")
+	}
+	if r[0] == "" {
+		return valueErr(m.Columns[0], "the key is empty, which DynamoDB refuses as a pk")
+	}
+	if m.ref > 0 && r[m.ref] != nil {
+		ref, _ := r[m.ref].(string)
+		if !m.IsRefKey(ref) {
+			return valueErr(m.Columns[m.ref], "ref %q is empty or an integer, so it cannot stand for the row's pk: store NULL or the new service's id", ref)
+		}
+	}
+	return nil
+}
 
 // RowFromText decodes a text-protocol row (values in Columns order; a nil
 // value is NULL, an empty one is not). The row keeps no reference to raw, so
@@ -321,11 +415,8 @@ func (m *Mapping) RowFromText(raw [][]byte) (Row, error) {
 		}
 		r[i] = v
 	}
-	if r[0] == nil {
-		return nil, valueErr(m.Columns[0], "the key is NULL")
-	}
-	if r[0] == "" {
-		return nil, valueErr(m.Columns[0], "the key is empty, which DynamoDB refuses as a pk")
+	if err := m.CheckKey(r); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
@@ -336,7 +427,7 @@ func (m *Mapping) Item(r Row) (map[string]types.AttributeValue, error) {
 	item[AttrPK] = &types.AttributeValueMemberS{Value: m.KeyString(r)}
 	for i, c := range m.Columns[1:] {
 		v := r[i+1]
-		if v == nil {
+		if v == nil || m.IsRef(i+1) {
 			continue
 		}
 		av, err := c.Attr(v)
@@ -348,19 +439,28 @@ func (m *Mapping) Item(r Row) (map[string]types.AttributeValue, error) {
 	return item, nil
 }
 
-// RowFromItem decodes an item back to a row. Unknown attributes are ignored.
+// RowFromItem decodes an item back to a row. Unknown attributes are
+// ignored. The pk of a ref (IsRefKey) fills the ref and leaves the key nil:
+// the row's surrogate key is MySQL's own.
 func (m *Mapping) RowFromItem(item map[string]types.AttributeValue) (Row, error) {
 	r := make(Row, len(m.Columns))
 	pk, ok := item[AttrPK].(*types.AttributeValueMemberS)
 	if !ok {
 		return nil, valueErr(m.Columns[0], "item has no string pk")
 	}
-	k, err := m.Columns[0].FromText([]byte(pk.Value), false)
-	if err != nil {
-		return nil, err
+	if m.IsRefKey(pk.Value) {
+		r[m.ref] = pk.Value
+	} else {
+		k, err := m.Columns[0].FromText([]byte(pk.Value), false)
+		if err != nil {
+			return nil, err
+		}
+		r[0] = k
 	}
-	r[0] = k
 	for i, c := range m.Columns[1:] {
+		if m.IsRef(i + 1) {
+			continue
+		}
 		av, ok := item[c.Attribute]
 		if !ok {
 			continue

@@ -5,10 +5,13 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -366,11 +369,13 @@ func TestStackLegacyOrders(t *testing.T) {
 	ctx := context.Background()
 	db := openSource(t)
 	_, file, _, _ := runtime.Caller(0)
-	ddl, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", "legacy", "migrations", "0001_orders.sql"))
-	if err != nil {
-		t.Fatal(err)
+	for _, name := range []string{"0001_orders.sql", "0002_order_ref.sql"} {
+		ddl, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", "legacy", "migrations", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		exec(t, db, string(ddl))
 	}
-	exec(t, db, string(ddl))
 	const ins = "INSERT INTO orders (customer_id, channel, status, currency, items, total, shipping_address, notes, idempotency_key, created_at, updated_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 	exec(t, db, ins, "cust-🦀", "wholesale", "shipped", "EUR",
 		`[{"sku": "A-1", "qty": 2, "price": 19.90}, {"sku": "B-2", "qty": 1, "price": 0.05, "tags": ["é", "🎁"]}]`,
@@ -397,6 +402,7 @@ func TestStackLegacyOrders(t *testing.T) {
 		{Name: "created_at", Attribute: "created_at", Type: codec.Datetime},
 		{Name: "updated_at", Attribute: "updated_at", Type: codec.Datetime},
 		{Name: "version", Attribute: "version", Type: codec.Uint},
+		{Name: "order_ref", Type: codec.String}, // the ref: read with the row, never an attribute
 	}
 	if diff := cmp.Diff(wantCols, m.Columns); diff != "" {
 		t.Fatalf("Resolve columns (-want +got):\n%s", diff)
@@ -417,14 +423,107 @@ func TestStackLegacyOrders(t *testing.T) {
 			},
 			"39.85", map[string]any{"line1": "1 Rue de la Paix", "city": "Paris", "zip": codec.JSONNull{}},
 			"leave at the door 🚪", "idem-1",
-			time.Date(2024, 5, 6, 7, 8, 9, 123456000, time.UTC), time.Date(2024, 5, 6, 7, 8, 10, 1000, time.UTC), uint64(3)},
+			time.Date(2024, 5, 6, 7, 8, 9, 123456000, time.UTC), time.Date(2024, 5, 6, 7, 8, 10, 1000, time.UTC), uint64(3), nil},
 		{uint64(2), "c2", "retail", "pending", "USD", []any{}, "0.00", nil, nil, nil,
-			time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), uint64(math.MaxUint32)},
+			time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), uint64(math.MaxUint32), nil},
 	}
 	if diff := cmp.Diff(want, rows, valueOpts); diff != "" {
 		t.Fatalf("rows from the text protocol (-want +got):\n%s", diff)
 	}
 	roundTrip(t, m, rows)
+}
+
+// TestStackOrderRef maps a row with an order_ref (copied back from the new
+// service) to the item keyed by its ref, with no attribute of the ref
+// column, and back: RowFromItem of the ord_ pk fills the ref, not the key.
+// A ref that reads as an integer key is refused by name.
+func TestStackOrderRef(t *testing.T) {
+	ctx := context.Background()
+	db := openSource(t)
+	_, file, _, _ := runtime.Caller(0)
+	for _, name := range []string{"0001_orders.sql", "0002_order_ref.sql"} {
+		ddl, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", "legacy", "migrations", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		exec(t, db, string(ddl))
+	}
+	const ins = "INSERT INTO orders (id, order_ref, customer_id, channel, status, currency, items, total, created_at, updated_at, version) VALUES (?, ?, 'c', 'retail', 'accepted', 'USD', '[]', '1.00', '2026-01-01 00:00:00', '2026-01-01 00:00:00', 2)"
+	exec(t, db, ins, 7, "ord_01ABC")
+	exec(t, db, ins, 8, nil)
+	exec(t, db, ins, 9, "123")
+	m, err := codec.Resolve(ctx, db, codec.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, i, ok := m.Ref(); !ok || c.Name != "order_ref" || !m.IsRef(i) {
+		t.Fatalf("Ref() = %+v, %d, %v", c, i, ok)
+	}
+	raws := readText(t, db, m)
+	withRef, err := m.RowFromText(raws[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := m.RowFromText(raws[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.KeyString(withRef); got != "ord_01ABC" {
+		t.Errorf("KeyString(row with ref) = %q, want the ref", got)
+	}
+	if got := m.KeyString(plain); got != "8" {
+		t.Errorf("KeyString(row without ref) = %q, want the key", got)
+	}
+	if _, err := m.RowFromText(raws[2]); err == nil {
+		t.Error("a ref that reads as an integer key was accepted")
+	} else {
+		wantValueError(t, err, "order_ref", "NULL")
+	}
+	it, err := m.Item(withRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pk := it[codec.AttrPK].(*types.AttributeValueMemberS).Value; pk != "ord_01ABC" {
+		t.Errorf("item pk = %q", pk)
+	}
+	if _, ok := it["order_ref"]; ok {
+		t.Error("the ref column became an attribute")
+	}
+	if _, ok := it["id"]; ok {
+		t.Error("the surrogate key became an attribute")
+	}
+	back, err := m.RowFromItem(it)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := slices.Clone(withRef)
+	want[0] = nil // the surrogate key is MySQL's own; the item does not hold it
+	if diff := cmp.Diff(want, back, valueOpts); diff != "" {
+		t.Errorf("RowFromItem of an ord_ pk (-want +got):\n%s", diff)
+	}
+	if again, _ := m.Item(back); len(codec.Diff(it, again)) > 0 {
+		t.Errorf("item -> row -> item differs: %+v", codec.Diff(it, again))
+	}
+	if !m.IsRefKey("ord_01ABC") || m.IsRefKey("8") || m.IsRefKey("") {
+		t.Error("IsRefKey: want true only for a non-integer pk")
+	}
+	roundTrip(t, m, []codec.Row{plain})
+
+	// Without the column: a SchemaError naming mapping.ref and the way out.
+	exec(t, db, "CREATE TABLE noref (id BIGINT UNSIGNED PRIMARY KEY, x INT)")
+	_, err = codec.Resolve(ctx, db, codec.Config{Table: "noref", Key: "id", Ref: "order_ref"})
+	var se *codec.SchemaError
+	if !errors.As(err, &se) || !strings.Contains(se.Reason, "mapping.ref empty") {
+		t.Errorf("Resolve without the ref column = %v, want a SchemaError saying to set mapping.ref empty", err)
+	}
+	exec(t, db, "CREATE TABLE strkey (id VARCHAR(10) PRIMARY KEY, order_ref VARCHAR(40) NULL)")
+	_, err = codec.Resolve(ctx, db, codec.Config{Table: "strkey", Key: "id", Ref: "order_ref"})
+	if !errors.As(err, &se) || !strings.Contains(se.Reason, "integer key") {
+		t.Errorf("Resolve with a string key and a ref = %v, want a SchemaError about the integer key", err)
+	}
+	if mm, err := codec.Resolve(ctx, db, codec.Config{Table: "noref", Key: "id"}); err != nil || mm.IsRefKey("ord_x") {
+		t.Errorf("Resolve with mapping.ref empty = %v; IsRefKey must be false without a ref", err)
+	}
 }
 
 // TestStackRefused reads rows MariaDB holds but DynamoDB cannot: each is a
