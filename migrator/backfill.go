@@ -255,7 +255,12 @@ func (b *Backfiller) chunk(ctx context.Context, c Chunk) error {
 		dead = append(dead, guard.DeadLetter{Key: bad.Key, Reason: bad.Reason})
 	}
 	items := make([]guard.Item, 0, len(snap.Rows))
+	owned := 0
 	for _, row := range snap.Rows {
+		if b.ownedByNewService(row) {
+			owned++
+			continue
+		}
 		item, err := b.mapping.Item(row)
 		if err != nil {
 			dead = append(dead, guard.DeadLetter{Key: b.mapping.KeyString(row), Reason: err.Error()})
@@ -271,8 +276,9 @@ func (b *Backfiller) chunk(ctx context.Context, c Chunk) error {
 	b.metrics.rows.WithLabelValues("written").Add(float64(res.Written))
 	b.metrics.rows.WithLabelValues("skipped").Add(float64(res.Skipped))
 	b.metrics.calls.Add(float64(res.Calls))
+	b.metrics.rows.WithLabelValues("owned").Add(float64(owned))
 	if b.progress != nil {
-		b.progress.Add(int64(res.Written + res.Skipped + len(res.Dead)))
+		b.progress.Add(int64(res.Written + res.Skipped + len(res.Dead) + owned))
 	}
 	if err != nil {
 		return causeOr(ctx, err)
@@ -294,8 +300,17 @@ func (b *Backfiller) chunk(ctx context.Context, c Chunk) error {
 	}
 	b.metrics.chunks.Inc()
 	b.metrics.chunkSeconds.Observe(b.now().Sub(started).Seconds())
-	b.log.Debug("chunk done", "chunk", c.N, "rows", nRows, "written", res.Written, "skipped", res.Skipped, "dead", len(dead), "pos", snap.Pos.String())
+	b.log.Debug("chunk done", "chunk", c.N, "rows", nRows, "written", res.Written, "skipped", res.Skipped, "owned", owned, "dead", len(dead), "pos", snap.Pos.String())
 	return nil
+}
+
+// ownedByNewService reports a row with a ref: the sync-back copied it from
+// the new service, whose DynamoDB item is its source of truth. Copying the
+// row could overwrite a newer item with an older MySQL state (the sync-back
+// lags), so the backfill leaves it; verify still compares it.
+func (b *Backfiller) ownedByNewService(row codec.Row) bool {
+	_, i, ok := b.mapping.Ref()
+	return ok && row[i] != nil
 }
 
 // heartbeat renews the chunk lease until ctx ends; losing it cancels ctx.
@@ -410,7 +425,7 @@ type backfillMetrics struct {
 func newBackfillMetrics(reg prometheus.Registerer) *backfillMetrics {
 	m := &backfillMetrics{
 		rows: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "backfill_rows_total",
-			Help: "Rows handled: written, skipped (a newer position was already there) or dead (refused)."}, []string{"outcome"}),
+			Help: "Rows handled: written, skipped (a newer position was already there), owned (a row with a ref, owned by the new service: not copied) or dead (refused)."}, []string{"outcome"}),
 		chunks: prometheus.NewCounter(prometheus.CounterOpts{Name: "backfill_chunks_total", Help: "Chunks finished by this process."}),
 		calls:  prometheus.NewCounter(prometheus.CounterOpts{Name: "backfill_write_calls_total", Help: "DynamoDB write calls, retries included."}),
 		chunkSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "backfill_chunk_duration_seconds",

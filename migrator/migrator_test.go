@@ -24,6 +24,8 @@ import (
 	"github.com/anycompany/strangler/internal/config"
 	"github.com/anycompany/strangler/internal/ddbtable"
 	"github.com/anycompany/strangler/internal/guard"
+	"github.com/anycompany/strangler/internal/order"
+	"github.com/anycompany/strangler/internal/orderitem"
 	"github.com/anycompany/strangler/internal/stacktest"
 	"github.com/anycompany/strangler/legacy"
 	"github.com/anycompany/strangler/migrator"
@@ -451,3 +453,105 @@ func TestBadInputIsRefusedClearly(t *testing.T) {
 }
 
 func codecColumn(name string) codec.ColumnConfig { return codec.ColumnConfig{Name: name} }
+
+// storedOrder is an order of the new service (an ord_ id).
+func storedOrder(id string, version uint32) orderitem.Stored {
+	at := order.NewTimestamp(time.Date(2026, 3, 4, 5, 6, 7, 890123000, time.UTC))
+	return orderitem.Stored{Order: order.Order{
+		ID: id, CustomerID: "cust-owned", Channel: order.Wholesale, Status: order.Processing, Currency: "EUR",
+		Items: []order.Item{{SKU: "WHL-1", Name: "Bleach 🧴", Quantity: 12, UnitPrice: 199}}, Total: 2388,
+		ShippingAddress: &order.Address{Name: "B", Line1: "2 Side St", City: "Y", PostalCode: "2", Country: "DE"},
+		Notes: "dock 3", CreatedAt: at, UpdatedAt: at, Version: version,
+	}, IdempotencyKey: "idem-" + id}
+}
+
+// insertOwned writes s into MySQL as the sync-back does: a row with its id
+// in order_ref.
+func insertOwned(t *testing.T, db *sql.DB, s orderitem.Stored) {
+	t.Helper()
+	items, _ := json.Marshal(s.Items)
+	addr, _ := json.Marshal(s.ShippingAddress)
+	if _, err := db.Exec(`INSERT INTO orders (order_ref, customer_id, channel, status, currency, items, total, shipping_address, notes, idempotency_key, created_at, updated_at, version)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, s.ID, s.CustomerID, string(s.Channel), string(s.Status), s.Currency, string(items),
+		s.Total.String(), string(addr), s.Notes, s.IdempotencyKey, s.CreatedAt.Time, s.UpdatedAt.Time, s.Version); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// putOwned writes s's item as the new service does (src_pos 0).
+func putOwned(t *testing.T, f *fixture, s orderitem.Stored) {
+	t.Helper()
+	item, err := orderitem.Item(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	item[codec.AttrPos] = &types.AttributeValueMemberN{Value: "0"}
+	if _, err := f.client.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(f.cfg.Table), Item: item}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestOwnedRows: rows with an order_ref belong to the new service. The
+// backfill does not copy them (a newer item stays), verify compares them
+// with their ord_ items (equal when the sync-back caught up, a field diff
+// when not), finds an ord_ item without a row as extra (looked up by ref,
+// not by id), and repair leaves the new service's items alone.
+func TestOwnedRows(t *testing.T) {
+	f := newFixture(t, 50)
+	same, behind, orphan := storedOrder("ord_01SAME", 2), storedOrder("ord_01BEHIND", 3), storedOrder("ord_01ORPHAN", 1)
+	insertOwned(t, f.db, same)
+	putOwned(t, f, same)
+	older := behind
+	older.Status, older.Version = order.Accepted, 2 // the sync-back has not applied version 3 yet
+	insertOwned(t, f.db, older)
+	putOwned(t, f, behind)
+	putOwned(t, f, orphan)
+
+	sum, err := migrator.RunBackfill(context.Background(), f.cfg, env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.RowsWritten != 50 {
+		t.Errorf("backfill wrote %d rows, want the 50 legacy ones only", sum.RowsWritten)
+	}
+	out, err := f.client.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(f.cfg.Table), ConsistentRead: aws.Bool(true),
+		Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: behind.ID}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := orderitem.FromItem(out.Item); err != nil || got.Version != 3 {
+		t.Fatalf("the backfill overwrote the new service's newer item: %+v (err %v)", got, err)
+	}
+	var surrogate string
+	if err := f.db.QueryRow("SELECT id FROM orders WHERE order_ref = ?", same.ID).Scan(&surrogate); err != nil {
+		t.Fatal(err)
+	}
+	if n := countItems(t, f); n != 53 {
+		t.Errorf("%d items, want 50 + 3 (no item under a surrogate id %s)", n, surrogate)
+	}
+
+	for _, repair := range []bool{false, true} {
+		rep := f.verify(t, repair)
+		if rep.Different != 1 || rep.Extra != 1 || rep.Missing != 0 || rep.Repaired != 0 {
+			t.Fatalf("verify (repair %v): %+v; want ord_01BEHIND different, ord_01ORPHAN extra, nothing repaired", repair, rep)
+		}
+		got := map[string]migrator.Difference{}
+		for _, d := range rep.Differences {
+			got[d.Key] = d
+		}
+		if d := got[behind.ID]; d.Kind != migrator.Different || len(d.Fields) != 2 || d.Fields[0].Attribute != "status" || d.Fields[1].Attribute != "version" {
+			t.Errorf("difference of %s: %+v; want status and version", behind.ID, d)
+		}
+		if d := got[orphan.ID]; d.Kind != migrator.Extra {
+			t.Errorf("difference of %s: %+v; want extra", orphan.ID, d)
+		}
+	}
+	// The sync-back catches up and delivers the orphan: equal.
+	if _, err := f.db.Exec("UPDATE orders SET status = 'processing', version = 3 WHERE order_ref = ?", behind.ID); err != nil {
+		t.Fatal(err)
+	}
+	insertOwned(t, f.db, orphan)
+	if rep := f.verify(t, false); !rep.Equal() || rep.RowsChecked != 53 {
+		t.Fatalf("after the sync-back caught up: %+v; want equal over 53 rows", rep)
+	}
+}

@@ -335,37 +335,71 @@ func (v *Verifier) itemsAgainstRows(ctx context.Context, segment, total int, fla
 	}
 }
 
-// rowsExist reports which keys have a row.
+// rowsExist reports which keys have a row. A ref key (IsRefKey) is looked
+// up by the ref column; an integer key only among rows without a ref (a row
+// with a ref is keyed by it, so its surrogate id names no item).
 func (v *Verifier) rowsExist(ctx context.Context, keys []string) (map[string]bool, error) {
-	key := "`" + v.mapping.Key().Name + "`"
-	args := make([]any, len(keys))
-	for i, k := range keys {
-		args[i] = mapper{v.mapping}.arg(Bound{Set: true, Value: k})
-	}
-	q := fmt.Sprintf("SELECT %s FROM %s WHERE %s IN (?%s)", key, v.mapping.QuotedTable(), key, strings.Repeat(",?", len(keys)-1))
-	rows, err := v.inspector.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("checking rows: %w", err)
-	}
-	defer rows.Close()
 	out := map[string]bool{}
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
-			return nil, fmt.Errorf("checking rows: %w", err)
+	var byKey, byRef []string
+	for _, k := range keys {
+		if v.mapping.IsRefKey(k) {
+			byRef = append(byRef, k)
+		} else {
+			byKey = append(byKey, k)
 		}
-		out[k] = true
 	}
-	return out, rows.Err()
+	ref, _, hasRef := v.mapping.Ref()
+	lookup := func(col string, keys []string, arg func(string) any, extra string) error {
+		if len(keys) == 0 {
+			return nil
+		}
+		args := make([]any, len(keys))
+		for i, k := range keys {
+			args[i] = arg(k)
+		}
+		q := fmt.Sprintf("SELECT %s FROM %s WHERE %s IN (?%s)%s", col, v.mapping.QuotedTable(), col, strings.Repeat(",?", len(keys)-1), extra)
+		rows, err := v.inspector.db.QueryContext(ctx, q, args...)
+		if err != nil {
+			return fmt.Errorf("checking rows: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				return fmt.Errorf("checking rows: %w", err)
+			}
+			out[k] = true
+		}
+		return rows.Err()
+	}
+	noRef := ""
+	if hasRef {
+		noRef = " AND `" + ref.Name + "` IS NULL"
+	}
+	if err := lookup("`"+v.mapping.Key().Name+"`", byKey, func(k string) any { return mapper{v.mapping}.arg(Bound{Set: true, Value: k}) }, noRef); err != nil {
+		return nil, err
+	}
+	if err := lookup("`"+ref.Name+"`", byRef, func(k string) any { return k }, ""); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
-// readRow reads one row by key (nil when it does not exist).
+// readRow reads the row of pk key (nil when it does not exist): by its ref
+// for a ref key, else by its key among rows without a ref.
 func (v *Verifier) readRow(ctx context.Context, q interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
 }, key string) (codec.Row, error) {
-	k := "`" + v.mapping.Key().Name + "`"
-	rows, err := q.QueryContext(ctx, fmt.Sprintf("SELECT %s FROM %s WHERE %s = ?", v.mapping.QuotedColumns(), v.mapping.QuotedTable(), k),
-		mapper{v.mapping}.arg(Bound{Set: true, Value: key}))
+	where := "`" + v.mapping.Key().Name + "` = ?"
+	arg := mapper{v.mapping}.arg(Bound{Set: true, Value: key})
+	if ref, _, ok := v.mapping.Ref(); ok {
+		if v.mapping.IsRefKey(key) {
+			where, arg = "`"+ref.Name+"` = ?", key
+		} else {
+			where += " AND `" + ref.Name + "` IS NULL"
+		}
+	}
+	rows, err := q.QueryContext(ctx, fmt.Sprintf("SELECT %s FROM %s WHERE %s", v.mapping.QuotedColumns(), v.mapping.QuotedTable(), where), arg)
 	if err != nil {
 		return nil, fmt.Errorf("reading row %s: %w", key, err)
 	}
@@ -409,7 +443,16 @@ func (v *Verifier) checkKey(ctx context.Context, key string) (*Difference, error
 // repairKey rewrites key from a fresh snapshot under the (inclusive)
 // position guard: the row's item, or a tombstone when the row is gone. A
 // newer write (the cdc) wins over the repair.
+//
+// A ref key is never repaired: the new service owns that order and its
+// DynamoDB item is the truth, so neither the MySQL row (possibly behind,
+// the sync-back lags) nor a tombstone may overwrite it. Its difference stays
+// in the report: re-deliver the order's events to the sync-back.
 func (v *Verifier) repairKey(ctx context.Context, key string) (bool, error) {
+	if v.mapping.IsRefKey(key) {
+		v.log.Warn("not repaired: the new service owns this order (its item is the truth); the sync-back brings the MySQL row to it", "key", key)
+		return false, nil
+	}
 	conn, err := v.inspector.db.Conn(ctx)
 	if err != nil {
 		return false, err
