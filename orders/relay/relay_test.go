@@ -1,0 +1,121 @@
+package relay_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/anycompany/strangler/devstack/eventbus"
+	"github.com/anycompany/strangler/internal/control"
+	"github.com/anycompany/strangler/orders/outbox"
+)
+
+// TestStackPublishesOnceInOrderAndDeletes writes records of many orders,
+// runs a relay: each record's event arrives exactly once (no fault, no
+// crash), in seq order per order, and the outbox ends empty.
+func TestStackPublishesOnceInOrderAndDeletes(t *testing.T) {
+	f := newFixture(t, eventbus.FaultConfig{})
+	recs := f.records("a", 40, 6)
+	f.write(recs)
+	r := f.start("one")
+	waitFor(t, 30*time.Second, "the outbox to drain", func() bool { return f.backlog() == 0 })
+	waitFor(t, 10*time.Second, "every delivery", func() bool { return len(f.recv.deliveries()) >= len(recs) })
+	time.Sleep(100 * time.Millisecond) // a stray duplicate would show now
+	if dups := checkDelivered(t, recs, f.recv.deliveries()); dups != 0 {
+		t.Errorf("%d duplicates without a crash", dups)
+	}
+	if got := r.value(t, "strangler_relay_events_published_total"); got != float64(len(recs)) {
+		t.Errorf("published metric %v, want %d", got, len(recs))
+	}
+	if got := r.value(t, "strangler_relay_shards_held"); got != float64(f.cfg.Shards) {
+		t.Errorf("shards held %v, want %d", got, f.cfg.Shards)
+	}
+	// Records written while it runs are picked up too (the idle poll).
+	more := f.records("b", 5, 2)
+	f.write(more)
+	waitFor(t, 10*time.Second, "records written later", func() bool { return len(f.recv.deliveries()) >= len(recs)+len(more) })
+	waitFor(t, 10*time.Second, "the outbox to drain again", func() bool { return f.backlog() == 0 })
+	checkDelivered(t, append(recs, more...), f.recv.deliveries())
+}
+
+// TestStackBusFaultsAndDeadLetter publishes through a bus that fails a
+// fifth of the entries and throttles a tenth of the calls, with one record
+// the bus can never accept (a detail over 256 KiB) among them: every other
+// record arrives in order, the big one lands in the dead letters with its
+// reason and leaves the outbox.
+func TestStackBusFaultsAndDeadLetter(t *testing.T) {
+	f := newFixture(t, eventbus.FaultConfig{FailRatio: 0.2, ThrottleRatio: 0.1})
+	recs := f.records("f", 30, 5)
+	now := time.Now()
+	big, err := outbox.NewRecord(change("ord_big", 1, strings.Repeat("x", 270<<10)), f.seq.Next(now), f.cfg.Shards, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := outbox.NewRecord(change("ord_big", 2, ""), f.seq.Next(now), f.cfg.Shards, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.write(recs)
+	f.write([]outbox.Record{big, after})
+	r := f.start("faulty")
+	waitFor(t, 60*time.Second, "the outbox to drain", func() bool { return f.backlog() == 0 })
+	waitFor(t, 30*time.Second, "every delivery", func() bool { return len(f.recv.deliveries()) >= len(recs)+1 })
+	got := f.recv.deliveries()
+	// The order's next record is still published: the big one is handled.
+	checkDelivered(t, append(recs, after), got)
+	for _, d := range got {
+		if d.EventID == big.Entry().EventID {
+			t.Errorf("the oversized event was delivered")
+		}
+	}
+	dead, err := f.store.DeadLetters(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dead) != 1 {
+		t.Fatalf("%d dead letters, want 1: %v", len(dead), dead)
+	}
+	d := dead[0]
+	if control.Str(d, outbox.SK) != big.SK() || control.Str(d, outbox.AttrOrderID) != "ord_big" ||
+		!strings.Contains(control.Str(d, outbox.AttrReason), "256 KiB") || control.Str(d, "event_id") != big.Entry().EventID {
+		t.Errorf("dead letter: sk %q order %q reason %q event %q", control.Str(d, outbox.SK), control.Str(d, outbox.AttrOrderID), control.Str(d, outbox.AttrReason), control.Str(d, "event_id"))
+	}
+	if _, ok := d[outbox.AttrDetail].(*types.AttributeValueMemberS); !ok {
+		t.Errorf("the dead letter keeps no detail")
+	}
+	st := f.bus.Server.Stats()
+	if st.InjectedFailures == 0 || st.Throttled == 0 {
+		t.Errorf("faults not exercised: %+v", st)
+	}
+	if v := r.value(t, "strangler_relay_dead_letters_total"); v != 1 {
+		t.Errorf("dead letter metric %v, want 1", v)
+	}
+}
+
+// TestStackMalformedRecordIsDeadLettered puts an outbox item without a
+// detail among good ones: it moves to the dead letters, the rest publish.
+func TestStackMalformedRecordIsDeadLettered(t *testing.T) {
+	f := newFixture(t, eventbus.FaultConfig{})
+	recs := f.records("m", 3, 2)
+	f.write(recs)
+	bad := recs[0].Item()
+	bad[outbox.SK] = control.S("00000000000000000001#ord_bad")
+	delete(bad, outbox.AttrDetail)
+	if _, err := f.ddb.PutItem(context.Background(), putInput(f.table, bad)); err != nil {
+		t.Fatal(err)
+	}
+	f.start("m")
+	waitFor(t, 20*time.Second, "the outbox to drain", func() bool { return f.backlog() == 0 })
+	waitFor(t, 10*time.Second, "every delivery", func() bool { return len(f.recv.deliveries()) >= len(recs) })
+	checkDelivered(t, recs, f.recv.deliveries())
+	dead, err := f.store.DeadLetters(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dead) != 1 || control.Str(dead[0], outbox.SK) != "00000000000000000001#ord_bad" || !strings.Contains(control.Str(dead[0], outbox.AttrReason), "malformed") {
+		t.Errorf("dead letters: %v", dead)
+	}
+}

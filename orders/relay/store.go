@@ -1,0 +1,187 @@
+package relay
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/anycompany/strangler/internal/control"
+	"github.com/anycompany/strangler/orders/outbox"
+)
+
+// DeadPK is the pk of dead letters in the service table; a dead letter's sk
+// is the sk its record had in the outbox.
+const DeadPK = "dead"
+
+// maxDeadDetail bounds the detail copied into a dead letter: a DynamoDB item
+// holds at most 400 KB; the sk, the order id and the reason identify it.
+const maxDeadDetail = 300 << 10
+
+// StoreAPI is the part of the DynamoDB client the Store uses.
+type StoreAPI interface {
+	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
+	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+}
+
+var _ StoreAPI = (*dynamodb.Client)(nil)
+
+// Malformed is an outbox item that does not decode as a record: it can
+// never be published, so it is dead-lettered as it is.
+type Malformed struct {
+	SK   string
+	Item map[string]types.AttributeValue
+	Err  error
+}
+
+// Page is one read of a shard, in sk (seq) order.
+type Page struct {
+	Records   []outbox.Record
+	Malformed []Malformed
+	// Full is true when the read hit its limit: more records may follow.
+	Full bool
+}
+
+// Len is the items the page read.
+func (p Page) Len() int { return len(p.Records) + len(p.Malformed) }
+
+// Store reads and removes outbox records and writes dead letters in the
+// service table. It is safe for concurrent use.
+type Store struct {
+	api   StoreAPI
+	table string
+	sleep func(context.Context, time.Duration) error
+	now   func() time.Time
+}
+
+// NewStore returns the outbox of table.
+func NewStore(api StoreAPI, table string, sleep func(context.Context, time.Duration) error, now func() time.Time) *Store {
+	return &Store{api: api, table: table, sleep: sleep, now: now}
+}
+
+// Read returns the oldest limit items of shard: a strongly consistent
+// query of the base table in ascending sk, so a record the order service
+// committed is seen by the next read.
+func (s *Store) Read(ctx context.Context, shard, limit int) (Page, error) {
+	out, err := s.api.Query(ctx, &dynamodb.QueryInput{
+		TableName:                 aws.String(s.table),
+		KeyConditionExpression:    aws.String("#pk = :pk"),
+		ExpressionAttributeNames:  map[string]string{"#pk": outbox.PK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": control.S(outbox.ShardKey(shard))},
+		ConsistentRead:            aws.Bool(true),
+		ScanIndexForward:          aws.Bool(true),
+		Limit:                     aws.Int32(int32(limit)),
+	})
+	if err != nil {
+		return Page{}, fmt.Errorf("reading outbox shard %d of %s: %w", shard, s.table, err)
+	}
+	p := Page{Full: len(out.Items) >= limit || out.LastEvaluatedKey != nil}
+	for _, it := range out.Items {
+		r, err := outbox.FromItem(it)
+		if err != nil {
+			p.Malformed = append(p.Malformed, Malformed{SK: control.Str(it, outbox.SK), Item: it, Err: err})
+			continue
+		}
+		p.Records = append(p.Records, r)
+	}
+	return p, nil
+}
+
+// maxDeleteAttempts bounds the BatchWriteItem calls of one chunk whose
+// deletes keep coming back unprocessed.
+const maxDeleteAttempts = 10
+
+// Delete removes published records in BatchWriteItem calls of 25, retrying
+// unprocessed deletes with backoff. A record deleted twice is no error.
+func (s *Store) Delete(ctx context.Context, recs []outbox.Record) (calls int, err error) {
+	for start := 0; start < len(recs); start += 25 {
+		chunk := recs[start:min(start+25, len(recs))]
+		reqs := make([]types.WriteRequest, len(chunk))
+		for i, r := range chunk {
+			reqs[i] = types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: map[string]types.AttributeValue{
+				outbox.PK: control.S(outbox.ShardKey(r.Shard)), outbox.SK: control.S(r.SK()),
+			}}}
+		}
+		for attempt := 1; len(reqs) > 0; attempt++ {
+			calls++
+			out, err := s.api.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{s.table: reqs}})
+			if err != nil {
+				return calls, fmt.Errorf("deleting %d published outbox records: %w", len(reqs), err)
+			}
+			reqs = out.UnprocessedItems[s.table]
+			if len(reqs) == 0 {
+				break
+			}
+			if attempt >= maxDeleteAttempts {
+				return calls, fmt.Errorf("deleting published outbox records: %d still unprocessed after %d attempts (the table is throttled)", len(reqs), attempt)
+			}
+			if err := s.sleep(ctx, min(25*time.Millisecond<<attempt, 2*time.Second)); err != nil {
+				return calls, err
+			}
+		}
+	}
+	return calls, nil
+}
+
+// DeadLetter moves the outbox item at shard/sk to a dead letter (pk dead,
+// the same sk) with the reason, in one TransactWriteItems: it is never
+// dropped, and never published again. attrs are the item's attributes to
+// keep (the detail is cut at 300 KiB).
+func (s *Store) DeadLetter(ctx context.Context, shard int, sk string, attrs map[string]types.AttributeValue, reason string) error {
+	item := map[string]types.AttributeValue{}
+	for k, v := range attrs {
+		if k == outbox.PK || k == outbox.SK {
+			continue
+		}
+		if sv, ok := v.(*types.AttributeValueMemberS); ok && k == outbox.AttrDetail && len(sv.Value) > maxDeadDetail {
+			v = control.S(sv.Value[:maxDeadDetail])
+			item["detail_truncated"] = &types.AttributeValueMemberBOOL{Value: true}
+		}
+		item[k] = v
+	}
+	item[outbox.PK] = control.S(DeadPK)
+	item[outbox.SK] = control.S(sk)
+	item[outbox.AttrReason] = control.S(reason)
+	item["shard"] = control.N(int64(shard))
+	item["dead_at"] = control.S(s.now().UTC().Format(time.RFC3339Nano))
+	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Put: &types.Put{TableName: aws.String(s.table), Item: item}},
+		{Delete: &types.Delete{TableName: aws.String(s.table), Key: map[string]types.AttributeValue{
+			outbox.PK: control.S(outbox.ShardKey(shard)), outbox.SK: control.S(sk),
+		}}},
+	}})
+	if err != nil {
+		return fmt.Errorf("moving outbox record %s of shard %d to the dead letters: %w", sk, shard, err)
+	}
+	return nil
+}
+
+// DeadLetters lists the dead letters of the service table (for tests and
+// operators), oldest first.
+func (s *Store) DeadLetters(ctx context.Context) ([]map[string]types.AttributeValue, error) {
+	var (
+		items []map[string]types.AttributeValue
+		start map[string]types.AttributeValue
+	)
+	for {
+		out, err := s.api.Query(ctx, &dynamodb.QueryInput{
+			TableName:                 aws.String(s.table),
+			KeyConditionExpression:    aws.String("#pk = :pk"),
+			ExpressionAttributeNames:  map[string]string{"#pk": outbox.PK},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": control.S(DeadPK)},
+			ConsistentRead:            aws.Bool(true),
+			ExclusiveStartKey:         start,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("reading the dead letters of %s: %w", s.table, err)
+		}
+		items = append(items, out.Items...)
+		if start = out.LastEvaluatedKey; start == nil {
+			return items, nil
+		}
+	}
+}
