@@ -16,7 +16,7 @@ const part = "relay"
 // DefaultShards is the outbox shards of the reference configuration; it
 // must equal the order service's shard count, or records in the shards the
 // relay does not know are never published.
-const DefaultShards = 8
+const DefaultShards = 4
 
 // Config is the relay's configuration (configs/relay.yaml). Start from
 // DefaultConfig; the zero value is not valid. It is a plain value: copy it
@@ -32,10 +32,10 @@ type Config struct {
 	// leases and dead letters. Optional: defaults to orders_service.
 	Table string `mapstructure:"table"`
 	// Shards is the outbox shard count: it must equal the order service's.
-	// Optional: defaults to 8.
+	// Optional: defaults to 4 (as configs/orders.yaml outbox.shards).
 	Shards int `mapstructure:"shards"`
 	// MaxShards is the most shards this relay holds at once, so several
-	// relays share the work (8 shards, 2 relays: 4 each). Optional: defaults
+	// relays share the work (4 shards, 2 relays: 2 each). Optional: defaults
 	// to 0, every shard it can get.
 	MaxShards int `mapstructure:"max_shards"`
 	// Events says how records are published.

@@ -1,0 +1,186 @@
+package orders
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/anycompany/strangler/internal/events"
+	"github.com/anycompany/strangler/internal/order"
+	"github.com/anycompany/strangler/internal/orderitem"
+	"github.com/anycompany/strangler/internal/problem"
+)
+
+// Acceptor advances a pending order to accepted; *Store is one.
+type Acceptor interface {
+	Accept(ctx context.Context, id string) (o order.Order, changed bool, err error)
+}
+
+var _ Acceptor = (*Store)(nil)
+
+// Processor is the order processor: an HTTP target of the event bus that
+// takes the new service's OrderCreated events and advances each pending
+// order to accepted (with its OrderStatusChanged outbox record), so order
+// acceptance and order processing are independent. Deliveries are
+// at-least-once: a duplicate or an event about an order that already moved
+// on answers 200 and changes nothing; a transient failure answers 503 so the
+// bus retries; an envelope that is not an event answers 400. The zero value
+// is not usable; make one with NewProcessor.
+type Processor struct {
+	accept  Acceptor
+	source  string
+	maxBody int64
+	log     *slog.Logger
+	reg     *prometheus.Registry
+	results *prometheus.CounterVec
+	latency *prometheus.HistogramVec
+	reqs    *prometheus.CounterVec
+	// conflicts counts lost races of Accept (the Store's OnRetry).
+	conflicts *prometheus.CounterVec
+}
+
+// NewProcessor returns a processor of cfg.Processor.Source's events.
+// Registry may be nil (a new one).
+func NewProcessor(cfg Config, accept Acceptor, logger *slog.Logger, reg *prometheus.Registry) *Processor {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	p := &Processor{
+		accept: accept, source: cfg.Processor.Source, maxBody: cfg.MaxBodyBytes,
+		log: logger.With("component", "orders-processor"), reg: reg,
+		results: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "orders_processor_events_total",
+			Help: "Events delivered to the processor by result: accepted, duplicate (the order was no longer pending), missing (no such order), ignored (another source or type), invalid, failed.",
+		}, []string{"result"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "orders_processor_request_duration_seconds", Help: "Processor HTTP latency by route pattern.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}, []string{"route"}),
+		reqs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "orders_processor_http_requests_total", Help: "Processor HTTP requests by route pattern and status code.",
+		}, []string{"route", "code"}),
+		conflicts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "orders_processor_transaction_conflicts_total", Help: "Accepts that lost a race and were retried.",
+		}, []string{"op"}),
+	}
+	reg.MustRegister(p.results, p.latency, p.reqs, p.conflicts,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return p
+}
+
+// Registry exposes the processor's metrics registry.
+func (p *Processor) Registry() *prometheus.Registry { return p.reg }
+
+// Handler returns the processor's routes: POST /events, /healthz, /metrics.
+func (p *Processor) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /events", p.events)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(p.reg, promhttp.HandlerOpts{}))
+	return instrument(mux, p.reqs, p.latency)
+}
+
+// envelope is the part of an EventBridge event the processor reads.
+type envelope struct {
+	ID         string          `json:"id"`
+	DetailType string          `json:"detail-type"`
+	Source     string          `json:"source"`
+	Detail     json.RawMessage `json:"detail"`
+}
+
+// orderDetail is the part of events.Detail the processor reads.
+type orderDetail struct {
+	EventID string          `json:"event_id"`
+	Order   json.RawMessage `json:"order"`
+}
+
+// result is the processor's answer to one delivery.
+type result struct {
+	Result  string `json:"result"`
+	OrderID string `json:"order_id,omitempty"`
+	Status  string `json:"status,omitempty"`
+}
+
+func (p *Processor) events(w http.ResponseWriter, r *http.Request) {
+	env, prob := p.decode(w, r)
+	if prob != nil {
+		p.results.WithLabelValues("invalid").Inc()
+		p.log.Warn("refused a delivery", "err", prob.Error())
+		problem.Write(w, prob)
+		return
+	}
+	if env.Source != p.source || env.DetailType != events.OrderCreated {
+		p.answer(w, "ignored", result{Result: "ignored"})
+		return
+	}
+	var d orderDetail
+	if err := json.Unmarshal(env.Detail, &d); err != nil || len(d.Order) == 0 || string(d.Order) == "null" {
+		p.results.WithLabelValues("invalid").Inc()
+		problem.Write(w, problem.Invalid("detail.order", "an OrderCreated event needs the order's image in detail.order"))
+		return
+	}
+	img, err := orderitem.FromImage(d.Order)
+	if err != nil {
+		p.results.WithLabelValues("invalid").Inc()
+		problem.Write(w, problem.Invalid("detail.order", err.Error()))
+		return
+	}
+	o, changed, err := p.accept.Accept(r.Context(), img.ID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		// The order is gone (deleted); nothing to process, and retrying
+		// cannot bring it back.
+		p.log.Warn("OrderCreated for an order that does not exist", "order_id", img.ID, "event_id", d.EventID)
+		p.answer(w, "missing", result{Result: "missing", OrderID: img.ID})
+	case err != nil:
+		p.results.WithLabelValues("failed").Inc()
+		p.log.Error("processing failed; the bus will retry", "order_id", img.ID, "event_id", d.EventID, "err", err)
+		problem.Write(w, problem.New(http.StatusServiceUnavailable, "Processing failed", "the order could not be advanced now; deliver again"))
+	case changed:
+		p.log.Info("order accepted", "order_id", o.ID, "version", o.Version, "event_id", d.EventID)
+		p.answer(w, "accepted", result{Result: "accepted", OrderID: o.ID, Status: string(o.Status)})
+	default:
+		p.answer(w, "duplicate", result{Result: "duplicate", OrderID: o.ID, Status: string(o.Status)})
+	}
+}
+
+func (p *Processor) answer(w http.ResponseWriter, label string, res result) {
+	p.results.WithLabelValues(label).Inc()
+	writeJSON(w, http.StatusOK, res)
+}
+
+// decode reads an EventBridge envelope (unknown fields allowed: targets get
+// more than the processor reads).
+func (p *Processor) decode(w http.ResponseWriter, r *http.Request) (envelope, *problem.Problem) {
+	var env envelope
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, p.maxBody))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return env, problem.New(http.StatusRequestEntityTooLarge, "Request too large", fmt.Sprintf("the event exceeds %d bytes", p.maxBody))
+	case err != nil:
+		return env, problem.Invalid("", "reading the event: "+err.Error())
+	}
+	if err := json.Unmarshal(body, &env); err != nil {
+		return env, problem.Invalid("", "the body is not an EventBridge event (JSON object): "+err.Error())
+	}
+	switch {
+	case env.DetailType == "":
+		return env, problem.Invalid("detail-type", "is required")
+	case env.Source == "":
+		return env, problem.Invalid("source", "is required")
+	case len(env.Detail) == 0 || env.Detail[0] != '{':
+		return env, problem.Invalid("detail", "must be a JSON object")
+	}
+	return env, nil
+}
