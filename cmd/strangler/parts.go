@@ -8,6 +8,7 @@ import (
 	"github.com/anycompany/strangler/internal/config"
 	"github.com/anycompany/strangler/legacy"
 	"github.com/anycompany/strangler/migrator"
+	"github.com/anycompany/strangler/orders"
 	"github.com/anycompany/strangler/orders/relay"
 	"github.com/anycompany/strangler/proxy"
 )
@@ -36,6 +37,9 @@ func defaultsFor(part string) (config.Validator, bool) {
 		return &c, true
 	case "proxy":
 		c := proxy.DefaultConfig()
+		return &c, true
+	case "orders":
+		c := orders.DefaultConfig()
 		return &c, true
 	case "relay":
 		c := relay.DefaultConfig()
