@@ -11,6 +11,7 @@ import (
 	"github.com/anycompany/strangler/orders"
 	"github.com/anycompany/strangler/orders/relay"
 	"github.com/anycompany/strangler/proxy"
+	"github.com/anycompany/strangler/syncback"
 )
 
 // defaultsFor returns a fresh default config of part, for checks that every
@@ -37,6 +38,9 @@ func defaultsFor(part string) (config.Validator, bool) {
 		return &c, true
 	case "proxy":
 		c := proxy.DefaultConfig()
+		return &c, true
+	case "syncback":
+		c := syncback.DefaultConfig()
 		return &c, true
 	case "orders":
 		c := orders.DefaultConfig()
