@@ -24,12 +24,24 @@ type envelope struct {
 	DetailType string `json:"detail-type"`
 	Source     string `json:"source"`
 	Detail     struct {
-		EventID        string `json:"event_id"`
-		SourcePosition any    `json:"source_position"`
-		Order          struct {
-			ID json.RawMessage `json:"id"`
-		} `json:"order"`
+		EventID        string     `json:"event_id"`
+		SourcePosition any        `json:"source_position"`
+		Order          orderImage `json:"order"`
 	} `json:"detail"`
+}
+
+// orderImage is the part of detail.order (the order's after-image, the same
+// in the cdc's and the new service's events) the services act on.
+type orderImage struct {
+	ID         json.RawMessage `json:"id"`
+	CustomerID string          `json:"customer_id"`
+	Channel    string          `json:"channel"`
+	Currency   string          `json:"currency"`
+	Total      json.RawMessage `json:"total"`
+	Items      []struct {
+		SKU      string `json:"sku"`
+		Quantity int    `json:"quantity"`
+	} `json:"items"`
 }
 
 // EventAck is the answer to POST /events.
@@ -79,7 +91,7 @@ func (s *Server) handleEvent(w http.ResponseWriter, r *http.Request) {
 	}
 
 	rec := EventRecord{
-		EventID: ev.Detail.EventID, DetailType: ev.DetailType, OrderID: orderID(ev.Detail.Order.ID),
+		Source: ev.Source, EventID: ev.Detail.EventID, DetailType: ev.DetailType, OrderID: orderID(ev.Detail.Order.ID),
 		SourcePosition: ev.Detail.SourcePosition, BusEventID: ev.ID, ReceivedAt: s.now().UTC(),
 	}
 	ack := EventAck{EventID: rec.EventID, Services: []Service{}}
@@ -91,10 +103,65 @@ func (s *Server) handleEvent(w http.ResponseWriter, r *http.Request) {
 		outcome = eventIgnored
 	default:
 		ack.Services = services
+		if ev.DetailType == "OrderCreated" {
+			s.actOnCreated(rec.OrderID, ev.Detail.Order, services)
+		}
 	}
 	s.metrics.events.WithLabelValues(outcome).Inc()
 	s.logger.Debug("event", "event_id", rec.EventID, "detail_type", rec.DetailType, "order_id", rec.OrderID, "outcome", outcome)
 	writeJSON(w, http.StatusOK, ack)
+}
+
+// actOnCreated makes an OrderCreated event do what the monolith's
+// synchronous calls do: inventory reserves the order's lines, accounting
+// records its total, both derived from the event's order image and recorded
+// under the keys the monolith sends (reserve-<id>, record-<id>), so a legacy
+// order that was both called for and published counts once, whichever came
+// first, and an order of either producer is handled the same way. An image
+// that cannot make a valid call is logged and recorded as an event only.
+func (s *Server) actOnCreated(orderID string, img orderImage, services []Service) {
+	for _, svc := range services {
+		rec := Record{OrderID: orderID, ReceivedAt: s.now().UTC()}
+		var p *problem.Problem
+		switch svc {
+		case Inventory:
+			req := ReservationRequest{OrderID: orderID, Channel: img.Channel}
+			for _, it := range img.Items {
+				req.Items = append(req.Items, ReservationItem{SKU: it.SKU, Quantity: it.Quantity})
+			}
+			rec.IdempotencyKey, rec.Reservation, p = "reserve-"+orderID, &req, validateReservation(req)
+		case Accounting:
+			req := EntryRequest{OrderID: orderID, CustomerID: img.CustomerID, Channel: img.Channel, Currency: img.Currency, Total: decimalText(img.Total)}
+			rec.IdempotencyKey, rec.Entry, p = "record-"+orderID, &req, validateEntry(req)
+		default:
+			continue
+		}
+		if p != nil {
+			s.logger.Warn("OrderCreated event without a usable order image; recorded as an event only", "service", svc, "order_id", orderID, "field", p.Field, "detail", p.Detail)
+			continue
+		}
+		fingerprint, _ := json.Marshal(struct {
+			R *ReservationRequest
+			E *EntryRequest
+		}{rec.Reservation, rec.Entry})
+		got, dup, err := s.journals[svc].add(rec, string(fingerprint))
+		if err != nil {
+			// The monolith called with another body under the same key: the
+			// first call stands.
+			s.logger.Warn("OrderCreated event differs from the call already recorded for the order; the call stands", "service", svc, "order_id", orderID)
+			continue
+		}
+		s.logger.Debug("event acted on", "service", svc, "order_id", orderID, "id", got.ID, "duplicate", dup)
+	}
+}
+
+// decimalText is a JSON decimal (a string "12.50" or a number) as text.
+func decimalText(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	return strings.TrimSpace(string(raw))
 }
 
 func decodeEnvelope(w http.ResponseWriter, r *http.Request) (envelope, *problem.Problem) {

@@ -43,10 +43,11 @@ type inbox struct {
 	byOrder map[string][]EventRecord
 	counts  EventCounts
 	events  map[Service]int64
+	sources map[string]SourceCounts
 }
 
 func newInbox(limit int) *inbox {
-	return &inbox{max: limit, seen: map[string]string{}, byOrder: map[string][]EventRecord{}, events: map[Service]int64{}}
+	return &inbox{max: limit, seen: map[string]string{}, byOrder: map[string][]EventRecord{}, events: map[Service]int64{}, sources: map[string]SourceCounts{}}
 }
 
 // add records ev for each of services unless its event id was seen. It
@@ -54,11 +55,15 @@ func newInbox(limit int) *inbox {
 func (b *inbox) add(ev EventRecord, services []Service) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	sc := b.sources[ev.Source]
+	defer func() { b.sources[ev.Source] = sc }()
 	if _, dup := b.seen[ev.EventID]; dup {
 		b.counts.Duplicates++
+		sc.Duplicates++
 		return true
 	}
 	b.counts.Received++
+	sc.Received++
 	if len(services) == 0 {
 		b.counts.Ignored++
 	}
@@ -113,7 +118,14 @@ func (b *inbox) snapshot() (EventCounts, map[Service]int64) {
 	for k, v := range b.events {
 		per[k] = v
 	}
-	return b.counts, per
+	counts := b.counts
+	if len(b.sources) > 0 {
+		counts.Sources = make(map[string]SourceCounts, len(b.sources))
+		for k, v := range b.sources {
+			counts.Sources[k] = v
+		}
+	}
+	return counts, per
 }
 
 // reset forgets every event and zeroes the counts.
@@ -125,14 +137,18 @@ func (b *inbox) reset() {
 	b.byOrder = map[string][]EventRecord{}
 	b.counts = EventCounts{}
 	b.events = map[Service]int64{}
+	b.sources = map[string]SourceCounts{}
 }
 
 // EventRecord is one order event a service recorded, as GET /events lists it.
 type EventRecord struct {
-	Service    Service `json:"service"`
-	EventID    string  `json:"event_id"`
-	DetailType string  `json:"detail_type"`
-	OrderID    string  `json:"order_id"`
+	Service Service `json:"service"`
+	// Source is the event's source: com.anycompany.orders (the cdc, legacy
+	// changes) or com.anycompany.orders.service (the new service's relay).
+	Source     string `json:"source,omitempty"`
+	EventID    string `json:"event_id"`
+	DetailType string `json:"detail_type"`
+	OrderID    string `json:"order_id"`
 	// SourcePosition is detail.source_position as sent (a number or a string).
 	SourcePosition any       `json:"source_position,omitempty"`
 	BusEventID     string    `json:"bus_event_id"`
@@ -157,4 +173,13 @@ type EventCounts struct {
 	Invalid int64 `json:"invalid"`
 	// Failed counts events answered 503 by a fault of an interested service.
 	Failed int64 `json:"failed"`
+	// Sources splits Received and Duplicates by the events' source (absent
+	// before the first event).
+	Sources map[string]SourceCounts `json:"sources,omitempty"`
+}
+
+// SourceCounts are the events of one source POST /events took.
+type SourceCounts struct {
+	Received   int64 `json:"received"`
+	Duplicates int64 `json:"duplicates"`
 }

@@ -59,7 +59,8 @@ func TestDownstreamSubscribesThroughTheBus(t *testing.T) {
 	}
 	want := downstream.Stats{
 		Inventory: downstream.Counts{Events: 1}, Accounting: downstream.Counts{Events: 2},
-		Events: downstream.EventCounts{Received: 2, Duplicates: 1, Failed: 1},
+		Events: downstream.EventCounts{Received: 2, Duplicates: 1, Failed: 1,
+			Sources: map[string]downstream.SourceCounts{"com.anycompany.orders": {Received: 2, Duplicates: 1}}},
 	}
 	if d := cmp.Diff(want, stats); d != "" {
 		t.Errorf("downstream stats (-want +got):\n%s", d)
