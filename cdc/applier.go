@@ -188,7 +188,13 @@ func (a *Applier) event(c Change, t Txn, pos string) (events.Entry, bool, error)
 	m := c.Mapping
 	order := make(map[string]any, len(m.Columns))
 	for i, col := range m.Columns {
-		order[col.Name] = jsonValue(img[i])
+		if !m.IsRef(i) {
+			order[col.Name] = jsonValue(img[i])
+		}
+	}
+	if _, i, ok := m.Ref(); ok && img[i] != nil {
+		// One id per order: a row copied from the new service is its ord_ id.
+		order[m.Key().Name] = img[i]
 	}
 	d := events.Detail{
 		EventID:        events.ID(pos, m.Table, c.Key),
@@ -200,7 +206,7 @@ func (a *Applier) event(c Change, t Txn, pos string) (events.Entry, bool, error)
 		d.Changed = []string{}
 		d.Previous = map[string]any{}
 		for i, col := range m.Columns {
-			if !reflect.DeepEqual(c.Before[i], c.After[i]) {
+			if !m.IsRef(i) && !reflect.DeepEqual(c.Before[i], c.After[i]) {
 				d.Changed = append(d.Changed, col.Name)
 				d.Previous[col.Name] = jsonValue(c.Before[i])
 			}

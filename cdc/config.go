@@ -21,6 +21,7 @@ package cdc
 
 import (
 	"net"
+	"regexp"
 	"slices"
 	"time"
 
@@ -73,7 +74,19 @@ type Config struct {
 	// MetricsListen serves /metrics; empty disables it. Optional: defaults
 	// to 127.0.0.1:9102.
 	MetricsListen string `mapstructure:"metrics_listen"`
+	// SkipMarkerTable is the sync-back's marker table (in the source
+	// database): a transaction that writes a row of it was written by
+	// strangler syncback from an event of the new service, which already
+	// wrote DynamoDB and published that event, so the cdc emits it with no
+	// changes (the checkpoint still moves past it) instead of echoing it.
+	// Empty disables the skipping. Optional: defaults to
+	// strangler_syncback_marker.
+	SkipMarkerTable string `mapstructure:"skip_marker_table"`
 }
+
+// DefaultSkipMarkerTable is the marker table strangler syncback writes in
+// every transaction it applies.
+const DefaultSkipMarkerTable = "strangler_syncback_marker"
 
 // MySQLConfig says how to reach the source as a replica.
 type MySQLConfig struct {
@@ -156,6 +169,7 @@ func DefaultConfig() Config {
 		Lease:              LeaseConfig{TTL: 6 * time.Second},
 		CheckpointInterval: time.Second,
 		MetricsListen:      "127.0.0.1:9102",
+		SkipMarkerTable:    DefaultSkipMarkerTable,
 	}
 }
 
@@ -188,12 +202,16 @@ func (c *Config) Validate() error {
 	ck.Check(c.Apply.WriteConcurrency >= 1 && c.Apply.WriteConcurrency <= 1024, "apply.write_concurrency", c.Apply.WriteConcurrency, "1 to 1024")
 	ck.Check(c.Lease.TTL >= time.Second, "lease.ttl", c.Lease.TTL, "at least 1s")
 	ck.Check(c.CheckpointInterval >= 0, "checkpoint_interval", c.CheckpointInterval, "0s or more")
+	ck.Check(c.SkipMarkerTable == "" || (tableName.MatchString(c.SkipMarkerTable) && c.SkipMarkerTable != c.Mapping.Table), "skip_marker_table",
+		c.SkipMarkerTable, "a MySQL table name other than mapping.table, or empty to echo every transaction")
 	if c.MetricsListen != "" {
 		_, _, err := net.SplitHostPort(c.MetricsListen)
 		ck.Add("metrics_listen", c.MetricsListen, err, "host:port, or empty to disable")
 	}
 	return ck.Err()
 }
+
+var tableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]{0,63}$`)
 
 // name is the cdc's name in the control table.
 func (c *Config) name() string {

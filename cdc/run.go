@@ -70,6 +70,7 @@ type metrics struct {
 	batch     prometheus.Histogram
 	calls     *prometheus.CounterVec
 	leader    prometheus.Gauge
+	tagged    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -87,8 +88,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		batch:     prometheus.NewHistogram(prometheus.HistogramOpts{Name: "strangler_cdc_batch_seconds", Help: "Time to apply one batch to both sinks.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
 		calls:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "strangler_cdc_calls_total", Help: "SDK calls by sink."}, []string{"sink"}),
 		leader:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "strangler_cdc_leader", Help: "1 while this process holds the lease."}),
+		tagged: prometheus.NewCounter(prometheus.CounterOpts{Name: "strangler_cdc_tagged_transactions_skipped_total",
+			Help: "Source transactions written by strangler syncback (they hold a row of skip_marker_table): read and checkpointed, but neither written nor published (the new service already did both)."}),
 	}
-	reg.MustRegister(m.lag, m.changes, m.txns, m.events, m.written, m.skipped, m.dead, m.errors, m.reconnect, m.batch, m.calls, m.leader)
+	reg.MustRegister(m.lag, m.changes, m.txns, m.events, m.written, m.skipped, m.dead, m.errors, m.reconnect, m.batch, m.calls, m.leader, m.tagged)
 	return m
 }
 
@@ -236,8 +239,12 @@ func Run(ctx context.Context, cfg Config, opts Options, env Env) error {
 		Sleep: env.Sleep, MaxBackoff: cfg.MySQL.Reconnect,
 		OnRead: func(t Txn) {
 			met.lag.WithLabelValues("read").Set(max(0, env.Now().Sub(t.Time).Seconds()))
+			if t.Tagged {
+				met.tagged.Inc()
+			}
 		},
-		OnReconnect: func(error) { met.reconnect.Inc(); met.errors.WithLabelValues("read").Inc() },
+		SkipMarkerTable: cfg.SkipMarkerTable,
+		OnReconnect:     func(error) { met.reconnect.Inc(); met.errors.WithLabelValues("read").Inc() },
 	})
 	writer := guard.NewWriter(ddb, cfg.Table, cfg.Apply.WriteMode, guard.Options{Concurrency: cfg.Apply.WriteConcurrency})
 	publisher := events.NewPublisher(eb, events.PublisherOptions{

@@ -44,6 +44,10 @@ type Txn struct {
 	// Time is the commit time the binlog records (seconds).
 	Time    time.Time
 	Changes []Change
+	// Tagged is a transaction that wrote a row of the sync-back's marker
+	// table: its changes are echoes of the new service's own and are
+	// dropped (Changes is empty).
+	Tagged bool
 }
 
 // SourceAddr is where and as whom the binlog is read.
@@ -78,6 +82,7 @@ type Streamer struct {
 	onReconnect func(error)
 	layouts     map[*replication.TableMapEvent]*layout
 	ddl         *regexp.Regexp
+	marker      string
 }
 
 // StreamerDeps are what a Streamer needs.
@@ -97,6 +102,10 @@ type StreamerDeps struct {
 	OnRead func(Txn)
 	// OnReconnect sees every connection failure (metrics). Optional.
 	OnReconnect func(error)
+	// SkipMarkerTable, when set, tags every transaction that writes a row
+	// of this table (in Addr.Schema): it is emitted with no changes
+	// (Txn.Tagged). Optional: empty tags nothing.
+	SkipMarkerTable string
 }
 
 // NewStreamer returns a streamer.
@@ -116,8 +125,8 @@ func NewStreamer(d StreamerDeps) *Streamer {
 	return &Streamer{
 		addr: d.Addr, db: d.DB, mappingCfg: d.MappingConfig, mapping: d.Mapping, log: d.Logger,
 		sleep: d.Sleep, maxBackoff: d.MaxBackoff, onRead: d.OnRead, onReconnect: d.OnReconnect,
-		layouts: map[*replication.TableMapEvent]*layout{},
-		ddl:     regexp.MustCompile("(?is)^\\s*(/\\*.*?\\*/\\s*)?(alter|rename|drop|create|truncate)\\b.*[`. ]" + regexp.QuoteMeta(d.MappingConfig.Table) + "([`\\s(;,]|$)"),
+		layouts: map[*replication.TableMapEvent]*layout{}, marker: d.SkipMarkerTable,
+		ddl: regexp.MustCompile("(?is)^\\s*(/\\*.*?\\*/\\s*)?(alter|rename|drop|create|truncate)\\b.*[`. ]" + regexp.QuoteMeta(d.MappingConfig.Table) + "([`\\s(;,]|$)"),
 	}
 }
 
@@ -206,7 +215,16 @@ func (s *Streamer) stream(ctx context.Context, from position.Position, out chan<
 			}
 			inTxn, single = true, e.IsStandalone() || e.IsDDL()
 		case *replication.RowsEvent:
-			if !inTxn || string(e.Table.Schema) != s.addr.Schema || string(e.Table.Table) != s.mappingCfg.Table {
+			if !inTxn || string(e.Table.Schema) != s.addr.Schema {
+				continue
+			}
+			if s.marker != "" && string(e.Table.Table) == s.marker {
+				// The sync-back writes its marker first: what follows is its
+				// copy of the new service's change, not a change to publish.
+				txn.Tagged, txn.Changes = true, nil
+				continue
+			}
+			if txn.Tagged || string(e.Table.Table) != s.mappingCfg.Table {
 				continue
 			}
 			if err := s.decode(ev.Header.EventType, e, txn); err != nil {
