@@ -17,9 +17,9 @@ const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 // IDs hands out order ids: orderitem.Prefix and 26 characters of Crockford
 // base32 over 48 bits of Unix milliseconds and 80 random bits, the layout of
 // a ULID. Ids of one IDs are strictly increasing as text, also within one
-// millisecond (the random part is incremented), so they sort by creation
-// time. The zero value is not usable; make one with NewIDs. It is safe for
-// concurrent use and must not be copied.
+// millisecond (the random part counts up; a carry out of it borrows the next
+// millisecond), so they sort by creation time. The zero value is not usable;
+// make one with NewIDs. It is safe for concurrent use and must not be copied.
 type IDs struct {
 	mu      sync.Mutex
 	random  io.Reader
@@ -44,10 +44,12 @@ func (g *IDs) New(now time.Time) (string, error) {
 	if ms <= g.lastMS {
 		// Same (or an earlier, the clock stepped back) millisecond: keep
 		// the last time and count up the random part so ids still increase.
-		ms = g.lastMS
+		// A carry out of the random part moves on to the next millisecond.
+		ms = g.lastMS + 1
 		for i := len(g.lastRnd) - 1; i >= 0; i-- {
 			g.lastRnd[i]++
 			if g.lastRnd[i] != 0 {
+				ms = g.lastMS
 				break
 			}
 		}

@@ -268,10 +268,22 @@ func (s *Server) getFaults(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) putFaults(w http.ResponseWriter, r *http.Request) {
-	var f Faults
-	if p := problem.DecodeJSON(w, r, s.maxBody, &f); p != nil {
+	var in struct {
+		ErrorRatio float64 `json:"error_ratio"`
+		Delay      string  `json:"delay"`
+	}
+	if p := problem.DecodeJSON(w, r, s.maxBody, &in); p != nil {
 		problem.Write(w, p)
 		return
+	}
+	f := Faults{ErrorRatio: in.ErrorRatio}
+	if in.Delay != "" {
+		d, err := time.ParseDuration(in.Delay)
+		if err != nil {
+			problem.Write(w, problem.Invalid("delay", "must be a duration like \"200ms\""))
+			return
+		}
+		f.Delay = Duration(d)
 	}
 	if f.ErrorRatio < 0 || f.ErrorRatio > 1 {
 		problem.Write(w, problem.Invalid("error_ratio", "must be a number from 0 to 1"))
