@@ -461,7 +461,7 @@ func storedOrder(id string, version uint32) orderitem.Stored {
 		ID: id, CustomerID: "cust-owned", Channel: order.Wholesale, Status: order.Processing, Currency: "EUR",
 		Items: []order.Item{{SKU: "WHL-1", Name: "Bleach 🧴", Quantity: 12, UnitPrice: 199}}, Total: 2388,
 		ShippingAddress: &order.Address{Name: "B", Line1: "2 Side St", City: "Y", PostalCode: "2", Country: "DE"},
-		Notes: "dock 3", CreatedAt: at, UpdatedAt: at, Version: version,
+		CreatedAt:       at, UpdatedAt: at, Version: version, Notes: "dock 3",
 	}, IdempotencyKey: "idem-" + id}
 }
 
