@@ -9,7 +9,7 @@ import (
 func newOrdersCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "orders",
-		Short: "The new order service (HTTP API over DynamoDB, transactional outbox, order processor)",
+		Short: "The new order service (HTTP API over DynamoDB, transactional outbox and its relay, order processor)",
 	}
 	load := func(cmd *cobra.Command, flags map[string]string) (orders.Config, error) {
 		cfg := orders.DefaultConfig()
@@ -87,6 +87,6 @@ exist (they are created by 'strangler migrate init'). Idempotent.`,
 			return orders.RunInit(cmd.Context(), cfg, log)
 		},
 	}
-	cmd.AddCommand(serve, process, initCmd)
+	cmd.AddCommand(serve, process, initCmd, newOrdersRelayCmd(a))
 	return cmd
 }
