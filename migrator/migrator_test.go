@@ -1,6 +1,7 @@
 package migrator_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/anycompany/strangler/devstack/loadgen"
 	"github.com/anycompany/strangler/internal/codec"
@@ -553,5 +556,56 @@ func TestOwnedRows(t *testing.T) {
 	insertOwned(t, f.db, orphan)
 	if rep := f.verify(t, false); !rep.Equal() || rep.RowsChecked != 53 {
 		t.Fatalf("after the sync-back caught up: %+v; want equal over 53 rows", rep)
+	}
+}
+
+// TestVerifyIDs: verify --ids checks only the listed orders, and each must be
+// in both stores with the same content: an id with only a row, only an
+// item, or neither is a lost order; the report and the exit error say so.
+func TestVerifyIDs(t *testing.T) {
+	f := newFixture(t, 20)
+	if _, err := migrator.RunBackfill(context.Background(), f.cfg, env()); err != nil {
+		t.Fatal(err)
+	}
+	owned, onlyItem := storedOrder("ord_01BOTH", 2), storedOrder("ord_01ONLYITEM", 1)
+	insertOwned(t, f.db, owned)
+	putOwned(t, f, owned)
+	putOwned(t, f, onlyItem)
+	if _, err := f.client.DeleteItem(context.Background(), &dynamodb.DeleteItemInput{TableName: aws.String(f.cfg.Table),
+		Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "3"}}}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := f.cfg
+	cfg.Verify.Grace = 0
+	run := func(ids ...string) (migrator.VerifyReport, string, error) {
+		path := filepath.Join(t.TempDir(), "ids.txt")
+		if err := os.WriteFile(path, []byte(strings.Join(ids, "\n")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		e := env()
+		e.Out = &out
+		rep, err := migrator.RunVerify(context.Background(), cfg, migrator.VerifyOptions{IDs: path}, e)
+		return rep, out.String(), err
+	}
+
+	rep, out, err := run("1", "2", owned.ID, "2")
+	if err != nil || !rep.Equal() || rep.RowsChecked != 3 || !strings.Contains(out, "EQUAL: 3 orders in both stores with the same content; 0 lost") {
+		t.Fatalf("present orders: %+v, %v\n%s", rep, err, out)
+	}
+	rep, out, err = run("1", "3", onlyItem.ID, "99999", owned.ID)
+	if !errors.Is(err, migrator.ErrNotEqual) {
+		t.Fatalf("lost orders: err %v, want ErrNotEqual\n%s", err, out)
+	}
+	kinds := map[string]string{}
+	for _, d := range rep.Differences {
+		kinds[d.Key] = d.Kind
+	}
+	want := map[string]string{"3": migrator.Missing, onlyItem.ID: migrator.Extra, "99999": migrator.Lost}
+	if d := cmp.Diff(want, kinds); d != "" || rep.Missing != 1 || rep.Extra != 1 || rep.Lost != 1 || rep.Different != 0 {
+		t.Errorf("differences (-want +got):\n%s\nreport %+v", d, rep)
+	}
+	if !strings.Contains(out, "missing from DynamoDB 1, missing from MySQL 1, missing from both 1, different 0") {
+		t.Errorf("report line:\n%s", out)
 	}
 }

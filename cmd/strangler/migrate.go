@@ -128,6 +128,9 @@ newer cdc write always wins. Exits 0 only when equal.`,
 			if err != nil {
 				return err
 			}
+			if opts.IDs != "" && (opts.Repair || cmd.Flags().Changed("sample")) {
+				return &usageError{fmt.Errorf("--ids checks the listed orders only: it takes neither --repair nor --sample")}
+			}
 			if opts.Sample < 0 || opts.Sample > 100 {
 				return &usageError{fmt.Errorf("--sample %v: use a percentage from 0 (exclusive) to 100", opts.Sample)}
 			}
@@ -138,6 +141,7 @@ newer cdc write always wins. Exits 0 only when equal.`,
 	f := cmd.Flags()
 	f.BoolVar(&opts.Repair, "repair", false, "rewrite differing items from MySQL under the position guard")
 	f.Float64Var(&opts.Sample, "sample", 100, "check only this percentage of keys, chosen by key hash")
+	f.StringVar(&opts.IDs, "ids", "", "check only the order ids in this file (one per line, e.g. loadgen --created-out): each must be in both stores, equal; a missing one is a lost order")
 	f.Int("workers", 0, "key ranges compared at once (key verify.workers)")
 	f.Duration("grace", 0, "re-check a differing key after this before it counts (key verify.grace)")
 	return cmd
