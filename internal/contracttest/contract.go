@@ -33,6 +33,17 @@ type Target struct {
 	// SettleTimeout bounds the wait for a new order to reach accepted (the new
 	// service accepts asynchronously). Optional: defaults to 10 s.
 	SettleTimeout time.Duration
+	// EventualReads makes the suite wait, after creating an order, until a
+	// GET of it finds it (a 404 is retried until SettleTimeout) before it
+	// reads, cancels or advances the order. Set it for a proxy that splits
+	// traffic between two stores: a create is routed by its customer's
+	// sticky bucket, but calls on /v1/orders/{id} by the id's bucket, so
+	// they may reach the other store before the cdc (legacy -> DynamoDB) or
+	// the sync-back (new service -> MySQL) copied the order there.
+	// Read-your-writes across the two stores is eventual; every assertion
+	// on the order stays as strict once it is readable. Optional: defaults
+	// to false, for a single service that must find its own orders at once.
+	EventualReads bool
 }
 
 // Run runs the whole suite against tgt as subtests of t.
@@ -203,16 +214,29 @@ func (c *client) create(t *testing.T, key string, body map[string]any) order.Ord
 	return c.settle(t, key, o)
 }
 
-// settle waits until o leaves pending (the new service accepts asynchronously).
+// settle waits until o leaves pending (the new service accepts
+// asynchronously) and, with EventualReads, until a GET finds it.
 func (c *client) settle(t *testing.T, key string, o order.Order) order.Order {
 	t.Helper()
 	deadline := time.Now().Add(c.t.SettleTimeout)
-	for o.Status == order.Pending {
+	unread := c.t.EventualReads
+	for o.Status == order.Pending || unread {
 		if time.Now().After(deadline) {
+			if unread {
+				t.Fatalf("order %s not readable after %v", o.ID, c.t.SettleTimeout)
+			}
 			t.Fatalf("order %s still pending after %v", o.ID, c.t.SettleTimeout)
 		}
-		time.Sleep(50 * time.Millisecond)
-		o = c.do(t, "GET", "/v1/orders/"+o.ID, key, nil).expect(t, http.StatusOK, "reading a pending order").order(t)
+		if o.Status == order.Pending {
+			time.Sleep(50 * time.Millisecond)
+		}
+		r := c.do(t, "GET", "/v1/orders/"+o.ID, key, nil)
+		if unread && r.status == http.StatusNotFound {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		unread = false
+		o = r.expect(t, http.StatusOK, "reading a new order").order(t)
 	}
 	return o
 }
