@@ -27,7 +27,7 @@
 #                             can also change it at runtime: SET GLOBAL max_binlog_size = 4096;
 #                             (as strangler, it has SUPER-equivalent privileges via ALL).
 #   STACK_INNODB_BUFFER_POOL  innodb_buffer_pool_size (default 1G)
-#   STACK_DYNAMODB_XMX        JVM heap for DynamoDB Local (default 1g)
+#   STACK_DYNAMODB_XMX        JVM heap for DynamoDB Local (default 2g: it holds every table in memory)
 set -euo pipefail
 
 SCRIPT_DIR="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)"
@@ -39,7 +39,7 @@ DYNAMODB_PORT="${STACK_DYNAMODB_PORT:-8000}"
 EVENTBUS_PORT="${STACK_EVENTBUS_PORT:-4010}"
 MAX_BINLOG_SIZE="${STACK_MAX_BINLOG_SIZE:-64M}"
 INNODB_BUFFER_POOL="${STACK_INNODB_BUFFER_POOL:-1G}"
-DYNAMODB_XMX="${STACK_DYNAMODB_XMX:-1g}"
+DYNAMODB_XMX="${STACK_DYNAMODB_XMX:-2g}"
 
 MDB_DIR="${STATE}/mariadb"
 MDB_DATA="${MDB_DIR}/data"
