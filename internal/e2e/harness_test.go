@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -26,6 +27,7 @@ import (
 	"github.com/anycompany/strangler/internal/awsconf"
 	"github.com/anycompany/strangler/internal/config"
 	"github.com/anycompany/strangler/internal/events/eventstest"
+	"github.com/anycompany/strangler/internal/order"
 	"github.com/anycompany/strangler/internal/stacktest"
 	"github.com/anycompany/strangler/legacy"
 	"github.com/anycompany/strangler/migrator"
@@ -307,5 +309,73 @@ func (s *stack) setWeight(weight float64) {
 		if st.Mode != proxy.ModeCanary || st.Weight != weight {
 			s.t.Fatalf("route %s is %s at %v %% after setting canary at %v %%", r.Name, st.Mode, st.Weight, weight)
 		}
+	}
+}
+
+// response is one answer of a service.
+type response struct {
+	status  int
+	backend string
+	body    []byte
+}
+
+// call sends one request to base and returns the answer.
+func (s *stack) call(base, method, path, key string, body any) response {
+	s.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(s.t.Context(), method, base+path, rd)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s%s: %v", method, base, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		s.t.Fatalf("%s %s%s: reading: %v", method, base, path, err)
+	}
+	return response{status: resp.StatusCode, backend: resp.Header.Get(proxy.HeaderBackend), body: b}
+}
+
+// order decodes r as an order, failing unless r has status want.
+func (r response) order(t *testing.T, want int, what string) order.Order {
+	t.Helper()
+	if r.status != want {
+		t.Fatalf("%s: status %d, want %d: %s", what, r.status, want, r.body)
+	}
+	var o order.Order
+	if err := json.Unmarshal(r.body, &o); err != nil {
+		t.Fatalf("%s: decoding %s: %v", what, r.body, err)
+	}
+	return o
+}
+
+// eventually polls cond every 50 ms until it returns "" or within passes;
+// then it fails the test with cond's last complaint.
+func eventually(t *testing.T, within time.Duration, what string, cond func() string) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		why := cond()
+		if why == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v: %s", what, within, why)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
