@@ -160,30 +160,41 @@ func (v *Verifier) Run(ctx context.Context) (VerifyReport, error) {
 		return rep, err
 	}
 	rep.RowsChecked, rep.ItemsChecked = rowsChecked, itemsChecked
-	if len(suspect) > 0 && v.cfg.Grace > 0 {
-		v.log.Info("keys differ; checking them again after the grace period", "keys", len(suspect), "grace", v.cfg.Grace)
-		if err := v.sleep(ctx, v.cfg.Grace); err != nil {
-			return rep, err
-		}
-	}
 	keys := make([]string, 0, len(suspect))
 	for k := range suspect {
 		keys = append(keys, k)
 	}
+	if err := v.settle(ctx, keys, v.checkKey, v.repair != nil, &rep); err != nil {
+		return rep, err
+	}
+	rep.Elapsed = time.Since(start)
+	return rep, nil
+}
+
+// settle checks the suspect keys again after the grace period (writes in
+// flight are not differences), repairs what still differs when repair is
+// set, and counts the rest in rep by kind.
+func (v *Verifier) settle(ctx context.Context, keys []string, check func(context.Context, string) (*Difference, error), repair bool, rep *VerifyReport) error {
+	if len(keys) > 0 && v.cfg.Grace > 0 {
+		v.log.Info("keys differ; checking them again after the grace period", "keys", len(keys), "grace", v.cfg.Grace)
+		if err := v.sleep(ctx, v.cfg.Grace); err != nil {
+			return err
+		}
+	}
 	sort.Strings(keys)
 	for _, key := range keys {
-		d, err := v.checkKey(ctx, key)
+		d, err := check(ctx, key)
 		if err != nil {
-			return rep, err
+			return err
 		}
 		if d == nil {
 			rep.Settled++
 			continue
 		}
-		if v.repair != nil {
+		if repair {
 			fixed, err := v.repairKey(ctx, key)
 			if err != nil {
-				return rep, err
+				return err
 			}
 			if fixed {
 				rep.Repaired++
@@ -195,13 +206,14 @@ func (v *Verifier) Run(ctx context.Context) (VerifyReport, error) {
 			rep.Missing++
 		case Extra:
 			rep.Extra++
+		case Lost:
+			rep.Lost++
 		default:
 			rep.Different++
 		}
 		rep.Differences = append(rep.Differences, *d)
 	}
-	rep.Elapsed = time.Since(start)
-	return rep, nil
+	return nil
 }
 
 // rowsAgainstItems compares the rows of (lo, hi] with their items.
@@ -550,33 +562,8 @@ func (v *Verifier) RunKeys(ctx context.Context, keys []string) (VerifyReport, er
 		return rep, err
 	}
 	rep.RowsChecked, rep.ItemsChecked = int64(len(keys)), int64(len(keys))
-	if len(suspect) > 0 && v.cfg.Grace > 0 {
-		v.log.Info("orders differ; checking them again after the grace period", "keys", len(suspect), "grace", v.cfg.Grace)
-		if err := v.sleep(ctx, v.cfg.Grace); err != nil {
-			return rep, err
-		}
-	}
-	sort.Strings(suspect)
-	for _, key := range suspect {
-		d, err := v.checkOrder(ctx, key)
-		if err != nil {
-			return rep, err
-		}
-		if d == nil {
-			rep.Settled++
-			continue
-		}
-		switch d.Kind {
-		case Missing:
-			rep.Missing++
-		case Extra:
-			rep.Extra++
-		case Lost:
-			rep.Lost++
-		default:
-			rep.Different++
-		}
-		rep.Differences = append(rep.Differences, *d)
+	if err := v.settle(ctx, suspect, v.checkOrder, false, &rep); err != nil {
+		return rep, err
 	}
 	rep.Elapsed = time.Since(start)
 	return rep, nil
