@@ -1,16 +1,15 @@
 package legacy
 
 import (
-	"fmt"
 	"net"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/anycompany/strangler/internal/config"
 	"github.com/anycompany/strangler/internal/order"
+	"github.com/anycompany/strangler/internal/orderapi"
 )
 
 // Config is the legacy monolith's configuration (configs/legacy.yaml). The
@@ -23,7 +22,7 @@ type Config struct {
 	// APIKeys are the bearer keys clients authenticate with, each bound to one
 	// channel. Required: at least one. In the environment:
 	// STRANGLER_LEGACY_API_KEYS="key1=retail,key2=wholesale".
-	APIKeys APIKeys `mapstructure:"api_keys"`
+	APIKeys orderapi.APIKeys `mapstructure:"api_keys"`
 	// Rules are the order validation rules. Optional: defaults to order.DefaultRules.
 	Rules order.Rules `mapstructure:"rules"`
 	// Downstream are the services called synchronously after each commit.
@@ -66,29 +65,6 @@ type Faults struct {
 	CrashAfterCommit bool `mapstructure:"crash_after_commit"`
 }
 
-// APIKey binds a bearer key to a channel.
-type APIKey struct {
-	Key     config.Secret `mapstructure:"key"`
-	Channel string        `mapstructure:"channel"`
-}
-
-// APIKeys is a list of keys; its text form is "key=channel,key=channel".
-type APIKeys []APIKey
-
-// UnmarshalText parses "key=channel,key=channel".
-func (k *APIKeys) UnmarshalText(b []byte) error {
-	var out APIKeys
-	for _, pair := range strings.Split(string(b), ",") {
-		key, ch, ok := strings.Cut(strings.TrimSpace(pair), "=")
-		if !ok {
-			return fmt.Errorf("api key entry without '=': use key=retail or key=wholesale")
-		}
-		out = append(out, APIKey{Key: config.Secret(key), Channel: ch})
-	}
-	*k = out
-	return nil
-}
-
 // DefaultConfig returns the configuration of the local stack.
 func DefaultConfig() Config {
 	return Config{
@@ -97,7 +73,7 @@ func DefaultConfig() Config {
 			DSN:          "strangler:strangler@tcp(127.0.0.1:3307)/strangler",
 			MaxOpenConns: 32,
 		},
-		APIKeys: APIKeys{
+		APIKeys: orderapi.APIKeys{
 			{Key: "retail-demo-key", Channel: "retail"},
 			{Key: "wholesale-demo-key", Channel: "wholesale"},
 		},
@@ -120,16 +96,7 @@ func (c *Config) Validate() error {
 	_, err = mysql.ParseDSN(c.MySQL.DSN.Reveal())
 	ck.Add("mysql.dsn", c.MySQL.DSN, err, "a go-sql-driver DSN like user:pass@tcp(host:3306)/db")
 	ck.Check(c.MySQL.MaxOpenConns > 0, "mysql.max_open_conns", c.MySQL.MaxOpenConns, "a positive number")
-	ck.Check(len(c.APIKeys) > 0, "api_keys", len(c.APIKeys), "at least one {key, channel}")
-	seen := map[config.Secret]bool{}
-	for i, k := range c.APIKeys {
-		key := fmt.Sprintf("api_keys[%d]", i)
-		ck.Check(len(k.Key.Reveal()) >= 8, key+".key", k.Key, "at least 8 characters")
-		ck.Check(!seen[k.Key], key+".key", k.Key, "each key once")
-		seen[k.Key] = true
-		_, err := order.ParseChannel(k.Channel)
-		ck.Add(key+".channel", k.Channel, err, "retail or wholesale")
-	}
+	c.APIKeys.Check(ck, "api_keys")
 	c.Rules.Check(ck, "rules")
 	for key, u := range map[string]string{"downstream.inventory_url": c.Downstream.InventoryURL, "downstream.accounting_url": c.Downstream.AccountingURL} {
 		if u == "" {

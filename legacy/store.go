@@ -14,30 +14,9 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/anycompany/strangler/internal/order"
+	"github.com/anycompany/strangler/internal/orderapi"
 	"github.com/anycompany/strangler/internal/orderitem"
 )
-
-// Store errors callers tell apart.
-var (
-	// ErrNotFound: no order with that id in the caller's channel.
-	ErrNotFound = errors.New("order not found")
-	// ErrIdempotencyConflict: the idempotency key was used for another request.
-	ErrIdempotencyConflict = errors.New("idempotency key reused with a different request")
-	// ErrBadCursor: the list cursor was not issued by this service.
-	ErrBadCursor = errors.New("malformed cursor")
-)
-
-// TransitionError says an order cannot move to the wanted status.
-type TransitionError struct {
-	From, To order.Status
-}
-
-func (e *TransitionError) Error() string {
-	if e.To == order.Cancelled {
-		return fmt.Sprintf("an order that is %s cannot be cancelled", e.From)
-	}
-	return fmt.Sprintf("an order cannot move from %s to %s (only accepted -> processing -> shipped)", e.From, e.To)
-}
 
 // Store keeps orders in the legacy MySQL table. It is safe for concurrent
 // use. Every query is parameterised.
@@ -105,12 +84,12 @@ func scanRow(r rowScanner) (order.Order, uint64, error) {
 
 // Create stores a new accepted order in one transaction. With an
 // idempotency key, a replay of the same request returns the stored order
-// and replayed=true; the key with another request is ErrIdempotencyConflict.
+// and replayed=true; the key with another request is orderapi.ErrIdempotencyConflict.
 func (s *Store) Create(ctx context.Context, d order.Draft, idemKey string) (o order.Order, replayed bool, err error) {
 	if idemKey != "" {
 		if o, err := s.byIdempotencyKey(ctx, idemKey); err == nil {
 			return replay(d, o)
-		} else if !errors.Is(err, ErrNotFound) {
+		} else if !errors.Is(err, orderapi.ErrNotFound) {
 			return o, false, err
 		}
 	}
@@ -172,7 +151,7 @@ func (s *Store) Create(ctx context.Context, d order.Draft, idemKey string) (o or
 
 func replay(d order.Draft, o order.Order) (order.Order, bool, error) {
 	if !d.SameAs(o) {
-		return order.Order{}, false, ErrIdempotencyConflict
+		return order.Order{}, false, orderapi.ErrIdempotencyConflict
 	}
 	return o, true, nil
 }
@@ -180,7 +159,7 @@ func replay(d order.Draft, o order.Order) (order.Order, bool, error) {
 func (s *Store) byIdempotencyKey(ctx context.Context, key string) (order.Order, error) {
 	o, err := scanOrder(s.db.QueryRowContext(ctx, "SELECT "+orderColumns+" FROM orders WHERE idempotency_key = ?", key))
 	if errors.Is(err, sql.ErrNoRows) {
-		return o, ErrNotFound
+		return o, orderapi.ErrNotFound
 	}
 	if err != nil {
 		return o, fmt.Errorf("looking up idempotency key: %w", err)
@@ -220,11 +199,11 @@ func byID(id string) (cond string, arg any, ok bool) {
 func (s *Store) Get(ctx context.Context, ch order.Channel, id string) (order.Order, error) {
 	cond, arg, ok := byID(id)
 	if !ok {
-		return order.Order{}, ErrNotFound
+		return order.Order{}, orderapi.ErrNotFound
 	}
 	o, err := scanOrder(s.db.QueryRowContext(ctx, "SELECT "+orderColumns+" FROM orders WHERE "+cond+" AND channel = ?", arg, string(ch)))
 	if errors.Is(err, sql.ErrNoRows) {
-		return o, ErrNotFound
+		return o, orderapi.ErrNotFound
 	}
 	if err != nil {
 		return o, fmt.Errorf("reading order %s: %w", id, err)
@@ -232,21 +211,15 @@ func (s *Store) Get(ctx context.Context, ch order.Channel, id string) (order.Ord
 	return o, nil
 }
 
-// Page is one page of a customer's orders, newest first.
-type Page struct {
-	Orders     []order.Order `json:"orders"`
-	NextCursor string        `json:"next_cursor,omitempty"`
-}
-
 // List returns up to limit orders of customer in channel ch, newest first,
 // after cursor (empty for the first page).
-func (s *Store) List(ctx context.Context, ch order.Channel, customer string, limit int, cursor string) (Page, error) {
+func (s *Store) List(ctx context.Context, ch order.Channel, customer string, limit int, cursor string) (orderapi.Page, error) {
 	q := "SELECT " + orderColumns + " FROM orders WHERE customer_id = ? AND channel = ?"
 	args := []any{customer, string(ch)}
 	if cursor != "" {
 		at, id, err := decodeCursor(cursor)
 		if err != nil {
-			return Page{}, err
+			return orderapi.Page{}, err
 		}
 		q += " AND (created_at < ? OR (created_at = ? AND id < ?))"
 		args = append(args, at, at, id)
@@ -255,21 +228,21 @@ func (s *Store) List(ctx context.Context, ch order.Channel, customer string, lim
 	args = append(args, limit+1)
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
-		return Page{}, fmt.Errorf("listing orders: %w", err)
+		return orderapi.Page{}, fmt.Errorf("listing orders: %w", err)
 	}
 	defer rows.Close()
-	p := Page{Orders: []order.Order{}}
+	p := orderapi.Page{Orders: []order.Order{}}
 	var ids []uint64 // surrogate ids: the cursor's tie-breaker, whatever id an order is served under
 	for rows.Next() {
 		o, id, err := scanRow(rows)
 		if err != nil {
-			return Page{}, fmt.Errorf("listing orders: %w", err)
+			return orderapi.Page{}, fmt.Errorf("listing orders: %w", err)
 		}
 		p.Orders = append(p.Orders, o)
 		ids = append(ids, id)
 	}
 	if err := rows.Err(); err != nil {
-		return Page{}, fmt.Errorf("listing orders: %w", err)
+		return orderapi.Page{}, fmt.Errorf("listing orders: %w", err)
 	}
 	if len(p.Orders) > limit {
 		p.Orders = p.Orders[:limit]
@@ -287,13 +260,13 @@ func encodeCursor(at time.Time, id uint64) string {
 func decodeCursor(c string) (time.Time, uint64, error) {
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil {
-		return time.Time{}, 0, ErrBadCursor
+		return time.Time{}, 0, orderapi.ErrBadCursor
 	}
 	us, idStr, ok := strings.Cut(string(b), ":")
 	micros, err1 := strconv.ParseInt(us, 10, 64)
 	id, ok2 := parseID(idStr)
 	if !ok || err1 != nil || !ok2 {
-		return time.Time{}, 0, ErrBadCursor
+		return time.Time{}, 0, orderapi.ErrBadCursor
 	}
 	return time.UnixMicro(micros).UTC(), id, nil
 }
@@ -306,7 +279,7 @@ func (s *Store) Cancel(ctx context.Context, ch order.Channel, id string) (order.
 			return false, nil
 		}
 		if !from.CanCancel() {
-			return false, &TransitionError{From: from, To: order.Cancelled}
+			return false, &orderapi.TransitionError{From: from, To: order.Cancelled}
 		}
 		return true, nil
 	})
@@ -316,7 +289,7 @@ func (s *Store) Cancel(ctx context.Context, ch order.Channel, id string) (order.
 func (s *Store) Advance(ctx context.Context, ch order.Channel, id string, next order.Status) (order.Order, error) {
 	return s.transition(ctx, ch, id, next, func(from order.Status) (bool, error) {
 		if !from.CanAdvance(next) {
-			return false, &TransitionError{From: from, To: next}
+			return false, &orderapi.TransitionError{From: from, To: next}
 		}
 		return true, nil
 	})
@@ -327,7 +300,7 @@ func (s *Store) Advance(ctx context.Context, ch order.Channel, id string, next o
 func (s *Store) transition(ctx context.Context, ch order.Channel, id string, to order.Status, allow func(order.Status) (bool, error)) (order.Order, error) {
 	cond, arg, ok := byID(id)
 	if !ok {
-		return order.Order{}, ErrNotFound
+		return order.Order{}, orderapi.ErrNotFound
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -336,7 +309,7 @@ func (s *Store) transition(ctx context.Context, ch order.Channel, id string, to 
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	o, n, err := scanRow(tx.QueryRowContext(ctx, "SELECT "+orderColumns+" FROM orders WHERE "+cond+" AND channel = ? FOR UPDATE", arg, string(ch)))
 	if errors.Is(err, sql.ErrNoRows) {
-		return o, ErrNotFound
+		return o, orderapi.ErrNotFound
 	}
 	if err != nil {
 		return o, fmt.Errorf("reading order %s: %w", id, err)

@@ -16,12 +16,12 @@ import (
 	"net"
 	"net/textproto"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/anycompany/strangler/internal/awsconf"
 	"github.com/anycompany/strangler/internal/config"
 	"github.com/anycompany/strangler/internal/order"
+	"github.com/anycompany/strangler/internal/orderapi"
 	"github.com/anycompany/strangler/orders/outbox"
 )
 
@@ -53,7 +53,7 @@ type Config struct {
 	// one channel. Required: at least one. Optional: defaults to the keys of
 	// configs/legacy.yaml, so one client works against both services. In the
 	// environment: STRANGLER_ORDERS_API_KEYS="key1=retail,key2=wholesale".
-	APIKeys APIKeys `mapstructure:"api_keys"`
+	APIKeys orderapi.APIKeys `mapstructure:"api_keys"`
 	// Rules are the order validation rules. Optional: defaults to order.DefaultRules.
 	Rules order.Rules `mapstructure:"rules"`
 	// DryRunHeader names the request header that, set to "true", makes a
@@ -134,29 +134,6 @@ func (f Faults) check(ck *config.Checker, prefix string) {
 	ck.Check(f.Delay >= 0 && time.Duration(f.Delay) <= time.Minute, prefix+".delay", time.Duration(f.Delay), "a duration from 0s to 1m")
 }
 
-// APIKey binds a bearer key to a channel.
-type APIKey struct {
-	Key     config.Secret `mapstructure:"key"`
-	Channel string        `mapstructure:"channel"`
-}
-
-// APIKeys is a list of keys; its text form is "key=channel,key=channel".
-type APIKeys []APIKey
-
-// UnmarshalText parses "key=channel,key=channel".
-func (k *APIKeys) UnmarshalText(b []byte) error {
-	var out APIKeys
-	for _, pair := range strings.Split(string(b), ",") {
-		key, ch, ok := strings.Cut(strings.TrimSpace(pair), "=")
-		if !ok {
-			return fmt.Errorf("api key entry without '=': use key=retail or key=wholesale")
-		}
-		out = append(out, APIKey{Key: config.Secret(key), Channel: ch})
-	}
-	*k = out
-	return nil
-}
-
 // DefaultConfig returns the configuration of the local stack.
 func DefaultConfig() Config {
 	return Config{
@@ -166,7 +143,7 @@ func DefaultConfig() Config {
 		Index:        "by_customer",
 		ServiceTable: outbox.DefaultTable,
 		Outbox:       OutboxConfig{Shards: 4},
-		APIKeys: APIKeys{
+		APIKeys: orderapi.APIKeys{
 			{Key: "retail-demo-key", Channel: "retail"},
 			{Key: "wholesale-demo-key", Channel: "wholesale"},
 		},
@@ -198,16 +175,7 @@ func (c *Config) Validate() error {
 	ck.Check(tableNameRe.MatchString(c.ServiceTable), "service_table", c.ServiceTable, "a DynamoDB table name: 3-255 of a-z A-Z 0-9 _ - .")
 	ck.Check(c.ServiceTable != c.Table, "service_table", c.ServiceTable, "a table other than table")
 	ck.Check(c.Outbox.Shards >= 1 && c.Outbox.Shards <= 1024, "outbox.shards", c.Outbox.Shards, "1 to 1024 (the relay must read as many)")
-	ck.Check(len(c.APIKeys) > 0, "api_keys", len(c.APIKeys), "at least one {key, channel}")
-	seen := map[config.Secret]bool{}
-	for i, k := range c.APIKeys {
-		key := fmt.Sprintf("api_keys[%d]", i)
-		ck.Check(len(k.Key.Reveal()) >= 8, key+".key", k.Key, "at least 8 characters")
-		ck.Check(!seen[k.Key], key+".key", k.Key, "each key once")
-		seen[k.Key] = true
-		_, err := order.ParseChannel(k.Channel)
-		ck.Add(key+".channel", k.Channel, err, "retail or wholesale")
-	}
+	c.APIKeys.Check(ck, "api_keys")
 	c.Rules.Check(ck, "rules")
 	ck.Check(headerNameRe.MatchString(c.DryRunHeader) && textproto.CanonicalMIMEHeaderKey(c.DryRunHeader) != "Authorization",
 		"dry_run_header", c.DryRunHeader, "an HTTP header name like X-Strangler-Dry-Run")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/anycompany/strangler/internal/events"
 	"github.com/anycompany/strangler/internal/order"
+	"github.com/anycompany/strangler/internal/orderapi"
 	"github.com/anycompany/strangler/internal/orderitem"
 	"github.com/anycompany/strangler/internal/problem"
 )
@@ -84,10 +85,10 @@ func (p *Processor) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /events", p.events)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		orderapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(p.reg, promhttp.HandlerOpts{}))
-	return instrument(mux, p.reqs, p.latency)
+	return orderapi.Instrument(mux, p.reqs, p.latency)
 }
 
 // envelope is the part of an EventBridge event the processor reads.
@@ -137,7 +138,7 @@ func (p *Processor) events(w http.ResponseWriter, r *http.Request) {
 	}
 	o, changed, err := p.accept.Accept(r.Context(), img.ID)
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, orderapi.ErrNotFound):
 		// The order is gone (deleted); nothing to process, and retrying
 		// cannot bring it back.
 		p.log.Warn("OrderCreated for an order that does not exist", "order_id", img.ID, "event_id", d.EventID)
@@ -156,7 +157,7 @@ func (p *Processor) events(w http.ResponseWriter, r *http.Request) {
 
 func (p *Processor) answer(w http.ResponseWriter, label string, res result) {
 	p.results.WithLabelValues(label).Inc()
-	writeJSON(w, http.StatusOK, res)
+	orderapi.WriteJSON(w, http.StatusOK, res)
 }
 
 // decode reads an EventBridge envelope (unknown fields allowed: targets get

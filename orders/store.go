@@ -22,35 +22,18 @@ import (
 	"github.com/anycompany/strangler/internal/control"
 	"github.com/anycompany/strangler/internal/events"
 	"github.com/anycompany/strangler/internal/order"
+	"github.com/anycompany/strangler/internal/orderapi"
 	"github.com/anycompany/strangler/internal/orderitem"
 	"github.com/anycompany/strangler/orders/outbox"
 )
 
-// Store errors callers tell apart.
+// Store errors callers tell apart, besides orderapi's (ErrNotFound there
+// also covers a tombstone).
 var (
-	// ErrNotFound: no order with that id in the caller's channel (missing,
-	// a tombstone, or another channel's).
-	ErrNotFound = errors.New("order not found")
-	// ErrIdempotencyConflict: the idempotency key was used for another request.
-	ErrIdempotencyConflict = errors.New("idempotency key reused with a different request")
-	// ErrBadCursor: the list cursor was not issued by this service.
-	ErrBadCursor = errors.New("malformed cursor")
 	// ErrContended: a change lost its race more often than TransactAttempts
 	// allows; retrying later may succeed.
 	ErrContended = errors.New("the order changed concurrently too often")
 )
-
-// TransitionError says an order cannot move to the wanted status.
-type TransitionError struct {
-	From, To order.Status
-}
-
-func (e *TransitionError) Error() string {
-	if e.To == order.Cancelled {
-		return fmt.Sprintf("an order that is %s cannot be cancelled", e.From)
-	}
-	return fmt.Sprintf("an order cannot move from %s to %s (only accepted -> processing -> shipped)", e.From, e.To)
-}
 
 // DynamoAPI is the part of the DynamoDB client the Store uses.
 type DynamoAPI interface {
@@ -124,13 +107,6 @@ func NewStore(api DynamoAPI, o StoreOptions) *Store {
 	return s
 }
 
-// Created is the result of Create.
-type Created struct {
-	Order order.Order
-	// Replayed is true when the idempotency key had created Order before.
-	Replayed bool
-}
-
 // Fingerprint identifies a create request for idempotency: a SHA-256 over
 // the validated draft (which holds the channel) in canonical JSON.
 func Fingerprint(d order.Draft) (string, error) {
@@ -145,18 +121,18 @@ func Fingerprint(d order.Draft) (string, error) {
 // Create stores a new pending order of d, its OrderCreated outbox record
 // and, with an idempotency key, the key's record, in one TransactWriteItems.
 // A replay of the same request returns the stored order with Replayed set;
-// the key with another request is ErrIdempotencyConflict. With dryRun it
+// the key with another request is orderapi.ErrIdempotencyConflict. With dryRun it
 // builds the order it would store and writes nothing.
-func (s *Store) Create(ctx context.Context, d order.Draft, idemKey string, dryRun bool) (Created, error) {
+func (s *Store) Create(ctx context.Context, d order.Draft, idemKey string, dryRun bool) (orderapi.Created, error) {
 	fp, err := Fingerprint(d)
 	if err != nil {
-		return Created{}, err
+		return orderapi.Created{}, err
 	}
 	for attempt := 1; ; attempt++ {
 		now := s.now()
 		id, err := s.ids.New(now)
 		if err != nil {
-			return Created{}, err
+			return orderapi.Created{}, err
 		}
 		ts := order.NewTimestamp(now)
 		st := orderitem.Stored{Order: order.Order{
@@ -165,18 +141,18 @@ func (s *Store) Create(ctx context.Context, d order.Draft, idemKey string, dryRu
 			CreatedAt: ts, UpdatedAt: ts, Version: 1,
 		}, IdempotencyKey: idemKey}
 		if dryRun {
-			return Created{Order: st.Order}, nil
+			return orderapi.Created{Order: st.Order}, nil
 		}
 		item, err := orderitem.Item(st)
 		if err != nil {
-			return Created{}, err
+			return orderapi.Created{}, err
 		}
 		// A new order's state has no source position: 0 lets any later
 		// position-guarded copy of the same key (cdc, backfill) win.
 		item[codec.AttrPos] = &types.AttributeValueMemberN{Value: "0"}
 		rec, err := outbox.NewRecord(outbox.Change{Order: st, DetailType: events.OrderCreated}, s.seq.Next(now), s.shards, now)
 		if err != nil {
-			return Created{}, err
+			return orderapi.Created{}, err
 		}
 		writes := []types.TransactWriteItem{
 			{Put: &types.Put{
@@ -202,7 +178,7 @@ func (s *Store) Create(ctx context.Context, d order.Draft, idemKey string, dryRu
 		}
 		_, err = s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: writes})
 		if err == nil {
-			return Created{Order: st.Order}, nil
+			return orderapi.Created{Order: st.Order}, nil
 		}
 		reasons, cancelled := cancellation(err)
 		switch {
@@ -212,35 +188,35 @@ func (s *Store) Create(ctx context.Context, d order.Draft, idemKey string, dryRu
 			// Another request with the same key is in flight (conflict), or
 			// an id collided: try again.
 			if err := s.retry(ctx, "create", attempt); err != nil {
-				return Created{}, err
+				return orderapi.Created{}, err
 			}
 		default:
-			return Created{}, fmt.Errorf("storing order %s: %w", id, err)
+			return orderapi.Created{}, fmt.Errorf("storing order %s: %w", id, err)
 		}
 	}
 }
 
 // replay answers a create whose idempotency key exists.
-func (s *Store) replay(ctx context.Context, key, fp string) (Created, error) {
+func (s *Store) replay(ctx context.Context, key, fp string) (orderapi.Created, error) {
 	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      aws.String(s.service),
 		Key:            map[string]types.AttributeValue{outbox.PK: control.S(outbox.IdempotencyKey(key)), outbox.SK: control.S("idem")},
 		ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return Created{}, fmt.Errorf("reading the idempotency record: %w", err)
+		return orderapi.Created{}, fmt.Errorf("reading the idempotency record: %w", err)
 	}
 	if out.Item == nil {
-		return Created{}, errors.New("the idempotency record vanished after it refused the create")
+		return orderapi.Created{}, errors.New("the idempotency record vanished after it refused the create")
 	}
 	if control.Str(out.Item, outbox.AttrRequest) != fp {
-		return Created{}, ErrIdempotencyConflict
+		return orderapi.Created{}, orderapi.ErrIdempotencyConflict
 	}
 	st, err := s.read(ctx, control.Str(out.Item, outbox.AttrOrderID))
 	if err != nil {
-		return Created{}, fmt.Errorf("reading the order of idempotency key: %w", err)
+		return orderapi.Created{}, fmt.Errorf("reading the order of idempotency key: %w", err)
 	}
-	return Created{Order: st.Order, Replayed: true}, nil
+	return orderapi.Created{Order: st.Order, Replayed: true}, nil
 }
 
 // retry counts a lost race and waits before attempt+1, or gives up.
@@ -274,7 +250,7 @@ func validID(id string) bool {
 // read returns the order id of any channel (strongly consistent).
 func (s *Store) read(ctx context.Context, id string) (orderitem.Stored, error) {
 	if !validID(id) {
-		return orderitem.Stored{}, ErrNotFound
+		return orderitem.Stored{}, orderapi.ErrNotFound
 	}
 	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      aws.String(s.table),
@@ -285,11 +261,11 @@ func (s *Store) read(ctx context.Context, id string) (orderitem.Stored, error) {
 		return orderitem.Stored{}, fmt.Errorf("reading order %s: %w", id, err)
 	}
 	if out.Item == nil {
-		return orderitem.Stored{}, ErrNotFound
+		return orderitem.Stored{}, orderapi.ErrNotFound
 	}
 	st, err := orderitem.FromItem(out.Item)
 	if errors.Is(err, orderitem.ErrTombstone) {
-		return st, ErrNotFound
+		return st, orderapi.ErrNotFound
 	}
 	if err != nil {
 		return st, fmt.Errorf("decoding order %s: %w", id, err)
@@ -304,15 +280,9 @@ func (s *Store) Get(ctx context.Context, ch order.Channel, id string) (order.Ord
 		return order.Order{}, err
 	}
 	if st.Channel != ch {
-		return order.Order{}, ErrNotFound
+		return order.Order{}, orderapi.ErrNotFound
 	}
 	return st.Order, nil
-}
-
-// Page is one page of a customer's orders, newest first.
-type Page struct {
-	Orders     []order.Order `json:"orders"`
-	NextCursor string        `json:"next_cursor,omitempty"`
 }
 
 // cursor is the decoded form of a list cursor: the index key of the last
@@ -330,14 +300,14 @@ func encodeCursor(o order.Order) string {
 func decodeCursor(s string) (cursor, error) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
-		return cursor{}, ErrBadCursor
+		return cursor{}, orderapi.ErrBadCursor
 	}
 	var c cursor
 	if err := json.Unmarshal(b, &c); err != nil || !validID(c.PK) {
-		return cursor{}, ErrBadCursor
+		return cursor{}, orderapi.ErrBadCursor
 	}
 	if _, err := time.Parse(time.RFC3339Nano, c.Created); err != nil {
-		return cursor{}, ErrBadCursor
+		return cursor{}, orderapi.ErrBadCursor
 	}
 	return c, nil
 }
@@ -347,7 +317,7 @@ func decodeCursor(s string) (cursor, error) {
 // partition of the GSI newest first; other channels' orders and tombstones
 // are filtered out, so it reads on until it has limit+1 orders (the extra
 // one only says whether another page exists) or the partition ends.
-func (s *Store) List(ctx context.Context, ch order.Channel, customer string, limit int, after string) (Page, error) {
+func (s *Store) List(ctx context.Context, ch order.Channel, customer string, limit int, after string) (orderapi.Page, error) {
 	in := &dynamodb.QueryInput{
 		TableName:              aws.String(s.table),
 		IndexName:              aws.String(s.index),
@@ -365,17 +335,17 @@ func (s *Store) List(ctx context.Context, ch order.Channel, customer string, lim
 	if after != "" {
 		c, err := decodeCursor(after)
 		if err != nil {
-			return Page{}, err
+			return orderapi.Page{}, err
 		}
 		in.ExclusiveStartKey = map[string]types.AttributeValue{
 			codec.AttrPK: control.S(c.PK), orderitem.AttrCustomerID: control.S(customer), orderitem.AttrCreatedAt: control.S(c.Created),
 		}
 	}
-	p := Page{Orders: []order.Order{}}
+	p := orderapi.Page{Orders: []order.Order{}}
 	for len(p.Orders) <= limit {
 		out, err := s.api.Query(ctx, in)
 		if err != nil {
-			return Page{}, fmt.Errorf("listing orders: %w", err)
+			return orderapi.Page{}, fmt.Errorf("listing orders: %w", err)
 		}
 		for _, item := range out.Items {
 			st, err := orderitem.FromItem(item)
@@ -383,7 +353,7 @@ func (s *Store) List(ctx context.Context, ch order.Channel, customer string, lim
 				continue
 			}
 			if err != nil {
-				return Page{}, fmt.Errorf("listing orders: %w", err)
+				return orderapi.Page{}, fmt.Errorf("listing orders: %w", err)
 			}
 			p.Orders = append(p.Orders, st.Order)
 		}
@@ -407,7 +377,7 @@ func (s *Store) Cancel(ctx context.Context, ch order.Channel, id string, dryRun 
 			return false, nil
 		}
 		if !from.CanCancel() {
-			return false, &TransitionError{From: from, To: order.Cancelled}
+			return false, &orderapi.TransitionError{From: from, To: order.Cancelled}
 		}
 		return true, nil
 	})
@@ -418,7 +388,7 @@ func (s *Store) Cancel(ctx context.Context, ch order.Channel, id string, dryRun 
 func (s *Store) Advance(ctx context.Context, ch order.Channel, id string, next order.Status, dryRun bool) (order.Order, error) {
 	o, _, err := s.transition(ctx, ch, id, next, events.OrderStatusChanged, dryRun, func(from order.Status) (bool, error) {
 		if !from.CanAdvance(next) {
-			return false, &TransitionError{From: from, To: next}
+			return false, &orderapi.TransitionError{From: from, To: next}
 		}
 		return true, nil
 	})
@@ -447,7 +417,7 @@ func (s *Store) transition(ctx context.Context, ch order.Channel, id string, to 
 			return order.Order{}, false, err
 		}
 		if ch != "" && st.Channel != ch {
-			return order.Order{}, false, ErrNotFound
+			return order.Order{}, false, orderapi.ErrNotFound
 		}
 		change, err := allow(st.Status)
 		if err != nil || !change {

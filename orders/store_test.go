@@ -15,8 +15,8 @@ import (
 	"github.com/anycompany/strangler/internal/codec"
 	"github.com/anycompany/strangler/internal/events"
 	"github.com/anycompany/strangler/internal/order"
+	"github.com/anycompany/strangler/internal/orderapi"
 	"github.com/anycompany/strangler/internal/orderitem"
-	"github.com/anycompany/strangler/orders"
 	"github.com/anycompany/strangler/orders/outbox"
 )
 
@@ -230,7 +230,7 @@ func TestReadsSkipTombstonesAndServeLegacyItems(t *testing.T) {
 		if status != http.StatusOK {
 			t.Fatalf("list: %d %s", status, body)
 		}
-		var p orders.Page
+		var p orderapi.Page
 		if err := json.Unmarshal(body, &p); err != nil {
 			t.Fatal(err)
 		}
