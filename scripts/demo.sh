@@ -261,18 +261,24 @@ for r in "${writes[@]}"; do
     route set "${r}" --mode canary --weight 0 --reason "demo: canary writes"
     route plan "${r}" start "${plan_flags[@]}"
 done
-# Wait for create-order to reach 25 %, then make the new service fail.
-deadline=$(($(date +%s) + 300))
+# Once create-order's plan is past its first step (25 % with the default steps) and
+# still running, make the new service fail: the plan must see it before it finishes.
+deadline=$(($(date +%s) + 300)) shown=0
 while :; do
     alive
-    line=$(plans_state "${writes[@]}")
-    printf '  %s  %s\n' "$(date +%T)" "${line}"
-    w=$(admin_json /admin/routes | jq -r '.routes[] | select(.name == "create-order") | .state.weight')
-    [[ "${w%.*}" -ge 25 ]] && break
-    (($(date +%s) < deadline)) || die "create-order did not reach 25 % in 300 s: ${line}"
-    sleep 2
+    read -r state step weight < <(admin_json /admin/routes |
+        jq -r '.routes[] | select(.name == "create-order") | "\(.plan.state) \(.plan.step) \(.state.weight)"')
+    [[ "${state}" == running && "${step}" -ge 2 ]] && break
+    [[ "${state}" == running && "${step}" -ge 1 && "${STEPS}" != *,*,*,* ]] && break # short plans: the second step
+    [[ "${state}" == done ]] && die "create-order's plan finished before the failure could be injected: use a longer DEMO_BAKE"
+    if (($(date +%s) >= shown + 2)); then
+        printf '  %s  %s\n' "$(date +%T)" "$(plans_state "${writes[@]}")"
+        shown=$(date +%s)
+    fi
+    (($(date +%s) < deadline)) || die "create-order's plan did not get past its first step in 300 s"
+    sleep 0.2
 done
-say "injecting a failure: the new order service answers 503 to every order call"
+say "create-order at ${weight} %: injecting a failure: the new order service answers 503 to every order call"
 curl -fsS -X PUT -H "Authorization: Bearer ${NEW_ADMIN_TOKEN}" -H 'Content-Type: application/json' \
     -d '{"error_ratio": 1}' "http://${NEW}/admin/faults" >/dev/null
 wait_state rolled_back 120 create-order

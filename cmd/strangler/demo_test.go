@@ -43,7 +43,7 @@ func TestDemoEndToEnd(t *testing.T) {
 		"DEMO_SEED_ORDERS=3000",
 		"DEMO_RATE=120",
 		"DEMO_STEPS=10,50,100",
-		"DEMO_BAKE=1s",
+		"DEMO_BAKE=3s",
 		"DEMO_MIN_REQUESTS=3",
 		"DEMO_SHADOW=3",
 	)
