@@ -16,7 +16,11 @@ import (
 
 func (f *fixture) runOnce(opts cdc.Options) error {
 	f.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// Each use expects Run to refuse quickly; the bound only stops a Run that
+	// wrongly streams. It is generous because under make test the other
+	// packages' tests (the demo's among them) can keep DynamoDB Local busy for
+	// seconds, and the cdc's start talks to it.
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
 	return cdc.Run(ctx, f.cfg, opts, cdc.Env{Log: f.log, Out: io.Discard})
 }
