@@ -8,34 +8,15 @@ import (
 	"os"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anycompany/strangler/internal/httpserver"
+	"github.com/anycompany/strangler/internal/legacydb"
 )
 
 // OpenDB opens the legacy database: UTC session and time values, utf8mb4.
 func OpenDB(cfg MySQLConfig) (*sql.DB, error) {
-	mc, err := mysql.ParseDSN(cfg.DSN.Reveal())
-	if err != nil {
-		return nil, fmt.Errorf("parsing mysql.dsn: %w", err)
-	}
-	mc.ParseTime = true
-	mc.Loc = time.UTC
-	if mc.Params == nil {
-		mc.Params = map[string]string{}
-	}
-	mc.Params["time_zone"] = "'+00:00'"
-	mc.Collation = "utf8mb4_unicode_ci"
-	connector, err := mysql.NewConnector(mc)
-	if err != nil {
-		return nil, fmt.Errorf("configuring mysql: %w", err)
-	}
-	db := sql.OpenDB(connector)
-	db.SetMaxOpenConns(cfg.MaxOpenConns)
-	db.SetMaxIdleConns(cfg.MaxOpenConns)
-	db.SetConnMaxLifetime(30 * time.Minute)
-	return db, nil
+	return legacydb.Open(cfg.DSN, cfg.MaxOpenConns)
 }
 
 // Prepare checks that the table has the ref column and creates the marker
