@@ -9,17 +9,15 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
-	"os"
 	"strconv"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/anycompany/strangler/internal/clock"
 	"github.com/anycompany/strangler/internal/codec"
+	"github.com/anycompany/strangler/internal/control"
 	"github.com/anycompany/strangler/internal/events"
 	"github.com/anycompany/strangler/internal/guard"
 	"github.com/anycompany/strangler/internal/httpserver"
@@ -118,12 +116,6 @@ func sourceAddr(cfg Config, owner string) (SourceAddr, error) {
 	return SourceAddr{Host: host, Port: uint16(p), User: mc.User, Password: mc.Passwd, Schema: mc.DBName, ServerID: id}, nil
 }
 
-// Owner is the default lease owner: host:pid.
-func Owner() string {
-	h, _ := os.Hostname()
-	return fmt.Sprintf("%s:%d", h, os.Getpid())
-}
-
 // Run runs the cdc until ctx ends: it waits for the lease as a standby,
 // then streams from its start position, applying and checkpointing.
 func Run(ctx context.Context, cfg Config, opts Options, env Env) error {
@@ -136,20 +128,12 @@ func Run(ctx context.Context, cfg Config, opts Options, env Env) error {
 	}
 	owner := cfg.Lease.Owner
 	if owner == "" {
-		owner = Owner()
+		owner = control.Owner()
 	}
 	reg := env.Registry
 	if reg == nil {
 		reg = prometheus.NewRegistry()
-		if cfg.MetricsListen != "" {
-			mux := http.NewServeMux()
-			mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-			go func() {
-				if err := httpserver.Serve(ctx, cfg.MetricsListen, mux, time.Second, log.With("component", "metrics")); err != nil {
-					log.Warn("metrics endpoint unavailable", "err", err)
-				}
-			}()
-		}
+		httpserver.ServeMetrics(ctx, cfg.MetricsListen, reg, log)
 	}
 	met := newMetrics(reg)
 

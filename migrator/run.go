@@ -6,14 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/anycompany/strangler/internal/codec"
 	"github.com/anycompany/strangler/internal/ddbtable"
@@ -96,16 +94,7 @@ func requireTables(ctx context.Context, client *dynamodb.Client, cfg Config) err
 
 // serveMetrics exposes reg on cfg.MetricsListen until ctx ends.
 func serveMetrics(ctx context.Context, cfg Config, reg *prometheus.Registry, log *slog.Logger) {
-	if cfg.MetricsListen == "" {
-		return
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	go func() {
-		if err := httpserver.Serve(ctx, cfg.MetricsListen, mux, time.Second, log.With("component", "metrics")); err != nil {
-			log.Warn("metrics endpoint unavailable", "err", err)
-		}
-	}()
+	httpserver.ServeMetrics(ctx, cfg.MetricsListen, reg, log)
 }
 
 // RunBackfill runs (or resumes, or joins) the backfill job.

@@ -10,6 +10,8 @@
 package control
 
 import (
+	"fmt"
+	"os"
 	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -67,4 +69,10 @@ func Int(item map[string]types.AttributeValue, k string) int64 {
 		return n
 	}
 	return 0
+}
+
+// Owner is a process's default name in a lease: host:pid.
+func Owner() string {
+	h, _ := os.Hostname()
+	return fmt.Sprintf("%s:%d", h, os.Getpid())
 }

@@ -10,6 +10,9 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Serve listens on addr and serves h until ctx ends, then shuts down
@@ -45,4 +48,20 @@ func Serve(ctx context.Context, addr string, h http.Handler, drain time.Duration
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// ServeMetrics serves g's Prometheus metrics on GET /metrics at addr in the
+// background until ctx ends; an empty addr serves nothing. A listener that
+// fails is logged, not fatal: the work the metrics describe goes on.
+func ServeMetrics(ctx context.Context, addr string, g prometheus.Gatherer, logger *slog.Logger) {
+	if addr == "" {
+		return
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+	go func() {
+		if err := Serve(ctx, addr, mux, time.Second, logger.With("component", "metrics")); err != nil {
+			logger.Warn("metrics endpoint unavailable", "err", err)
+		}
+	}()
 }

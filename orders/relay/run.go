@@ -5,17 +5,15 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
-	"net/http"
-	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/anycompany/strangler/internal/clock"
+	"github.com/anycompany/strangler/internal/control"
 	"github.com/anycompany/strangler/internal/ddbtable"
 	"github.com/anycompany/strangler/internal/events"
 	"github.com/anycompany/strangler/internal/httpserver"
@@ -65,12 +63,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-// Owner is the default lease owner: host:pid.
-func Owner() string {
-	h, _ := os.Hostname()
-	return fmt.Sprintf("%s:%d", h, os.Getpid())
-}
-
 // progress counts for the periodic progress log.
 type progress struct {
 	published, dead atomic.Int64
@@ -91,20 +83,12 @@ func Run(ctx context.Context, cfg Config, env Env) error {
 	}
 	owner := cfg.Lease.Owner
 	if owner == "" {
-		owner = Owner()
+		owner = control.Owner()
 	}
 	reg := env.Registry
 	if reg == nil {
 		reg = prometheus.NewRegistry()
-		if cfg.MetricsListen != "" {
-			mux := http.NewServeMux()
-			mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-			go func() {
-				if err := httpserver.Serve(ctx, cfg.MetricsListen, mux, time.Second, log.With("component", "metrics")); err != nil {
-					log.Warn("metrics endpoint unavailable", "err", err)
-				}
-			}()
-		}
+		httpserver.ServeMetrics(ctx, cfg.MetricsListen, reg, log)
 	}
 	met := newMetrics(reg)
 
