@@ -197,7 +197,7 @@ func (r Record) Put(table string) types.TransactWriteItem {
 
 // Entry is r as an entry for events.Publisher.
 func (r Record) Entry() events.Entry {
-	return events.Entry{Key: r.OrderID, DetailType: r.DetailType, Detail: r.Detail, EventID: eventID(r.Detail)}
+	return events.Entry{Key: r.OrderID, DetailType: r.DetailType, Detail: r.Detail, EventID: events.ID(r.Seq, EventTable, r.OrderID)}
 }
 
 // FromItem decodes a record of the service table.
@@ -223,17 +223,4 @@ func FromItem(item map[string]types.AttributeValue) (Record, error) {
 		r.Created, _ = time.Parse(time.RFC3339Nano, c)
 	}
 	return r, nil
-}
-
-func eventID(detail []byte) string {
-	// The id sits at a fixed place in encoding/json's field order; avoid a
-	// full decode per record.
-	const prefix = `{"event_id":"`
-	s := string(detail)
-	if rest, ok := strings.CutPrefix(s, prefix); ok {
-		if id, _, ok := strings.Cut(rest, `"`); ok {
-			return id
-		}
-	}
-	return ""
 }
