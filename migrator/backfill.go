@@ -17,6 +17,7 @@ import (
 	"github.com/anycompany/strangler/internal/clock"
 	"github.com/anycompany/strangler/internal/codec"
 	"github.com/anycompany/strangler/internal/guard"
+	"github.com/anycompany/strangler/internal/position"
 )
 
 // DeadLettersError says the backfill finished but some rows could not be
@@ -55,9 +56,11 @@ func (s Summary) RowsPerSecond() float64 {
 	return float64(s.RowsRead) / s.Elapsed.Seconds()
 }
 
-// Writer is what the backfill writes items with.
+// Writer is what the backfill writes items with: Write for a known set
+// (repairs), Stream for a chunk as it is read.
 type Writer interface {
 	Write(ctx context.Context, items []guard.Item) (guard.Result, error)
+	Stream(ctx context.Context) *guard.Stream
 }
 
 var _ Writer = (*guard.Writer)(nil)
@@ -243,33 +246,51 @@ func (b *Backfiller) chunk(ctx context.Context, c Chunk) error {
 	defer wg.Wait()
 	defer cancel(nil)
 
-	snap, err := b.inspector.ReadChunk(ctx, c.Lo, c.Hi)
-	if err != nil {
-		return causeOr(ctx, err)
-	}
-	nRows := len(snap.Rows)
-	b.read.Add(int64(nRows + len(snap.Bad)))
-	pos := snap.Pos.Number()
-	var dead []guard.DeadLetter
-	for _, bad := range snap.Bad {
-		dead = append(dead, guard.DeadLetter{Key: bad.Key, Reason: bad.Reason})
-	}
-	items := make([]guard.Item, 0, len(snap.Rows))
-	owned := 0
-	for _, row := range snap.Rows {
-		if b.ownedByNewService(row) {
+	// Rows stream from the snapshot straight into the writer, which keeps
+	// write_concurrency calls in flight while the next rows are read and
+	// mapped; nothing of the chunk is held but the groups in flight.
+	var (
+		dead               []guard.DeadLetter
+		snapPos            position.Position
+		pos                string
+		nRows, nBad, owned int
+	)
+	_, refAt, hasRef := b.mapping.Ref()
+	stream := b.writer.Stream(ctx)
+	scanErr := b.inspector.ScanChunk(ctx, c.Lo, c.Hi, func(p position.Position) error {
+		snapPos, pos = p, p.Number()
+		return nil
+	}, func(raw [][]byte) error {
+		nRows++
+		if hasRef && raw[refAt] != nil {
+			// A row with a ref: the sync-back copied it from the new service,
+			// whose DynamoDB item is its source of truth. Copying the row could
+			// overwrite a newer item with an older MySQL state (the sync-back
+			// lags), so the backfill leaves it; verify still compares it. It is
+			// still decoded, so a bad one is dead-lettered.
+			if _, err := b.mapping.RowFromText(raw); err != nil {
+				nBad++
+				dead = append(dead, guard.DeadLetter{Key: string(raw[0]), Reason: err.Error()})
+				return nil
+			}
 			owned++
-			continue
+			return nil
 		}
-		item, err := b.mapping.Item(row)
+		item, key, size, rowErr, err := b.mapping.ItemFromText(raw)
 		if err != nil {
-			dead = append(dead, guard.DeadLetter{Key: b.mapping.KeyString(row), Reason: err.Error()})
-			continue
+			if rowErr {
+				nBad++
+			}
+			dead = append(dead, guard.DeadLetter{Key: key, Reason: err.Error()})
+			return nil
 		}
-		items = append(items, guard.NewItem(b.mapping.KeyString(row), item, pos))
+		return stream.Add(guard.NewSizedItem(key, item, pos, size))
+	})
+	res, err := stream.Close()
+	b.read.Add(int64(nRows))
+	if scanErr != nil && err == nil {
+		err = scanErr
 	}
-	snap.Rows = nil // the items hold what is written; let the rows go
-	res, err := b.writer.Write(ctx, items)
 	b.written.Add(int64(res.Written))
 	b.skipped.Add(int64(res.Skipped))
 	b.calls.Add(int64(res.Calls))
@@ -293,24 +314,15 @@ func (b *Backfiller) chunk(ctx context.Context, c Chunk) error {
 	b.dead.Add(int64(len(dead)))
 	b.metrics.rows.WithLabelValues("dead").Add(float64(len(dead)))
 	if b.progress != nil {
-		b.progress.Add(int64(len(snap.Bad)))
+		b.progress.Add(int64(nBad))
 	}
-	if err := b.jobs.Finish(ctx, c.N, b.owner, res.Written, res.Skipped, len(dead), snap.Pos); err != nil {
+	if err := b.jobs.Finish(ctx, c.N, b.owner, res.Written, res.Skipped, len(dead), snapPos); err != nil {
 		return causeOr(ctx, err)
 	}
 	b.metrics.chunks.Inc()
 	b.metrics.chunkSeconds.Observe(b.now().Sub(started).Seconds())
-	b.log.Debug("chunk done", "chunk", c.N, "rows", nRows, "written", res.Written, "skipped", res.Skipped, "owned", owned, "dead", len(dead), "pos", snap.Pos.String())
+	b.log.Debug("chunk done", "chunk", c.N, "rows", nRows, "written", res.Written, "skipped", res.Skipped, "owned", owned, "dead", len(dead), "pos", snapPos.String())
 	return nil
-}
-
-// ownedByNewService reports a row with a ref: the sync-back copied it from
-// the new service, whose DynamoDB item is its source of truth. Copying the
-// row could overwrite a newer item with an older MySQL state (the sync-back
-// lags), so the backfill leaves it; verify still compares it.
-func (b *Backfiller) ownedByNewService(row codec.Row) bool {
-	_, i, ok := b.mapping.Ref()
-	return ok && row[i] != nil
 }
 
 // heartbeat renews the chunk lease until ctx ends; losing it cancels ctx.

@@ -226,17 +226,40 @@ type BadRow struct {
 // (SnapshotPosition).
 func (in *Inspector) ReadChunk(ctx context.Context, lo, hi Bound) (Snapshot, error) {
 	var snap Snapshot
+	err := in.ScanChunk(ctx, lo, hi, func(pos position.Position) error {
+		snap.Pos = pos
+		return nil
+	}, func(raw [][]byte) error {
+		row, err := in.m.RowFromText(raw) // it copies what it keeps
+		if err != nil {
+			snap.Bad = append(snap.Bad, BadRow{Key: string(raw[0]), Reason: err.Error()})
+			return nil
+		}
+		snap.Rows = append(snap.Rows, row)
+		return nil
+	})
+	return snap, err
+}
+
+// ScanChunk reads keys in (lo, hi] like ReadChunk, but hands each row to
+// row as it arrives, as the text protocol sends it (values in
+// Mapping.Columns order, nil for NULL), valid only until row returns:
+// nothing of the chunk is held. start gets the snapshot's position before
+// the first row. An error from either ends the scan and is returned.
+func (in *Inspector) ScanChunk(ctx context.Context, lo, hi Bound, start func(position.Position) error, row func(raw [][]byte) error) error {
 	conn, err := in.db.Conn(ctx)
 	if err != nil {
-		return snap, fmt.Errorf("connecting to MySQL: %w", err)
+		return fmt.Errorf("connecting to MySQL: %w", err)
 	}
 	defer conn.Close()
 	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK") //nolint:errcheck // read-only
 	pos, err := beginSnapshot(ctx, conn)
 	if err != nil {
-		return snap, err
+		return err
 	}
-	snap.Pos = pos
+	if err := start(pos); err != nil {
+		return err
+	}
 	m := mapper{in.m}
 	key := "`" + in.m.Key().Name + "`"
 	q := fmt.Sprintf("SELECT %s FROM %s", in.m.QuotedColumns(), in.m.QuotedTable())
@@ -254,7 +277,7 @@ func (in *Inspector) ReadChunk(ctx context.Context, lo, hi Bound) (Snapshot, err
 	q += " ORDER BY " + key
 	rows, err := conn.QueryContext(ctx, q, args...)
 	if err != nil {
-		return snap, fmt.Errorf("reading chunk: %w", err)
+		return fmt.Errorf("reading chunk: %w", err)
 	}
 	defer rows.Close()
 	raw := make([]sql.RawBytes, len(in.m.Columns))
@@ -265,23 +288,17 @@ func (in *Inspector) ReadChunk(ctx context.Context, lo, hi Bound) (Snapshot, err
 	vals := make([][]byte, len(raw))
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
-			return snap, fmt.Errorf("reading chunk: %w", err)
+			return fmt.Errorf("reading chunk: %w", err)
 		}
 		for i, r := range raw {
-			vals[i] = r // RowFromText copies what it keeps
-			if r == nil {
-				vals[i] = nil
-			}
+			vals[i] = r
 		}
-		row, err := in.m.RowFromText(vals)
-		if err != nil {
-			snap.Bad = append(snap.Bad, BadRow{Key: string(raw[0]), Reason: err.Error()})
-			continue
+		if err := row(vals); err != nil {
+			return err
 		}
-		snap.Rows = append(snap.Rows, row)
 	}
 	if err := rows.Err(); err != nil {
-		return snap, fmt.Errorf("reading chunk: %w", err)
+		return fmt.Errorf("reading chunk: %w", err)
 	}
-	return snap, nil
+	return nil
 }

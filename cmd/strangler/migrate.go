@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"runtime/pprof"
 
 	"github.com/spf13/cobra"
 
@@ -58,7 +60,10 @@ is refused, never changed.`,
 }
 
 func newMigrateBackfillCmd(a *app) *cobra.Command {
-	var dryRun bool
+	var (
+		dryRun     bool
+		cpuProfile string
+	)
 	cmd := &cobra.Command{
 		Use:   "backfill",
 		Short: "Copy the MySQL table into DynamoDB (parallel, resumable, position-guarded)",
@@ -92,6 +97,13 @@ their reasons in the control table; the run finishes the rest and exits 1.`,
 			if err != nil {
 				return err
 			}
+			if cpuProfile != "" {
+				stop, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			if dryRun {
 				_, err := migrator.RunDryRun(cmd.Context(), cfg, env)
 				return err
@@ -107,7 +119,22 @@ their reasons in the control table; the run finishes the rest and exits 1.`,
 	f.String("write-mode", "", "transact, put or batch (key backfill.write_mode; see above)")
 	f.Int("max-wcu", 0, "cap on write capacity units per second, 0 for none (key backfill.max_wcu)")
 	f.String("job", "", "job name in the control table (key backfill.job; default: the table name)")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (for go tool pprof)")
+	_ = f.MarkHidden("cpuprofile")
 	return cmd
+}
+
+// startCPUProfile profiles the process into path until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("creating the CPU profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("starting the CPU profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func newMigrateVerifyCmd(a *app) *cobra.Command {

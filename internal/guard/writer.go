@@ -88,6 +88,15 @@ func NewItem(key string, item map[string]types.AttributeValue, pos string) Item 
 	return Item{Key: key, Item: item, Pos: pos}
 }
 
+// NewSizedItem is NewItem for an item whose codec.ItemSize (before the
+// stamp) the caller already knows, as codec.Mapping.ItemFromText returns
+// it: Write need not walk the item again.
+func NewSizedItem(key string, item map[string]types.AttributeValue, pos string, size int) Item {
+	it := NewItem(key, item, pos)
+	it.size = size + len(codec.AttrPos) + (len(pos)+1)/2 + 1
+	return it
+}
+
 // Tombstone is the item a deleted row becomes (invariant 4): its key, its
 // position, deleted=true and a TTL.
 func Tombstone(key, pos string, expires time.Time) Item {
@@ -178,9 +187,8 @@ func (w *Writer) Write(ctx context.Context, items []Item) (Result, error) {
 	var res Result
 	ok := make([]Item, 0, len(items))
 	for _, it := range items {
-		it.size = codec.ItemSize(it.Item)
-		if it.size > codec.MaxItemBytes {
-			res.Dead = append(res.Dead, DeadLetter{Key: it.Key, Reason: fmt.Sprintf("item of about %d bytes exceeds DynamoDB's 400 KB limit", it.size)})
+		if dead, bad := it.sized(); bad {
+			res.Dead = append(res.Dead, dead)
 			continue
 		}
 		ok = append(ok, it)
@@ -201,6 +209,18 @@ func (w *Writer) Write(ctx context.Context, items []Item) (Result, error) {
 	}
 	res.add(r)
 	return res, err
+}
+
+// sized computes the item's size unless NewSizedItem gave it, and refuses
+// an item over DynamoDB's limit.
+func (it *Item) sized() (DeadLetter, bool) {
+	if it.size == 0 {
+		it.size = codec.ItemSize(it.Item)
+	}
+	if it.size > codec.MaxItemBytes {
+		return DeadLetter{Key: it.Key, Reason: fmt.Sprintf("item of about %d bytes exceeds DynamoDB's 400 KB limit", it.size)}, true
+	}
+	return DeadLetter{}, false
 }
 
 // fanOut writes each group with write, Concurrency groups at a time, and
@@ -478,4 +498,89 @@ func retryable(err error) bool {
 		return true
 	}
 	return false
+}
+
+// Stream writes items as they come, in the writer's mode: it groups them as
+// Write does (one per PutItem, 25 per BatchWriteItem, up to 100 and 3.5 MB
+// per TransactWriteItems) and keeps up to Concurrency calls in flight, so
+// the caller produces the next items while the last ones are written. Add
+// blocks while Concurrency calls are in flight. A Stream is used by one
+// goroutine; Close it once, also after an error.
+type Stream struct {
+	w     *Writer
+	g     *errgroup.Group
+	ctx   context.Context
+	write func(context.Context, []Item) (Result, error)
+	max   int
+	group []Item
+	bytes int
+
+	mu  sync.Mutex
+	res Result
+}
+
+// Stream starts a stream of writes; ctx bounds every call.
+func (w *Writer) Stream(ctx context.Context) *Stream {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(w.concurrency)
+	s := &Stream{w: w, g: g, ctx: gctx}
+	switch w.mode {
+	case Transact:
+		s.write, s.max = w.transactGroup, 100
+	case Batch:
+		s.write, s.max = w.batchChunk, 25
+	default:
+		s.write, s.max = func(ctx context.Context, g []Item) (Result, error) { return w.put(ctx, g[0], true) }, 1
+	}
+	return s
+}
+
+// Add queues it, and sends its group when full. An error means a write
+// failed (Close returns it) or ctx ended: stop adding.
+func (s *Stream) Add(it Item) error {
+	if err := s.ctx.Err(); err != nil {
+		return err
+	}
+	if dead, bad := it.sized(); bad {
+		s.mu.Lock()
+		s.res.Dead = append(s.res.Dead, dead)
+		s.mu.Unlock()
+		return nil
+	}
+	if len(s.group) > 0 && s.w.mode == Transact && s.bytes+it.size > 3_500_000 {
+		s.flush()
+	}
+	if s.group == nil {
+		s.group = make([]Item, 0, s.max)
+	}
+	s.group = append(s.group, it)
+	s.bytes += it.size
+	if len(s.group) == s.max {
+		s.flush()
+	}
+	return nil
+}
+
+func (s *Stream) flush() {
+	group := s.group
+	s.group, s.bytes = nil, 0
+	s.g.Go(func() error {
+		r, err := s.write(s.ctx, group)
+		s.mu.Lock()
+		s.res.add(r)
+		s.mu.Unlock()
+		return err
+	})
+}
+
+// Close sends the last group, waits for every call and returns what the
+// stream did, like Write.
+func (s *Stream) Close() (Result, error) {
+	if len(s.group) > 0 && s.ctx.Err() == nil {
+		s.flush()
+	}
+	err := s.g.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.res, err
 }

@@ -60,13 +60,14 @@ func itemOf(key string, v version) guard.Item {
 // resurrected by an older snapshot.
 func TestGuardConverges(t *testing.T) {
 	c := stacktest.DynamoDB(t)
-	for round := range 6 {
+	for round := range 8 {
 		t.Run(fmt.Sprintf("round%d", round), func(t *testing.T) {
 			t.Parallel()
 			rng := rand.New(rand.NewPCG(uint64(round), 42))
 			table := newTable(t, c)
 			mode := []guard.Mode{guard.Put, guard.Transact}[round%2]
 			w := guard.NewWriter(c, table, mode, guard.Options{Concurrency: 8})
+			stream := round >= 4 // the later rounds write through Stream
 			const keys = 30
 			history := map[string][]version{}
 			pos := 1000
@@ -120,7 +121,7 @@ func TestGuardConverges(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					if _, err := w.Write(context.Background(), group); err != nil {
+					if _, err := write(w, stream, group); err != nil {
 						t.Error(err)
 					}
 				}()
@@ -149,10 +150,32 @@ func TestGuardConverges(t *testing.T) {
 	}
 }
 
+// write writes items with one Write or through a Stream.
+func write(w *guard.Writer, stream bool, items []guard.Item) (guard.Result, error) {
+	if !stream {
+		return w.Write(context.Background(), items)
+	}
+	s := w.Stream(context.Background())
+	for _, it := range items {
+		if err := s.Add(it); err != nil {
+			break
+		}
+	}
+	return s.Close()
+}
+
 func TestWriteCountsAndDeadLetters(t *testing.T) {
 	c := stacktest.DynamoDB(t)
-	for _, mode := range guard.Modes {
-		t.Run(string(mode), func(t *testing.T) {
+	for _, tc := range []struct {
+		mode   guard.Mode
+		stream bool
+	}{{guard.Put, false}, {guard.Transact, false}, {guard.Batch, false}, {guard.Put, true}, {guard.Transact, true}, {guard.Batch, true}} {
+		mode := tc.mode
+		name := string(mode)
+		if tc.stream {
+			name += "_stream"
+		}
+		t.Run(name, func(t *testing.T) {
 			table := newTable(t, c)
 			w := guard.NewWriter(c, table, mode, guard.Options{})
 			var items []guard.Item
@@ -165,7 +188,7 @@ func TestWriteCountsAndDeadLetters(t *testing.T) {
 			badNum.Item["n"] = &types.AttributeValueMemberS{Value: ""}
 			badNum.Item[""] = &types.AttributeValueMemberS{Value: "empty attribute name"}
 			items = append(items, huge, badNum)
-			res, err := w.Write(context.Background(), items)
+			res, err := write(w, tc.stream, items)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -177,7 +200,7 @@ func TestWriteCountsAndDeadLetters(t *testing.T) {
 			}
 			// Older positions lose; newer win.
 			older := []guard.Item{itemOf("k1", version{pos: 9, value: -1}), itemOf("k2", version{pos: 11, value: -2})}
-			res, err = w.Write(context.Background(), older)
+			res, err = write(w, tc.stream, older)
 			if err != nil || res.Written != 1 || res.Skipped != 1 {
 				t.Fatalf("older/newer: %+v, %v; want 1 written 1 skipped", res, err)
 			}
@@ -201,5 +224,19 @@ func TestRateLimiter(t *testing.T) {
 	// 300 units at 100/s with a 100-unit burst: about 2 s of waiting.
 	if slept < 1900*time.Millisecond || slept > 2100*time.Millisecond {
 		t.Errorf("slept %v for 300 units at 100/s, want about 2s", slept)
+	}
+}
+
+// TestNewSizedItem: the size the codec computed plus the stamp is what the
+// writer would compute itself (an item over the limit is refused the same).
+func TestNewSizedItem(t *testing.T) {
+	item := map[string]types.AttributeValue{
+		"pk": &types.AttributeValueMemberS{Value: "k1"},
+		"j":  &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{"a": &types.AttributeValueMemberN{Value: "1.5"}}},
+	}
+	size := codec.ItemSize(item)
+	sized := guard.NewSizedItem("k1", item, "123456789012345678901234567", size)
+	if got, want := guard.SizeOf(sized), codec.ItemSize(sized.Item); got != want {
+		t.Fatalf("NewSizedItem size %d, ItemSize of the stamped item %d", got, want)
 	}
 }

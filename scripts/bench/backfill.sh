@@ -27,7 +27,8 @@
 #   workers), WRITE_CONCURRENCY=8 (backfill calls in flight per worker),
 #   PUT_CONC=16 TRANSACT_CONC=8 BATCH_CONC=8 (bare writer calls in flight),
 #   PARTS="a b c d" (which parts run), METRICS_PORT=19191, WARMUP=50000 (batch items, plus a
-#   fifth as puts, into DynamoDB Local before timing), KEEP=1 keeps the work dir.
+#   fifth as puts, into DynamoDB Local before timing), KEEP=1 keeps the work dir,
+#   PROFILE=DIR writes a CPU profile of each backfill run to DIR/<run>.pprof.
 set -euo pipefail
 
 ROWS=${1:-1000000}
@@ -82,6 +83,16 @@ if [ "$(count "$DB")" != "$ROWS" ]; then
 	sqlc "$DB" <"$ROOT/legacy/migrations/0001_orders.sql"
 	STRANGLER_LOADGEN_MYSQL_DSN=$(dsn "$DB") "$WORK/strangler" loadgen --seed-orders "$ROWS" >"$WORK/seed.log" 2>&1
 fi
+# The later legacy migrations (0002: the order_ref column the mapping's ref
+# names) are idempotent; a database seeded before them gets them here.
+migrate_legacy() {
+	local f
+	for f in "$ROOT"/legacy/migrations/*.sql; do
+		case $f in */0001_*) continue ;; esac
+		sqlc "$1" <"$f"
+	done
+}
+migrate_legacy "$DB"
 DDB_DB=$DB
 if [ "$DDB_ROWS" -lt "$ROWS" ]; then
 	DDB_DB=${DB}_prefix_$DDB_ROWS
@@ -92,6 +103,7 @@ if [ "$DDB_ROWS" -lt "$ROWS" ]; then
 			INSERT INTO \`$DDB_DB\`.orders SELECT * FROM \`$DB\`.orders ORDER BY id LIMIT $DDB_ROWS"
 	fi
 fi
+[ "$DDB_DB" = "$DB" ] || migrate_legacy "$DDB_DB"
 # Sample rows for the bare writer, as the codec maps them (see ddbwriter).
 sqlc -N -B --raw "$DB" -e "SELECT JSON_OBJECT('pk', CAST(id AS CHAR), 'customer_id', customer_id, 'channel', channel,
 	'status', status, 'currency', currency, 'items', JSON_EXTRACT(items, '\$'), 'total', CAST(total AS CHAR),
@@ -148,6 +160,9 @@ conc_of() {
 	case $1 in put) echo "$PUT_CONC" ;; transact) echo "$TRANSACT_CONC" ;; batch) echo "$BATCH_CONC" ;; esac
 }
 
+# profile_flag <run>: the backfill's --cpuprofile flag when PROFILE is set.
+profile_flag() { [ -z "${PROFILE:-}" ] || { mkdir -p "$PROFILE" && echo "--cpuprofile=$PROFILE/$1.pprof"; }; }
+
 CTL=bench_ctl_$TS
 # mig <endpoint> <db> <table> <job> <mode>: sets MIG to the command line of
 # `strangler migrate` with the bench's settings (an array, so /usr/bin/time can run it).
@@ -194,7 +209,7 @@ for m in $MODES; do
 	tc=bench_c_${m}_$TS
 	mig "$DDB" "$DDB_DB" "$tc" "$tc" "$m"
 	"${MIG[@]}" init >/dev/null
-	measure "c_backfill_$m" "$DDB_ROWS" "$WORK/c_backfill_$m.out" "${MIG[@]}" backfill
+	measure "c_backfill_$m" "$DDB_ROWS" "$WORK/c_backfill_$m.out" "${MIG[@]}" backfill $(profile_flag "c_backfill_$m")
 	rate_of "c_backfill_$m" "$WORK/c_backfill_$m.out"
 	"$WORK/ddbwriter" -endpoint "$DDB" -drop "$tc"
 done
@@ -218,7 +233,7 @@ for m in $MODES; do
 
 	say "(d) backfill --write-mode $m, $ROWS rows into the null endpoint"
 	mig "$NULL" "$DB" "$TN" "bench_d_${m}_$TS" "$m"
-	measure "d_backfill_$m" "$ROWS" "$WORK/d_backfill_$m.out" "${MIG[@]}" backfill
+	measure "d_backfill_$m" "$ROWS" "$WORK/d_backfill_$m.out" "${MIG[@]}" backfill $(profile_flag "d_backfill_$m")
 	rate_of "d_backfill_$m" "$WORK/d_backfill_$m.out"
 done
 kill "$NULL_PID" 2>/dev/null || true

@@ -1,0 +1,522 @@
+package codec
+
+import (
+	"encoding/json"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// ItemFromText maps a text-protocol row (as RowFromText takes it) straight
+// to its item, without the canonical row between them: the bulk path of the
+// backfill. The result is always what Item(RowFromText(raw)) gives, with key
+// = KeyString of that row and size = ItemSize of the item: the common values
+// (strings, integers, plain decimals, DATETIME(0/6), JSON text) are encoded
+// directly, JSON by a scanner that builds the attributes as it reads; any
+// other value goes through FromText and Attr; and a row anything refuses is
+// decoded again by RowFromText and Item, so its error is theirs, word for
+// word. rowErr reports that RowFromText refused the row (the row is bad),
+// rather than Item (the row cannot be an item); key is then raw[0].
+func (m *Mapping) ItemFromText(raw [][]byte) (item map[string]types.AttributeValue, key string, size int, rowErr bool, err error) {
+	if len(raw) == len(m.Columns) && (m.ref <= 0 || raw[m.ref] == nil) {
+		if item, key, size, ok := m.fastItem(raw); ok {
+			return item, key, size, false, nil
+		}
+	}
+	return m.slowItem(raw)
+}
+
+// slowItem is ItemFromText by way of RowFromText and Item.
+func (m *Mapping) slowItem(raw [][]byte) (map[string]types.AttributeValue, string, int, bool, error) {
+	row, err := m.RowFromText(raw)
+	if err != nil {
+		k := ""
+		if len(raw) > 0 {
+			k = string(raw[0])
+		}
+		return nil, k, 0, true, err
+	}
+	key := m.KeyString(row)
+	item, err := m.Item(row)
+	if err != nil {
+		return nil, key, 0, false, err
+	}
+	return item, key, ItemSize(item), false, nil
+}
+
+// fastItem encodes raw (no ref) directly; ok is false when anything is
+// unusual, and the caller takes the slow path.
+func (m *Mapping) fastItem(raw [][]byte) (map[string]types.AttributeValue, string, int, bool) {
+	key, ok := m.fastKey(raw[0])
+	if !ok {
+		return nil, "", 0, false
+	}
+	item := make(map[string]types.AttributeValue, len(m.Columns)+1)
+	item[AttrPK] = &types.AttributeValueMemberS{Value: key}
+	size := len(AttrPK) + len(key)
+	for i := 1; i < len(m.Columns); i++ {
+		b := raw[i]
+		if b == nil || i == m.ref {
+			continue
+		}
+		c := &m.Columns[i]
+		av, n, ok := c.fastAttr(b)
+		if !ok {
+			return nil, "", 0, false
+		}
+		item[c.Attribute] = av
+		size += len(c.Attribute) + n
+	}
+	return item, key, size, true
+}
+
+// fastKey is KeyString of a row without a ref, with CheckKey's refusals
+// left to the slow path.
+func (m *Mapping) fastKey(b []byte) (string, bool) {
+	if len(b) == 0 {
+		return "", false
+	}
+	switch m.Columns[0].Type {
+	case String:
+		if !utf8.Valid(b) {
+			return "", false
+		}
+		return string(b), true
+	case Int, Uint:
+		if !canonicalInteger(b, m.Columns[0].Type == Int) {
+			return "", false
+		}
+		s := string(b)
+		var err error
+		if m.Columns[0].Type == Int {
+			_, err = strconv.ParseInt(s, 10, 64)
+		} else {
+			_, err = strconv.ParseUint(s, 10, 64)
+		}
+		return s, err == nil
+	}
+	return "", false
+}
+
+// canonicalInteger reports an integer as strconv formats one: an optional
+// minus (signed only), then 0 or digits without a leading zero, never -0.
+func canonicalInteger(b []byte, signed bool) bool {
+	if signed && len(b) > 1 && b[0] == '-' {
+		b = b[1:]
+		if b[0] == '0' {
+			return false
+		}
+	}
+	if len(b) == 0 || (b[0] == '0' && len(b) > 1) {
+		return false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// fastAttr encodes one non-NULL text value as Attr(FromText(b)) does and
+// returns attrSize of the attribute; ok is false when the value is refused.
+func (c *Column) fastAttr(b []byte) (types.AttributeValue, int, bool) {
+	switch c.Type {
+	case String, Enum:
+		if !utf8.Valid(b) {
+			return nil, 0, false
+		}
+		return &types.AttributeValueMemberS{Value: string(b)}, len(b), true
+	case Int, Uint:
+		if canonicalInteger(b, c.Type == Int) {
+			s := string(b)
+			var err error
+			if c.Type == Int {
+				_, err = strconv.ParseInt(s, 10, 64)
+			} else {
+				_, err = strconv.ParseUint(s, 10, 64)
+			}
+			if err != nil {
+				return nil, 0, false
+			}
+			return &types.AttributeValueMemberN{Value: s}, numberSize(s), true
+		}
+	case Decimal:
+		if plainDecimal(b, c.Precision, c.Scale) {
+			s := string(b)
+			if c.numberAsString() {
+				return &types.AttributeValueMemberS{Value: s}, len(s), true
+			}
+			return &types.AttributeValueMemberN{Value: s}, numberSize(s), true
+		}
+	case Datetime, Timestamp:
+		if s, ok := fastDatetime(b); ok {
+			return &types.AttributeValueMemberS{Value: s}, len(s), true
+		}
+	case JSON:
+		sc := jsonScanner{b: b}
+		av, n, ok := sc.value(0)
+		if !ok {
+			return nil, 0, false
+		}
+		sc.space()
+		if sc.i != len(sc.b) {
+			return nil, 0, false
+		}
+		return av, n, true
+	}
+	v, err := c.FromText(b, false)
+	if err != nil {
+		return nil, 0, false
+	}
+	av, err := c.Attr(v)
+	if err != nil {
+		return nil, 0, false
+	}
+	return av, attrSize(av), true
+}
+
+func numberSize(s string) int { return (len(s)+1)/2 + 1 }
+
+// plainDecimal reports a decimal that decimal() returns unchanged: an
+// optional minus, the whole part without leading zeros (or a single 0) and
+// within precision-scale digits, then exactly scale decimals (no point when
+// scale is 0), and not a negative zero.
+func plainDecimal(b []byte, precision, scale int) bool {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	whole := len(b)
+	if scale > 0 {
+		whole = len(b) - scale - 1
+		if whole < 1 || b[whole] != '.' {
+			return false
+		}
+	}
+	if whole < 1 || (b[0] == '0' && whole > 1) {
+		return false
+	}
+	if precision > 0 && whole > precision-scale && !(whole == 1 && b[0] == '0') {
+		return false
+	}
+	zero := true
+	for i, c := range b {
+		if i == whole {
+			continue
+		}
+		if c < '0' || c > '9' {
+			return false
+		}
+		zero = zero && c == '0'
+	}
+	return !(neg && zero)
+}
+
+// fastDatetime turns "2006-01-02 15:04:05" or "2006-01-02 15:04:05.000000"
+// (a real date, not a zero one) into TimeLayout.
+func fastDatetime(b []byte) (string, bool) {
+	if len(b) != 19 && len(b) != 26 {
+		return "", false
+	}
+	for i, c := range b {
+		switch i {
+		case 4, 7:
+			if c != '-' {
+				return "", false
+			}
+		case 10:
+			if c != ' ' {
+				return "", false
+			}
+		case 13, 16:
+			if c != ':' {
+				return "", false
+			}
+		case 19:
+			if c != '.' {
+				return "", false
+			}
+		default:
+			if c < '0' || c > '9' {
+				return "", false
+			}
+		}
+	}
+	num := func(i, n int) int {
+		v := 0
+		for _, c := range b[i : i+n] {
+			v = v*10 + int(c-'0')
+		}
+		return v
+	}
+	year, month, day := num(0, 4), num(5, 2), num(8, 2)
+	if month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || num(11, 2) > 23 || num(14, 2) > 59 || num(17, 2) > 59 {
+		return "", false
+	}
+	var out [27]byte
+	copy(out[:], b[:10])
+	out[10] = 'T'
+	copy(out[11:19], b[11:19])
+	out[19] = '.'
+	if len(b) == 26 {
+		copy(out[20:26], b[20:26])
+	} else {
+		copy(out[20:26], "000000")
+	}
+	out[26] = 'Z'
+	return string(out[:]), true
+}
+
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// jsonScanner reads one JSON value straight into attributes, as
+// decodeJSON then jsonAttr would map it. It accepts only what both accept
+// (ok false otherwise, and the caller takes the slow path for the error).
+type jsonScanner struct {
+	b []byte
+	i int
+}
+
+func (s *jsonScanner) space() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// value reads the value at s.i, nested depth levels deep, and returns its
+// attribute and attrSize.
+func (s *jsonScanner) value(depth int) (types.AttributeValue, int, bool) {
+	if depth > maxDepth {
+		return nil, 0, false
+	}
+	s.space()
+	if s.i >= len(s.b) {
+		return nil, 0, false
+	}
+	switch c := s.b[s.i]; {
+	case c == '{':
+		s.i++
+		m := make(map[string]types.AttributeValue, 8)
+		size := 3
+		s.space()
+		if s.i < len(s.b) && s.b[s.i] == '}' {
+			s.i++
+			return &types.AttributeValueMemberM{Value: m}, size, true
+		}
+		for {
+			s.space()
+			if s.i >= len(s.b) || s.b[s.i] != '"' {
+				return nil, 0, false
+			}
+			k, ok := s.str()
+			if !ok || k == "" {
+				return nil, 0, false
+			}
+			if _, dup := m[k]; dup {
+				return nil, 0, false // last one wins; the slow path knows
+			}
+			s.space()
+			if s.i >= len(s.b) || s.b[s.i] != ':' {
+				return nil, 0, false
+			}
+			s.i++
+			v, n, ok := s.value(depth + 1)
+			if !ok {
+				return nil, 0, false
+			}
+			m[k] = v
+			size += len(k) + n + 1
+			s.space()
+			if s.i >= len(s.b) {
+				return nil, 0, false
+			}
+			switch s.b[s.i] {
+			case ',':
+				s.i++
+			case '}':
+				s.i++
+				return &types.AttributeValueMemberM{Value: m}, size, true
+			default:
+				return nil, 0, false
+			}
+		}
+	case c == '[':
+		s.i++
+		l := make([]types.AttributeValue, 0, 4)
+		size := 3
+		s.space()
+		if s.i < len(s.b) && s.b[s.i] == ']' {
+			s.i++
+			return &types.AttributeValueMemberL{Value: l}, size, true
+		}
+		for {
+			v, n, ok := s.value(depth + 1)
+			if !ok {
+				return nil, 0, false
+			}
+			l = append(l, v)
+			size += n + 1
+			s.space()
+			if s.i >= len(s.b) {
+				return nil, 0, false
+			}
+			switch s.b[s.i] {
+			case ',':
+				s.i++
+			case ']':
+				s.i++
+				return &types.AttributeValueMemberL{Value: l}, size, true
+			default:
+				return nil, 0, false
+			}
+		}
+	case c == '"':
+		v, ok := s.str()
+		if !ok {
+			return nil, 0, false
+		}
+		return &types.AttributeValueMemberS{Value: v}, len(v), true
+	case c == 't':
+		if s.literal("true") {
+			return &types.AttributeValueMemberBOOL{Value: true}, 1, true
+		}
+	case c == 'f':
+		if s.literal("false") {
+			return &types.AttributeValueMemberBOOL{Value: false}, 1, true
+		}
+	case c == 'n':
+		if s.literal("null") {
+			return &types.AttributeValueMemberNULL{Value: true}, 1, true
+		}
+	case c == '-' || (c >= '0' && c <= '9'):
+		n, ok := s.number()
+		if !ok || !fastNumberOK(n) && checkNumber(n) != nil {
+			return nil, 0, false
+		}
+		return &types.AttributeValueMemberN{Value: n}, numberSize(n), true
+	}
+	return nil, 0, false
+}
+
+func (s *jsonScanner) literal(word string) bool {
+	if len(s.b)-s.i < len(word) || string(s.b[s.i:s.i+len(word)]) != word {
+		return false
+	}
+	s.i += len(word)
+	return true
+}
+
+// str reads the string at s.i (its opening quote) as encoding/json decodes
+// it: plain runs are copied, anything with escapes or bytes beyond ASCII
+// that are not valid UTF-8 is decoded by encoding/json itself.
+func (s *jsonScanner) str() (string, bool) {
+	start := s.i
+	s.i++
+	escaped, high := false, false
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		switch {
+		case c == '"':
+			s.i++
+			body := s.b[start+1 : s.i-1]
+			if !escaped && (!high || utf8.Valid(body)) {
+				return string(body), true
+			}
+			var v string
+			if err := json.Unmarshal(s.b[start:s.i], &v); err != nil {
+				return "", false
+			}
+			return v, true
+		case c == '\\':
+			escaped = true
+			s.i += 2
+			continue
+		case c < 0x20:
+			return "", false
+		case c >= 0x80:
+			high = true
+		}
+		s.i++
+	}
+	return "", false
+}
+
+// number reads a JSON number's text (RFC 8259's grammar, as encoding/json
+// reads it).
+func (s *jsonScanner) number() (string, bool) {
+	start := s.i
+	b := s.b
+	i := s.i
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	default:
+		return "", false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		d := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == d {
+			return "", false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		d := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == d {
+			return "", false
+		}
+	}
+	s.i = i
+	return string(b[start:i]), true
+}
+
+// fastNumberOK reports a JSON number checkNumber surely accepts: no
+// exponent, at most 38 significant digits and short enough that a nonzero
+// value is far above 1E-130 (and, with 38 digits at most, below 1E126).
+// Anything else goes to checkNumber.
+func fastNumberOK(n string) bool {
+	if len(n) > 40 {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		if n[i] == 'e' || n[i] == 'E' {
+			return false
+		}
+	}
+	return significantDigits(n) <= maxNumberDigits
+}
