@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -72,6 +73,10 @@ func (a *Admin) Handler() http.Handler {
 	mux.HandleFunc("POST /admin/routes/{route}/plan", a.authed(a.planAction))
 	mux.HandleFunc("GET /admin/audit", a.authed(a.audit))
 	mux.HandleFunc("GET /admin/diffs", a.authed(a.listDiffs))
+	// Profiles of the running proxy (go tool pprof), behind the token: they
+	// expose internals and a CPU profile costs while it runs.
+	mux.HandleFunc("GET /debug/pprof/", a.authed(pprof.Index))
+	mux.HandleFunc("GET /debug/pprof/profile", a.authed(pprof.Profile))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.New(http.StatusNotFound, "Not found", "no admin call "+r.Method+" "+r.URL.Path))
 	})

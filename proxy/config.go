@@ -57,6 +57,18 @@ type Config struct {
 	// GOMAXPROCS, when positive, caps the Go scheduler's threads (1 measured
 	// best on shared 2-core machines). Optional: defaults to 0, the runtime's choice.
 	GOMAXPROCS int `mapstructure:"gomaxprocs"`
+	// GOGC is the garbage collector's target heap growth in percent (the
+	// GOGC environment variable wins when set). The proxy's live heap is
+	// small and its garbage is per request, so a higher value trades a
+	// little memory for fewer collections. Optional: defaults to 400; -1
+	// turns the collector off except for MemoryLimitBytes.
+	GOGC int `mapstructure:"gogc"`
+	// MemoryLimitBytes is the runtime's soft memory limit (the GOMEMLIMIT
+	// environment variable wins when set): past it the collector runs as
+	// often as needed, whatever GOGC says, so a high GOGC cannot grow the
+	// heap without bound. Optional: defaults to 536870912 (512 MiB); 0 means
+	// no limit.
+	MemoryLimitBytes int64 `mapstructure:"memory_limit_bytes"`
 	// ShutdownTimeout bounds the graceful drain on SIGTERM. Optional: defaults to 10s.
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
 }
@@ -167,8 +179,10 @@ func DefaultConfig() Config {
 		Control:     ControlConfig{Table: control.DefaultTable, Name: "default", Poll: 2 * time.Second},
 		DynamoDB:    awsconf.Local("http://127.0.0.1:8000"),
 
-		ReloadInterval:  time.Second,
-		ShutdownTimeout: 10 * time.Second,
+		ReloadInterval:   time.Second,
+		GOGC:             400,
+		MemoryLimitBytes: 512 << 20,
+		ShutdownTimeout:  10 * time.Second,
 	}
 }
 
@@ -211,6 +225,9 @@ func (c *Config) Validate() error {
 	}
 	ck.Check(c.ReloadInterval >= 0, "reload_interval", c.ReloadInterval, "a duration, 0 to disable")
 	ck.Check(c.GOMAXPROCS >= 0, "gomaxprocs", c.GOMAXPROCS, "0 (runtime default) or a positive number")
+	ck.Check(c.GOGC == -1 || c.GOGC > 0, "gogc", c.GOGC, "a positive percentage, or -1 (collect only at memory_limit_bytes)")
+	ck.Check(c.MemoryLimitBytes == 0 || c.MemoryLimitBytes >= 64<<20, "memory_limit_bytes", c.MemoryLimitBytes, "0 (no limit) or at least 67108864 (64 MiB)")
+	ck.Check(c.GOGC != -1 || c.MemoryLimitBytes > 0, "gogc", c.GOGC, "-1 only with a memory_limit_bytes")
 	ck.Check(c.ShutdownTimeout > 0, "shutdown_timeout", c.ShutdownTimeout, "a positive duration")
 	seen := map[string]bool{}
 	for i, r := range c.Routes {

@@ -121,7 +121,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		up = p.new
 	}
 	sw := p.writer(w)
-	sw.Header().Set(HeaderBackend, string(d.backend))
+	sw.Header()[HeaderBackend] = backendHeader(d.backend)
 	// Deferred: ReverseProxy aborts the handler with a panic
 	// (http.ErrAbortHandler) when the client goes away mid-body, and that
 	// request must still be counted.
@@ -218,13 +218,34 @@ func (p *Proxy) finish(w http.ResponseWriter, r *http.Request, rt *Route, b Back
 	if status >= 500 {
 		p.log.Warn("request failed in the proxy", "route", rt.Name(), "backend", b, "status", status, "err", err)
 	}
-	w.Header().Set(HeaderBackend, string(b))
+	w.Header()[HeaderBackend] = backendHeader(b)
 	writeError(w, status, b, err)
 	if b == BackendProxy {
 		p.refused.WithLabelValues(rt.Name(), strconv.Itoa(status)).Inc()
 		return
 	}
 	rt.obs.backend(b).record(p.now(), status, p.now().Sub(start))
+}
+
+// The values of X-Strangler-Backend, shared by every response instead of a
+// new []string each (Header().Set allocates one). Each has cap 1, so an
+// append to a response's header copies it; nothing writes into them.
+var (
+	headerLegacy = []string{string(BackendLegacy)}[:1:1]
+	headerNew    = []string{string(BackendNew)}[:1:1]
+	headerProxy  = []string{string(BackendProxy)}[:1:1]
+)
+
+func backendHeader(b Backend) []string {
+	switch b {
+	case BackendLegacy:
+		return headerLegacy
+	case BackendNew:
+		return headerNew
+	case BackendProxy:
+		return headerProxy
+	}
+	return []string{string(b)}
 }
 
 // errorHandler is the ReverseProxy's ErrorHandler of backend b.
@@ -243,7 +264,7 @@ func (p *Proxy) errorHandler(b Backend) func(http.ResponseWriter, *http.Request,
 // modifyResponse drops a backend's own X-Strangler-Backend (the proxy names
 // the backend) and, in shadow mode, tees legacy's body for the mirror.
 func modifyResponse(resp *http.Response) error {
-	resp.Header.Del(HeaderBackend)
+	delete(resp.Header, HeaderBackend) // canonical name: a plain delete does
 	if c, ok := resp.Request.Context().Value(shadowKey{}).(*shadowCapture); ok {
 		c.ex.LegacyStatus = resp.StatusCode
 		resp.Body = &teeBody{rc: resp.Body, c: c}

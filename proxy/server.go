@@ -2,11 +2,16 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"runtime"
+	"runtime/debug"
+	"strconv"
 	"sync"
 	"time"
 
@@ -270,9 +275,7 @@ func (s *Server) Run(ctx context.Context) error {
 
 // Run serves the proxy and its admin API until ctx ends, then drains.
 func Run(ctx context.Context, cfg Config, deps Deps) error {
-	if cfg.GOMAXPROCS > 0 {
-		runtime.GOMAXPROCS(cfg.GOMAXPROCS)
-	}
+	tuneRuntime(cfg, deps.Logger)
 	s, err := New(ctx, cfg, deps)
 	if err != nil {
 		return err
@@ -280,12 +283,69 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.Run(gctx) })
 	g.Go(func() error {
-		return httpserver.Serve(gctx, cfg.Listen, s.Handler(), cfg.ShutdownTimeout, s.log.With("listener", "proxy"))
+		return serve(gctx, cfg.Listen, s.Handler(), cfg.ShutdownTimeout, s.log.With("listener", "proxy"))
 	})
 	g.Go(func() error {
 		return httpserver.Serve(gctx, cfg.Admin.Listen, s.AdminHandler(), cfg.ShutdownTimeout, s.log.With("listener", "admin"))
 	})
 	return g.Wait()
+}
+
+// tuneRuntime applies gomaxprocs, gogc and memory_limit_bytes; the GOGC and
+// GOMEMLIMIT environment variables win over the file, as the runtime's own
+// knobs should.
+func tuneRuntime(cfg Config, logger *slog.Logger) {
+	if cfg.GOMAXPROCS > 0 {
+		runtime.GOMAXPROCS(cfg.GOMAXPROCS)
+	}
+	gogc, limit := os.Getenv("GOGC"), os.Getenv("GOMEMLIMIT")
+	if gogc == "" {
+		debug.SetGCPercent(cfg.GOGC)
+		gogc = strconv.Itoa(cfg.GOGC)
+	}
+	if limit == "" && cfg.MemoryLimitBytes > 0 {
+		debug.SetMemoryLimit(cfg.MemoryLimitBytes)
+		limit = strconv.FormatInt(cfg.MemoryLimitBytes, 10)
+	}
+	logger.Info("runtime tuned", "component", "proxy", "gomaxprocs", runtime.GOMAXPROCS(0), "gogc", gogc, "memory_limit", limit)
+}
+
+// serve is httpserver.Serve for the proxied API, with the timeouts a proxy
+// needs: ReadHeaderTimeout against clients that never finish their headers
+// and IdleTimeout for idle keep-alive connections, but no ReadTimeout or
+// WriteTimeout, which would cut off a streamed body (request or response)
+// after a fixed time whatever its progress; a backend that stalls is bounded
+// by transport.response_header_timeout, a client that stalls by TCP. (Fewer
+// per-request deadline updates is also cheaper.)
+func serve(ctx context.Context, addr string, h http.Handler, drain time.Duration, logger *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", addr, err)
+	}
+	hs := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	logger.Info("listening", "addr", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving %s: %w", addr, err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("draining %s: %w", addr, err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	logger.Info("stopped")
+	return nil
 }
 
 // Plans returns the plan controller (for tests and embedding).

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 )
@@ -23,7 +24,9 @@ const (
 
 // bufferPool lends the 32 KiB copy buffers of httputil.ReverseProxy, which
 // otherwise allocates one per response (thousands of GC cycles under load).
-// The zero value is ready; never copy one.
+// It pools array pointers, so that Put of a slice allocates nothing (a
+// *[]byte would cost an allocation per response). The zero value is ready;
+// never copy one.
 type bufferPool struct{ p sync.Pool }
 
 const copyBufferSize = 32 << 10
@@ -31,18 +34,17 @@ const copyBufferSize = 32 << 10
 var _ httputil.BufferPool = (*bufferPool)(nil)
 
 func (b *bufferPool) Get() []byte {
-	if v, ok := b.p.Get().(*[]byte); ok {
-		return *v
+	if v, ok := b.p.Get().(*[copyBufferSize]byte); ok {
+		return v[:]
 	}
-	return make([]byte, copyBufferSize)
+	return new([copyBufferSize]byte)[:]
 }
 
 func (b *bufferPool) Put(buf []byte) {
 	if cap(buf) != copyBufferSize {
 		return
 	}
-	buf = buf[:copyBufferSize]
-	b.p.Put(&buf)
+	b.p.Put((*[copyBufferSize]byte)(buf[:copyBufferSize]))
 }
 
 // newTransport returns the tuned transport of one backend: keep-alive pool
@@ -134,10 +136,11 @@ func newUpstream(name Backend, base *url.URL, cfg Config, pool httputil.BufferPo
 				pr.Out.Header["X-Forwarded-For"] = xff
 			}
 			pr.SetURL(base)
-			pr.SetXForwarded()
-			// Never leak the admin credential or the override to a backend.
-			pr.Out.Header.Del(HeaderAdminToken)
-			pr.Out.Header.Del(HeaderBackend)
+			setXForwarded(pr)
+			// Never leak the admin credential or the override to a backend
+			// (the names are canonical: a plain delete does).
+			delete(pr.Out.Header, HeaderAdminToken)
+			delete(pr.Out.Header, HeaderBackend)
 		},
 		Transport:      &retryTransport{next: tr, retries: cfg.Retries, onRetry: onRetry},
 		BufferPool:     pool,
@@ -149,4 +152,31 @@ func newUpstream(name Backend, base *url.URL, cfg Config, pool httputil.BufferPo
 		FlushInterval: 0,
 	}
 	return u
+}
+
+// setXForwarded does what httputil.ProxyRequest.SetXForwarded does
+// (X-Forwarded-For: the prior chain plus the client's IP, or removed when
+// RemoteAddr has no IP; X-Forwarded-Host: the inbound Host;
+// X-Forwarded-Proto: http or https) with one allocation instead of four:
+// the three values share one backing array, each slice capped at its own
+// element so an append elsewhere copies instead of overwriting a neighbour.
+func setXForwarded(pr *httputil.ProxyRequest) {
+	vals := make([]string, 3)
+	h := pr.Out.Header
+	if ip, _, err := net.SplitHostPort(pr.In.RemoteAddr); err == nil {
+		if prior := h["X-Forwarded-For"]; len(prior) > 0 {
+			ip = strings.Join(prior, ", ") + ", " + ip
+		}
+		vals[0] = ip
+		h["X-Forwarded-For"] = vals[0:1:1]
+	} else {
+		delete(h, "X-Forwarded-For")
+	}
+	vals[1] = pr.In.Host
+	h["X-Forwarded-Host"] = vals[1:2:2]
+	vals[2] = "http"
+	if pr.In.TLS != nil {
+		vals[2] = "https"
+	}
+	h["X-Forwarded-Proto"] = vals[2:3:3]
 }

@@ -2,12 +2,17 @@ package proxy
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // flaky fails the first attempt with err and answers the next with 200,
@@ -78,5 +83,61 @@ func TestRetryOnlyWhenSafe(t *testing.T) {
 				t.Fatal("the error was swallowed")
 			}
 		})
+	}
+}
+
+// TestSetXForwarded: the one-allocation setXForwarded sets exactly what
+// httputil.ProxyRequest.SetXForwarded sets, for every case it handles.
+func TestSetXForwarded(t *testing.T) {
+	cases := []struct {
+		name, remote, host string
+		prior              []string
+		tls                bool
+	}{
+		{name: "plain", remote: "192.0.2.1:1234", host: "shop.example"},
+		{name: "prior chain", remote: "192.0.2.1:1234", host: "shop.example", prior: []string{"10.0.0.1", "10.0.0.2, 10.0.0.3"}},
+		{name: "tls ipv6", remote: "[2001:db8::1]:443", host: "shop.example:8443", tls: true},
+		{name: "no ip", remote: "pipe", host: "h", prior: []string{"10.0.0.1"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			mk := func() *httputil.ProxyRequest {
+				in := httptest.NewRequest(http.MethodGet, "http://"+c.host+"/v1/orders/1", nil)
+				in.RemoteAddr, in.Host = c.remote, c.host
+				if !c.tls {
+					in.TLS = nil
+				} else {
+					in.TLS = &tls.ConnectionState{}
+				}
+				out := in.Clone(in.Context())
+				if c.prior != nil {
+					out.Header["X-Forwarded-For"] = append([]string(nil), c.prior...)
+				}
+				return &httputil.ProxyRequest{In: in, Out: out}
+			}
+			want, got := mk(), mk()
+			want.SetXForwarded()
+			setXForwarded(got)
+			if diff := cmp.Diff(want.Out.Header, got.Out.Header); diff != "" {
+				t.Errorf("headers (-SetXForwarded +setXForwarded):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestBufferPoolRecycles: buffers are copyBufferSize long, a shorter view
+// of one is taken back whole, and a foreign slice is ignored.
+func TestBufferPoolRecycles(t *testing.T) {
+	var p bufferPool
+	b := p.Get()
+	if len(b) != copyBufferSize {
+		t.Fatalf("len %d, want %d", len(b), copyBufferSize)
+	}
+	p.Put(make([]byte, 10))
+	p.Put(b[:100]) // ReverseProxy hands back what it got; a shorter view of it still recycles
+	for range 3 {
+		if b := p.Get(); len(b) != copyBufferSize {
+			t.Fatalf("len %d after a Put, want %d", len(b), copyBufferSize)
+		}
 	}
 }

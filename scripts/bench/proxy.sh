@@ -11,15 +11,22 @@
 #            backend process of its own.
 #   nginx    wrk -> nginx-light (1 worker, keepalive 64 upstream,
 #            proxy_http_version 1.1, access log off) -> backend
+#   bare     wrk -> a bare httputil.ReverseProxy (scripts/bench/backend
+#            -proxy: Rewrite+SetURL, BufferPool, 256 idle conns, nothing
+#            else; same GOMAXPROCS as the proxy) -> backend: what net/http
+#            itself costs, measured in the same round
 # in paired rounds (the three back to back in each round, because these VMs
 # drift by a third between rounds): saturated throughput with wrk, then a
 # fixed rate, open loop (scripts/bench/openloop). It reports req/s, p50/p99,
 # the proxy's and nginx's CPU per request (from /proc/<pid>/stat), and the
-# ratios proxy/direct and proxy/nginx per round.
+# ratios proxy/direct, proxy/nginx, bare/nginx and proxy/bare per round.
 #
 # Installs Debian's wrk and nginx-light when missing. Knobs (env):
 #   ROUNDS=3 DURATION=10 CONNS=64 THREADS=1 RATE=2000 RATE_DURATION=10
 #   SIZE=512 PROXY_GOMAXPROCS=1 BASE_PORT=19000 SECOND_BACKEND=0
+#   PROFILE=<file>: a CPU profile of the proxy during round 1's saturated
+#   run (admin /debug/pprof/profile), for go tool pprof; the profiler's own
+#   cost lowers that round's proxy figure a little.
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
@@ -32,6 +39,7 @@ SIZE=${SIZE:-512}
 PROXY_GOMAXPROCS=${PROXY_GOMAXPROCS:-1}
 BASE_PORT=${BASE_PORT:-19000}
 SECOND_BACKEND=${SECOND_BACKEND:-0}
+PROFILE=${PROFILE:-}
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 WORK=$(mktemp -d /tmp/strangler-bench.XXXXXX)
@@ -54,8 +62,8 @@ need wrk wrk
 need nginx nginx-light
 NGINX=$(command -v nginx)
 
-A=$((BASE_PORT + 1)) B=$((BASE_PORT + 2)) PROXY=$((BASE_PORT + 88)) ADMIN=$((BASE_PORT + 89)) NGX=$((BASE_PORT + 80))
-for port in $A $B $PROXY $ADMIN $NGX; do
+A=$((BASE_PORT + 1)) B=$((BASE_PORT + 2)) PROXY=$((BASE_PORT + 88)) ADMIN=$((BASE_PORT + 89)) NGX=$((BASE_PORT + 80)) BARE=$((BASE_PORT + 3))
+for port in $A $B $PROXY $ADMIN $NGX $BARE; do
 	if ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then
 		echo "bench: port $port is taken (another process would be measured): pick another BASE_PORT" >&2
 		exit 1
@@ -71,6 +79,7 @@ if [ "$SECOND_BACKEND" = 1 ]; then
 else
 	B=$A
 fi
+"$WORK/backend" -listen 127.0.0.1:$BARE -proxy "http://127.0.0.1:$A" -gomaxprocs "$PROXY_GOMAXPROCS" & BARE_PID=$!; PIDS+=($BARE_PID)
 
 cat >"$WORK/proxy.yaml" <<YAML
 listen: 127.0.0.1:$PROXY
@@ -108,7 +117,7 @@ http {
 NGINX
 "$NGINX" -e "$WORK/nginx-error.log" -p "$WORK/nginx" -c "$WORK/nginx.conf" -g 'daemon off;' & NGINX_PID=$!; PIDS+=($NGINX_PID)
 
-for port in $A $B $PROXY $NGX; do
+for port in $A $B $PROXY $NGX $BARE; do
 	for _ in $(seq 100); do curl -fsS -o /dev/null "http://127.0.0.1:$port/v1/orders/1" && break; sleep 0.05; done
 done
 curl -fsS -o /dev/null -D - "http://127.0.0.1:$PROXY/v1/orders/1" | grep -i '^x-strangler-backend' >&2
@@ -162,23 +171,33 @@ fixed() {
 }
 
 echo "bench: warming up" >&2
-for port in $A $PROXY $NGX; do wrk -t1 -c"$CONNS" -d2s -s "$WORK/ids.lua" "http://127.0.0.1:$port" >/dev/null; done
+for port in $A $PROXY $NGX $BARE; do wrk -t1 -c"$CONNS" -d2s -s "$WORK/ids.lua" "http://127.0.0.1:$port" >/dev/null; done
 
 printf '\nstrangler proxy benchmark: %s, %d cores, %d-byte answers, wrk -t%d -c%d -d%ss, proxy GOMAXPROCS=%s, second backend %s, %d rounds, load average %s\n' \
 	"$(date -u +%FT%TZ)" "$(nproc)" "$SIZE" "$THREADS" "$CONNS" "$DURATION" "$PROXY_GOMAXPROCS" "$SECOND_BACKEND" "$ROUNDS" "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf '\n%-6s %-7s %10s %9s %9s %12s\n' round target req/s p50_ms p99_ms cpu_us/req
-declare -a R_PD R_PN
+declare -a R_PD R_PN R_BN R_PB
 for r in $(seq "$ROUNDS"); do
 	read -r d_rps d_p50 d_p99 _ <<<"$(saturate direct $A "")"
+	prof_pid=""
+	if [ -n "$PROFILE" ] && [ "$r" = 1 ]; then
+		curl -fsS -H "Authorization: Bearer bench-admin-token-0123456789" -o "$PROFILE" \
+			"http://127.0.0.1:$ADMIN/debug/pprof/profile?seconds=$((DURATION > 2 ? DURATION - 1 : 1))" & prof_pid=$!
+	fi
 	read -r p_rps p_p50 p_p99 p_cpu <<<"$(saturate proxy $PROXY "$PROXY_PID")"
+	[ -z "$prof_pid" ] || wait "$prof_pid" || echo "bench: profile failed" >&2
 	read -r n_rps n_p50 n_p99 n_cpu <<<"$(saturate nginx $NGX "$(nginx_pids)")"
+	read -r b_rps b_p50 b_p99 b_cpu <<<"$(saturate bare $BARE "$BARE_PID")"
 	printf '%-6s %-7s %10.0f %9.3f %9.3f %12s\n' "$r" direct "$d_rps" "$d_p50" "$d_p99" -
 	printf '%-6s %-7s %10.0f %9.3f %9.3f %12s\n' "$r" proxy "$p_rps" "$p_p50" "$p_p99" "$p_cpu"
 	printf '%-6s %-7s %10.0f %9.3f %9.3f %12s\n' "$r" nginx "$n_rps" "$n_p50" "$n_p99" "$n_cpu"
+	printf '%-6s %-7s %10.0f %9.3f %9.3f %12s\n' "$r" bare "$b_rps" "$b_p50" "$b_p99" "$b_cpu"
 	pd=$(awk -v a="$p_rps" -v b="$d_rps" 'BEGIN{printf "%.2f", a/b}')
 	pn=$(awk -v a="$p_rps" -v b="$n_rps" 'BEGIN{printf "%.2f", a/b}')
-	printf '%-6s ratios  proxy/direct %s  proxy/nginx %s\n' "$r" "$pd" "$pn"
-	R_PD+=("$pd"); R_PN+=("$pn")
+	bn=$(awk -v a="$b_rps" -v b="$n_rps" 'BEGIN{printf "%.2f", a/b}')
+	pb=$(awk -v a="$p_rps" -v b="$b_rps" 'BEGIN{printf "%.2f", a/b}')
+	printf '%-6s ratios  proxy/direct %s  proxy/nginx %s  bare/nginx %s  proxy/bare %s\n' "$r" "$pd" "$pn" "$bn" "$pb"
+	R_PD+=("$pd"); R_PN+=("$pn"); R_BN+=("$bn"); R_PB+=("$pb")
 done
 
 printf '\nfixed rate %d req/s, open loop, %ss, latency from the intended send time\n' "$RATE" "$RATE_DURATION"
@@ -188,13 +207,15 @@ for r in $(seq "$ROUNDS"); do
 	read -r dp50 dp99 de <<<"$(fixed $A)"
 	read -r pp50 pp99 pe <<<"$(fixed $PROXY)"
 	read -r np50 np99 ne <<<"$(fixed $NGX)"
-	printf '%-6s %-7s %9s %9s %7s\n' "$r" direct "$dp50" "$dp99" "$de" "$r" proxy "$pp50" "$pp99" "$pe" "$r" nginx "$np50" "$np99" "$ne"
+	read -r bp50 bp99 be <<<"$(fixed $BARE)"
+	printf '%-6s %-7s %9s %9s %7s\n' "$r" direct "$dp50" "$dp99" "$de" "$r" proxy "$pp50" "$pp99" "$pe" "$r" nginx "$np50" "$np99" "$ne" "$r" bare "$bp50" "$bp99" "$be"
 	dd=$(awk -v a="$pp50" -v b="$np50" 'BEGIN{printf "%+.3f", a-b}')
-	printf '%-6s added p50 proxy-nginx %s ms\n' "$r" "$dd"
+	db=$(awk -v a="$bp50" -v b="$np50" 'BEGIN{printf "%+.3f", a-b}')
+	printf '%-6s added p50 proxy-nginx %s ms  (bare-nginx %s ms)\n' "$r" "$dd" "$db"
 	R_DP50+=("$dd")
 done
 
 med() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
-printf '\nmedian of rounds: proxy/direct %s, proxy/nginx %s (target >= 0.80), added p50 at %d req/s vs nginx %s ms (target <= 0.1)\n' \
-	"$(med "${R_PD[@]}")" "$(med "${R_PN[@]}")" "$RATE" "$(med "${R_DP50[@]}")"
+printf '\nmedian of rounds: proxy/direct %s, proxy/nginx %s (target >= 0.80), bare/nginx %s, proxy/bare %s, added p50 at %d req/s vs nginx %s ms (target <= 0.1)\n' \
+	"$(med "${R_PD[@]}")" "$(med "${R_PN[@]}")" "$(med "${R_BN[@]}")" "$(med "${R_PB[@]}")" "$RATE" "$(med "${R_DP50[@]}")"
 if grep -q '"level":"ERROR"' "$WORK/proxy.log"; then echo "bench: the proxy logged errors:" >&2; grep '"level":"ERROR"' "$WORK/proxy.log" | head -5 >&2; fi
