@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"reflect"
+	"slices"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -77,70 +77,92 @@ func NewApplier(w ItemWriter, p EventPublisher, dead DeadLetterStore, rules []Ru
 	return &Applier{writer: w, publisher: p, dead: dead, rules: rules, ttl: tombstoneTTL, now: now, log: log}
 }
 
-// Apply writes and publishes txns.
+// Apply writes and publishes txns: Prepare, then Send.
 func (a *Applier) Apply(ctx context.Context, txns []Txn) (ApplyResult, error) {
-	res := ApplyResult{Txns: len(txns)}
+	b, err := a.Prepare(ctx, txns)
+	if err != nil {
+		return b.res, err
+	}
+	return a.Send(ctx, b)
+}
+
+// Batch is a prepared batch: its items and events, ready to send. It may
+// be sent again after a failed Send.
+type Batch struct {
+	Txns    []Txn
+	items   []guard.Item
+	entries []events.Entry
+	res     ApplyResult
+}
+
+// Prepare encodes txns: one item per key (its newest image; the position
+// guard makes older images moot) and one event per change. A change whose
+// image DynamoDB cannot hold is dead-lettered; an older image of its key in
+// the batch is then written instead. Images superseded by a newer one of
+// their key are neither encoded nor checked. Prepare writes nothing but
+// dead letters, so batches may be prepared ahead of the one being sent.
+func (a *Applier) Prepare(ctx context.Context, txns []Txn) (*Batch, error) {
+	b := &Batch{Txns: txns}
+	b.res.Txns = len(txns)
+	for _, t := range txns {
+		b.res.Changes += len(t.Changes)
+	}
 	// Events are built beside the items: encoding both is most of the
 	// Applier's CPU, and they share nothing.
 	var (
-		entries []events.Entry
-		evErr   error
-		built   = make(chan struct{})
+		evErr error
+		built = make(chan struct{})
 	)
 	go func() {
 		defer close(built)
-		for _, t := range txns {
-			for _, c := range t.Changes {
-				e, ok, err := a.event(c, t, c.Pos.Number())
-				if err != nil {
-					evErr = err
-					return
-				}
-				if ok {
-					entries = append(entries, e)
-				}
-			}
-		}
+		b.entries, evErr = a.events(txns, b.res.Changes)
 	}()
-	latest := map[string]int{}
-	var items []guard.Item
-	for _, t := range txns {
-		for _, c := range t.Changes {
-			res.Changes++
+	done := make(map[string]bool, b.res.Changes)
+	for ti := len(txns) - 1; ti >= 0; ti-- {
+		t := txns[ti]
+		for ci := len(t.Changes) - 1; ci >= 0; ci-- {
+			c := t.Changes[ci]
+			if done[c.Key] {
+				b.res.Coalesced++
+				continue
+			}
 			pos := c.Pos.Number()
 			it, err := a.item(c, pos)
 			if err != nil {
 				var ve *codec.ValueError
 				if !errors.As(err, &ve) {
 					<-built
-					return res, err
+					return b, err
 				}
 				if err := a.dead.AddChange(ctx, c.Key, pos, err.Error()); err != nil {
 					<-built
-					return res, err
+					return b, err
 				}
-				res.Dead++
+				b.res.Dead++
 				continue
 			}
-			if i, ok := latest[c.Key]; ok {
-				items[i] = it
-				res.Coalesced++
-			} else {
-				latest[c.Key] = len(items)
-				items = append(items, it)
-			}
+			done[c.Key] = true
+			b.items = append(b.items, it)
 		}
 	}
+	slices.Reverse(b.items) // the order of first appearance, for readers of logs and tests
 	<-built
 	if evErr != nil {
-		return res, evErr
+		return b, evErr
 	}
+	return b, nil
+}
+
+// Send writes b's items and publishes its events, both sinks at once, and
+// returns when both acknowledged everything or one failed.
+func (a *Applier) Send(ctx context.Context, b *Batch) (ApplyResult, error) {
+	res := b.res
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		if len(items) == 0 {
+		if len(b.items) == 0 {
 			return nil
 		}
-		r, err := a.writer.Write(gctx, items)
+		r, err := a.writer.Write(gctx, b.items)
 		res.Written, res.Skipped, res.WriteCall = r.Written, r.Skipped, r.Calls
 		for _, d := range r.Dead {
 			if err := a.dead.AddChange(gctx, d.Key, "", d.Reason); err != nil {
@@ -149,18 +171,18 @@ func (a *Applier) Apply(ctx context.Context, txns []Txn) (ApplyResult, error) {
 			res.Dead++
 		}
 		if err != nil {
-			return fmt.Errorf("writing %d items to DynamoDB: %w", len(items), err)
+			return fmt.Errorf("writing %d items to DynamoDB: %w", len(b.items), err)
 		}
 		return nil
 	})
 	g.Go(func() error {
-		if len(entries) == 0 {
+		if len(b.entries) == 0 {
 			return nil
 		}
-		r, err := a.publisher.Publish(gctx, entries)
+		r, err := a.publisher.Publish(gctx, b.entries)
 		res.Events = r
 		if err != nil {
-			return fmt.Errorf("publishing %d events: %w", len(entries), err)
+			return fmt.Errorf("publishing %d events: %w", len(b.entries), err)
 		}
 		return nil
 	})
@@ -179,45 +201,74 @@ func (a *Applier) item(c Change, pos string) (guard.Item, error) {
 	return guard.NewItem(c.Key, it, pos), nil
 }
 
-// event builds the change's event; ok is false when no rule matches.
-func (a *Applier) event(c Change, t Txn, pos string) (events.Entry, bool, error) {
+// events builds the events of txns, in order.
+func (a *Applier) events(txns []Txn, n int) ([]events.Entry, error) {
+	entries := make([]events.Entry, 0, n)
+	shapes := map[*codec.Mapping]*shape{}
+	size := 1024 // the last detail's length: each is encoded into its own buffer of about that
+	for _, t := range txns {
+		occurred := events.FormatTime(t.Time)
+		for _, c := range t.Changes {
+			sh := shapes[c.Mapping]
+			if sh == nil {
+				sh = newShape(c.Mapping)
+				shapes[c.Mapping] = sh
+			}
+			e, ok, err := a.event(make([]byte, 0, size+size/8), sh, c, occurred)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				size = len(e.Detail)
+				entries = append(entries, e)
+			}
+		}
+	}
+	return entries, nil
+}
+
+// event builds the change's event into buf; ok is false when no rule
+// matches. The entry's Detail is appended to buf.
+func (a *Applier) event(buf []byte, sh *shape, c Change, occurredAt string) (events.Entry, bool, error) {
 	img := c.After
 	if c.Kind == Delete {
 		img = c.Before
 	}
 	m := c.Mapping
-	order := make(map[string]any, len(m.Columns))
-	for i, col := range m.Columns {
-		if !m.IsRef(i) {
-			order[col.Name] = jsonValue(img[i])
+	var (
+		changed []int
+		names   []string
+	)
+	if c.Kind == Update {
+		for i := range m.Columns {
+			if m.IsRef(i) {
+				continue
+			}
+			if c.changed != nil && !c.changed[i] || c.changed == nil && sameValue(c.Before[i], c.After[i]) {
+				continue
+			}
+			changed = append(changed, i)
+			names = append(names, m.Columns[i].Name)
 		}
 	}
-	if _, i, ok := m.Ref(); ok && img[i] != nil {
-		// One id per order: a row copied from the new service is its ord_ id.
-		order[m.Key().Name] = img[i]
-	}
-	d := events.Detail{
-		EventID:        events.ID(pos, m.Table, c.Key),
-		OccurredAt:     events.FormatTime(t.Time),
-		SourcePosition: pos,
-		Order:          order,
-	}
-	if c.Kind == Update {
-		d.Changed = []string{}
-		d.Previous = map[string]any{}
-		for i, col := range m.Columns {
-			if !m.IsRef(i) && !reflect.DeepEqual(c.Before[i], c.After[i]) {
-				d.Changed = append(d.Changed, col.Name)
-				d.Previous[col.Name] = jsonValue(c.Before[i])
+	dt := detailType(a.rules, c.Kind, names, func(col string) any {
+		for i, mc := range m.Columns {
+			if mc.Name == col && !m.IsRef(i) {
+				return jsonValue(sh.orderValue(img, i))
 			}
 		}
-	}
-	dt := detailType(a.rules, c.Kind, d.Changed, order)
+		return nil
+	})
 	if dt == "" {
 		return events.Entry{}, false, nil
 	}
-	e, err := events.NewEntry(c.Key, dt, d)
-	return e, err == nil, err
+	pos := c.Pos.Number()
+	id := events.ID(pos, m.Table, c.Key)
+	b, err := appendDetail(buf, sh, m, id, occurredAt, pos, img, c.Before, changed)
+	if err != nil {
+		return events.Entry{}, false, fmt.Errorf("encoding event %s: %w", id, err)
+	}
+	return events.Entry{Key: c.Key, DetailType: dt, Detail: b, EventID: id}, true, nil
 }
 
 // jsonValue is a canonical value as the event carries it: times as RFC 3339

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -45,6 +46,11 @@ type Lease struct {
 	owner string
 	ttl   time.Duration
 	now   func() time.Time
+
+	mu sync.Mutex
+	// heldUntil is when the lease last taken or renewed by this owner
+	// expires, counted from before the call that took it (zero: not held).
+	heldUntil time.Time
 }
 
 // NewLease returns owner's handle on the lease of the cdc name.
@@ -62,6 +68,19 @@ func (l *Lease) key(sk string) map[string]types.AttributeValue {
 // Acquire takes or renews the lease; false means another owner holds it.
 func (l *Lease) Acquire(ctx context.Context) (bool, error) {
 	now := l.now()
+	ok, err := l.acquire(ctx, now)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case ok:
+		l.heldUntil = now.Add(l.ttl)
+	case err == nil:
+		l.heldUntil = time.Time{} // another owner has it
+	}
+	return ok, err
+}
+
+func (l *Lease) acquire(ctx context.Context, now time.Time) (bool, error) {
 	item := l.key("lease")
 	item["owner"] = control.S(l.owner)
 	item["until_ms"] = control.N(now.Add(l.ttl).UnixMilli())
@@ -93,6 +112,34 @@ func (l *Lease) Renew(ctx context.Context) error {
 	return nil
 }
 
+// Held reports whether this owner surely still holds the lease: it took or
+// renewed it, and less than 4/5 of the TTL passed since (the rest is a
+// margin for clock drift between machines and for a write already on its
+// way). A standby takes over only once the TTL passed.
+func (l *Lease) Held() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.now().Before(l.heldUntil.Add(-l.ttl / 5))
+}
+
+// Fence returns nil when this owner may write: the lease is Held, or
+// renewing it now succeeds. Otherwise it returns ErrLeaseLost (wrapping the
+// renewal's error, if any): a process that stalled past its lease, or whose
+// lease another took, writes nothing more.
+func (l *Lease) Fence(ctx context.Context) error {
+	if l.Held() {
+		return nil
+	}
+	ok, err := l.Acquire(ctx)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: it could not be renewed in time: %w", ErrLeaseLost, err)
+	case !ok:
+		return ErrLeaseLost
+	}
+	return nil
+}
+
 // Release gives the lease up so a standby need not wait for it to expire.
 func (l *Lease) Release(ctx context.Context) error {
 	_, err := l.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{
@@ -101,6 +148,9 @@ func (l *Lease) Release(ctx context.Context) error {
 		ExpressionAttributeNames:  map[string]string{"#owner": "owner"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":me": control.S(l.owner)},
 	})
+	l.mu.Lock()
+	l.heldUntil = time.Time{}
+	l.mu.Unlock()
 	if err != nil && !isConditionFailed(err) {
 		return fmt.Errorf("releasing the cdc lease: %w", err)
 	}

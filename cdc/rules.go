@@ -52,8 +52,8 @@ func (r Rule) check(ck *config.Checker, i int) {
 }
 
 // matches reports whether r picks a change of kind with the changed columns
-// and the new values by column.
-func (r Rule) matches(kind Kind, changed []string, after map[string]any) bool {
+// and the new values by column (as the event's order carries them).
+func (r Rule) matches(kind Kind, changed []string, after func(col string) any) bool {
 	if r.On != kind {
 		return false
 	}
@@ -66,11 +66,11 @@ func (r Rule) matches(kind Kind, changed []string, after map[string]any) bool {
 	if len(r.To) == 0 {
 		return true
 	}
-	return slices.Contains(r.To, fmt.Sprint(after[r.Changed]))
+	return slices.Contains(r.To, fmt.Sprint(after(r.Changed)))
 }
 
 // detailType is the first matching rule's detail type, or "" (no event).
-func detailType(rules []Rule, kind Kind, changed []string, after map[string]any) string {
+func detailType(rules []Rule, kind Kind, changed []string, after func(col string) any) string {
 	for _, r := range rules {
 		if r.matches(kind, changed, after) {
 			return r.DetailType

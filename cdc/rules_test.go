@@ -27,7 +27,7 @@ func TestDetailType(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := detailType(rules, tt.kind, tt.changed, tt.after); got != tt.want {
+			if got := detailType(rules, tt.kind, tt.changed, func(col string) any { return tt.after[col] }); got != tt.want {
 				t.Errorf("detailType = %q, want %q", got, tt.want)
 			}
 		})

@@ -10,8 +10,12 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/go-sql-driver/mysql"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -65,6 +69,7 @@ type metrics struct {
 	dead      prometheus.Counter
 	errors    *prometheus.CounterVec
 	reconnect prometheus.Counter
+	leaseLost prometheus.Counter
 	batch     prometheus.Histogram
 	calls     *prometheus.CounterVec
 	leader    prometheus.Gauge
@@ -83,13 +88,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		dead:      prometheus.NewCounter(prometheus.CounterOpts{Name: "strangler_cdc_dead_letters_total", Help: "Changes and events recorded as dead letters."}),
 		errors:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "strangler_cdc_errors_total", Help: "Errors by stage."}, []string{"stage"}),
 		reconnect: prometheus.NewCounter(prometheus.CounterOpts{Name: "strangler_cdc_reconnects_total", Help: "Binlog connection failures."}),
+		leaseLost: prometheus.NewCounter(prometheus.CounterOpts{Name: "strangler_cdc_lease_lost_total", Help: "Times this process lost the lease while leading and went back to standby."}),
 		batch:     prometheus.NewHistogram(prometheus.HistogramOpts{Name: "strangler_cdc_batch_seconds", Help: "Time to apply one batch to both sinks.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
 		calls:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "strangler_cdc_calls_total", Help: "SDK calls by sink."}, []string{"sink"}),
 		leader:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "strangler_cdc_leader", Help: "1 while this process holds the lease."}),
 		tagged: prometheus.NewCounter(prometheus.CounterOpts{Name: "strangler_cdc_tagged_transactions_skipped_total",
 			Help: "Source transactions written by strangler syncback (they hold a row of skip_marker_table): read and checkpointed, but neither written nor published (the new service already did both)."}),
 	}
-	reg.MustRegister(m.lag, m.changes, m.txns, m.events, m.written, m.skipped, m.dead, m.errors, m.reconnect, m.batch, m.calls, m.leader, m.tagged)
+	reg.MustRegister(m.lag, m.changes, m.txns, m.events, m.written, m.skipped, m.dead, m.errors, m.reconnect, m.leaseLost, m.batch, m.calls, m.leader, m.tagged)
 	return m
 }
 
@@ -117,7 +123,11 @@ func sourceAddr(cfg Config, owner string) (SourceAddr, error) {
 }
 
 // Run runs the cdc until ctx ends: it waits for the lease as a standby,
-// then streams from its start position, applying and checkpointing.
+// then streams from its start position, applying and checkpointing. A
+// leader that loses its lease (it stalled past the TTL, or another took
+// it) stops writing at once, drops what it read and did not checkpoint,
+// and goes back to standby; when it gets the lease again it resumes from
+// the checkpoint.
 func Run(ctx context.Context, cfg Config, opts Options, env Env) error {
 	log := env.Log.With("component", "cdc")
 	if env.Now == nil {
@@ -147,8 +157,7 @@ func Run(ctx context.Context, cfg Config, opts Options, env Env) error {
 	if err := in.CheckSource(ctx); err != nil {
 		return err
 	}
-	mapping, err := codec.Resolve(ctx, db, cfg.Mapping)
-	if err != nil {
+	if _, err := codec.Resolve(ctx, db, cfg.Mapping); err != nil {
 		return err
 	}
 	addr, err := sourceAddr(cfg, owner)
@@ -163,66 +172,126 @@ func Run(ctx context.Context, cfg Config, opts Options, env Env) error {
 	if err != nil {
 		return err
 	}
+	l := &leader{cfg: cfg, opts: opts, env: env, log: log, met: met, db: db, in: in, addr: addr, ddb: ddb, eb: eb,
+		lease: NewLease(ddb, cfg.ControlTable, cfg.name(), owner, cfg.Lease.TTL, env.Now)}
+	l.ckp = NewCheckpointer(l.lease)
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		_ = l.lease.Release(rctx)
+	}()
+	for {
+		if err := l.standby(ctx); err != nil {
+			return err
+		}
+		met.leader.Set(1)
+		log.Info("lease taken", "owner", owner)
+		err := l.lead(ctx)
+		met.leader.Set(0)
+		if ctx.Err() == nil && errors.Is(err, ErrLeaseLost) {
+			met.leaseLost.Inc()
+			log.Warn("lease lost: stopped writing, dropped what was not checkpointed; back to standby", "err", err)
+			continue
+		}
+		return err
+	}
+}
 
-	lease := NewLease(ddb, cfg.ControlTable, cfg.name(), owner, cfg.Lease.TTL, env.Now)
-	ckp := NewCheckpointer(lease)
+// leader is one process's cdc: its standby wait and its terms as leader.
+type leader struct {
+	cfg   Config
+	opts  Options
+	env   Env
+	log   *slog.Logger
+	met   *metrics
+	db    *sql.DB
+	in    *Inspector
+	addr  SourceAddr
+	ddb   *dynamodb.Client
+	eb    *eventbridge.Client
+	lease *Lease
+	ckp   *Checkpointer
+}
+
+// standby waits until the lease is this process's.
+func (l *leader) standby(ctx context.Context) error {
 	for waited := false; ; waited = true {
-		ok, err := lease.Acquire(ctx)
+		ok, err := l.lease.Acquire(ctx)
 		if err != nil {
 			return err
 		}
 		if ok {
-			break
+			return nil
 		}
 		if !waited {
-			st, _, _ := loadLease(ctx, ddb, cfg.ControlTable, lease.pk)
-			log.Info("standby: another cdc holds the lease; waiting", "holder", st.Owner, "until", st.Until)
+			st, _, _ := loadLease(ctx, l.ddb, l.cfg.ControlTable, l.lease.pk)
+			l.log.Info("standby: another cdc holds the lease; waiting", "holder", st.Owner, "until", st.Until)
 		}
-		if err := env.Sleep(ctx, cfg.Lease.TTL/4); err != nil {
+		if err := l.env.Sleep(ctx, l.cfg.Lease.TTL/4); err != nil {
 			return err
 		}
 	}
-	met.leader.Set(1)
-	defer met.leader.Set(0)
-	log.Info("lease taken", "owner", owner)
-	defer func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		defer cancel()
-		_ = lease.Release(rctx)
-	}()
+}
 
+// lead streams, applies and checkpoints while the lease is held. It returns
+// ErrLeaseLost (wrapped) when the lease is lost, having written nothing
+// after its fence failed, and only once every goroutine it started ended.
+//
+// Three stages overlap: the Streamer decodes transactions, a builder
+// collects them into batches and encodes each (Applier.Prepare), and this
+// loop sends one batch at a time (Applier.Send), so events of one key stay
+// in order across batches, and checkpoints.
+func (l *leader) lead(ctx context.Context) error {
+	cfg, met, log := l.cfg, l.met, l.log
 	rctx, cancel := context.WithCancelCause(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	defer cancel(nil)
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		for {
-			if err := env.Sleep(rctx, cfg.Lease.TTL/3); err != nil {
+			if err := l.env.Sleep(rctx, cfg.Lease.TTL/3); err != nil {
 				return
 			}
-			if err := lease.Renew(rctx); err != nil {
-				if rctx.Err() == nil {
-					log.Error("lease renewal failed; stopping", "err", err)
-					met.errors.WithLabelValues("lease").Inc()
-					cancel(err)
-				}
+			err := l.lease.Renew(rctx)
+			switch {
+			case rctx.Err() != nil:
 				return
+			case errors.Is(err, ErrLeaseLost):
+				met.errors.WithLabelValues("lease").Inc()
+				cancel(err)
+				return
+			case err != nil && !l.lease.Held():
+				met.errors.WithLabelValues("lease").Inc()
+				cancel(fmt.Errorf("%w: renewing it failed until it ran out: %w", ErrLeaseLost, err))
+				return
+			case err != nil:
+				met.errors.WithLabelValues("lease").Inc()
+				log.Warn("renewing the lease failed; trying again", "err", err)
 			}
 		}
 	}()
 
-	start, from, err := startPosition(rctx, cfg, opts, ckp, ddb, in)
+	mapping, err := codec.Resolve(rctx, l.db, cfg.Mapping)
 	if err != nil {
-		return err
+		return l.cause(rctx, err)
 	}
-	if err := in.CheckStart(rctx, start); err != nil {
-		return err
+	start, from, err := startPosition(rctx, cfg, l.opts, l.ckp, l.ddb, l.in)
+	if err != nil {
+		return l.cause(rctx, err)
 	}
-	log.Info("streaming", "from", from, "after", start.String(), "table", mapping.Table, "server_id", addr.ServerID)
+	if err := l.in.CheckStart(rctx, start); err != nil {
+		return l.cause(rctx, err)
+	}
+	log.Info("streaming", "from", from, "after", start.String(), "table", mapping.Table, "server_id", l.addr.ServerID)
 
+	readLag := met.lag.WithLabelValues("read")
 	streamer := NewStreamer(StreamerDeps{
-		Addr: addr, DB: db, MappingConfig: cfg.Mapping, Mapping: mapping, Logger: log.With("component", "streamer"),
-		Sleep: env.Sleep, MaxBackoff: cfg.MySQL.Reconnect,
+		Addr: l.addr, DB: l.db, MappingConfig: cfg.Mapping, Mapping: mapping, Logger: log.With("component", "streamer"),
+		Sleep: l.env.Sleep, MaxBackoff: cfg.MySQL.Reconnect,
 		OnRead: func(t Txn) {
-			met.lag.WithLabelValues("read").Set(max(0, env.Now().Sub(t.Time).Seconds()))
+			readLag.Set(max(0, l.env.Now().Sub(t.Time).Seconds()))
 			if t.Tagged {
 				met.tagged.Inc()
 			}
@@ -230,44 +299,51 @@ func Run(ctx context.Context, cfg Config, opts Options, env Env) error {
 		SkipMarkerTable: cfg.SkipMarkerTable,
 		OnReconnect:     func(error) { met.reconnect.Inc(); met.errors.WithLabelValues("read").Inc() },
 	})
-	writer := guard.NewWriter(ddb, cfg.Table, cfg.Apply.WriteMode, guard.Options{Concurrency: cfg.Apply.WriteConcurrency})
-	publisher := events.NewPublisher(eb, events.PublisherOptions{
+	writer := guard.NewWriter(newFencedDynamoDB(l.ddb, l.lease.Held), cfg.Table, cfg.Apply.WriteMode, guard.Options{Concurrency: cfg.Apply.WriteConcurrency})
+	publisher := events.NewPublisher(newFencedEventBridge(l.eb, l.lease.Held), events.PublisherOptions{
 		Source: cfg.Events.Source, Bus: cfg.Events.Bus, Concurrency: cfg.Events.Concurrency,
-		MaxAttempts: cfg.Events.MaxAttempts, DeadLetters: ckp, Logger: log.With("component", "publisher"),
+		MaxAttempts: cfg.Events.MaxAttempts, DeadLetters: l.ckp, Logger: log.With("component", "publisher"),
 	})
-	applier := NewApplier(writer, publisher, ckp, cfg.Events.Rules, cfg.TombstoneTTL, env.Now, log)
+	applier := NewApplier(writer, publisher, l.ckp, cfg.Events.Rules, cfg.TombstoneTTL, l.env.Now, log)
 
 	txns := make(chan Txn, 8) // read-ahead while a batch is applied; bounds memory
 	serr := make(chan error, 1)
-	go func() { serr <- streamer.Run(rctx, start, txns) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); serr <- streamer.Run(rctx, start, txns) }()
+	// One batch prepared while one is sent: it bounds memory too.
+	prepared := make(chan *Batch, 1)
+	berr := make(chan error, 1)
+	var inBuilder atomic.Int32 // batches taken from txns and not yet sent
+	wg.Add(1)
+	go func() { defer wg.Done(); berr <- l.build(rctx, applier, txns, prepared, &inBuilder) }()
 
 	var (
-		acked     *Txn
-		saved     position.Position
-		lastSave  time.Time
-		batchSize int
+		acked    *Txn
+		saved    position.Position
+		lastSave time.Time
 	)
 	save := func(ctx context.Context) error {
 		if acked == nil || acked.Pos == saved {
 			return nil
 		}
-		if err := ckp.Save(ctx, Checkpoint{Pos: acked.Pos, CommitTime: acked.Time}); err != nil {
+		if err := l.ckp.Save(ctx, Checkpoint{Pos: acked.Pos, CommitTime: acked.Time}); err != nil {
 			met.errors.WithLabelValues("checkpoint").Inc()
 			return err
 		}
-		saved, lastSave = acked.Pos, env.Now()
-		met.lag.WithLabelValues("checkpoint").Set(max(0, env.Now().Sub(acked.Time).Seconds()))
+		saved, lastSave = acked.Pos, l.env.Now()
+		met.lag.WithLabelValues("checkpoint").Set(max(0, l.env.Now().Sub(acked.Time).Seconds()))
 		return nil
 	}
 	finish := func(err error) error {
-		sctx, c := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer c()
-		if context.Cause(rctx) == nil || !errors.Is(context.Cause(rctx), ErrLeaseLost) {
+		cause := context.Cause(rctx)
+		if !errors.Is(cause, ErrLeaseLost) && !errors.Is(err, ErrLeaseLost) {
+			sctx, c := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer c()
 			if serr := save(sctx); serr != nil && err == nil {
 				err = serr
 			}
 		}
-		if cause := context.Cause(rctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		if cause != nil && !errors.Is(cause, context.Canceled) {
 			return cause
 		}
 		if ctx.Err() != nil {
@@ -275,22 +351,27 @@ func Run(ctx context.Context, cfg Config, opts Options, env Env) error {
 		}
 		return err
 	}
+	changes := map[Kind]prometheus.Counter{}
+	for _, k := range []Kind{Insert, Update, Delete} {
+		changes[k] = met.changes.WithLabelValues(string(k))
+	}
+	ddbCalls, ebCalls := met.calls.WithLabelValues("dynamodb"), met.calls.WithLabelValues("eventbridge")
+	appliedLag := met.lag.WithLabelValues("applied")
 	// When the source goes quiet, the last acknowledged transaction is
 	// still checkpointed once the interval has passed.
 	flush := time.NewTicker(max(cfg.CheckpointInterval, 100*time.Millisecond))
 	defer flush.Stop()
 	for {
-		var batch []Txn
+		var b *Batch
 		select {
-		case t := <-txns:
-			batch, batchSize = append(batch, t), len(t.Changes)
+		case b = <-prepared:
 		case <-flush.C:
-			if env.Now().Sub(lastSave) >= cfg.CheckpointInterval {
-				if err := save(rctx); err != nil {
+			if l.env.Now().Sub(lastSave) >= cfg.CheckpointInterval {
+				if err := l.fenced(rctx, save); err != nil {
 					return finish(err)
 				}
 			}
-			if len(txns) == 0 && (acked == nil || acked.Pos == saved) {
+			if len(txns) == 0 && inBuilder.Load() == 0 && (acked == nil || acked.Pos == saved) {
 				// Nothing read is waiting: caught up, whatever the age of
 				// the last commit (binlog times are whole seconds, and a
 				// quiet source commits nothing).
@@ -301,63 +382,129 @@ func Run(ctx context.Context, cfg Config, opts Options, env Env) error {
 			continue
 		case err := <-serr:
 			return finish(err)
+		case err := <-berr:
+			return finish(err)
 		case <-rctx.Done():
 			return finish(nil)
 		}
-		deadline := time.NewTimer(cfg.Apply.Window)
-	collect:
-		for batchSize < cfg.Apply.MaxBatch {
-			select {
-			case t := <-txns:
-				batch = append(batch, t)
-				batchSize += len(t.Changes)
-			case <-deadline.C:
-				break collect
-			}
-		}
-		deadline.Stop()
-		began := env.Now()
+		began := l.env.Now()
 		var res ApplyResult
 		for attempt, wait := 0, 250*time.Millisecond; ; attempt++ {
-			res, err = applier.Apply(rctx, batch)
+			if err = l.lease.Fence(rctx); err != nil {
+				return finish(err)
+			}
+			res, err = applier.Send(rctx, b)
 			if err == nil || rctx.Err() != nil {
 				break
 			}
 			met.errors.WithLabelValues("apply").Inc()
 			if attempt >= cfg.Apply.Retries {
-				return finish(fmt.Errorf("applying transactions up to %s, %d attempts: %w", batch[len(batch)-1].Pos, attempt+1, err))
+				return finish(fmt.Errorf("applying transactions up to %s, %d attempts: %w", b.Txns[len(b.Txns)-1].Pos, attempt+1, err))
 			}
 			// Both sinks take the batch again: the guard keeps DynamoDB exact,
 			// repeated events keep their ids.
 			log.Warn("applying a batch failed; applying it again", "attempt", attempt+1, "wait", wait, "err", err)
-			if serr := env.Sleep(rctx, wait); serr != nil {
+			if serr := l.env.Sleep(rctx, wait); serr != nil {
 				break
 			}
 			wait = min(2*wait, 10*time.Second)
 		}
-		met.batch.Observe(env.Now().Sub(began).Seconds())
+		inBuilder.Add(-1)
+		met.batch.Observe(l.env.Now().Sub(began).Seconds())
 		if err != nil {
 			return finish(err)
 		}
-		last := batch[len(batch)-1]
+		last := b.Txns[len(b.Txns)-1]
 		acked = &last
 		met.txns.Add(float64(res.Txns))
-		for _, t := range batch {
+		var byKind [3]int
+		for _, t := range b.Txns {
 			for _, c := range t.Changes {
-				met.changes.WithLabelValues(string(c.Kind)).Inc()
+				switch c.Kind {
+				case Insert:
+					byKind[0]++
+				case Update:
+					byKind[1]++
+				case Delete:
+					byKind[2]++
+				}
+			}
+		}
+		for i, k := range []Kind{Insert, Update, Delete} {
+			if byKind[i] > 0 {
+				changes[k].Add(float64(byKind[i]))
 			}
 		}
 		met.events.Add(float64(res.Events.Accepted))
 		met.written.Add(float64(res.Written))
 		met.skipped.Add(float64(res.Skipped + res.Coalesced))
 		met.dead.Add(float64(res.Dead + res.Events.Dead))
-		met.calls.WithLabelValues("dynamodb").Add(float64(res.WriteCall))
-		met.calls.WithLabelValues("eventbridge").Add(float64(res.Events.Calls))
-		met.lag.WithLabelValues("applied").Set(max(0, env.Now().Sub(last.Time).Seconds()))
-		if env.Now().Sub(lastSave) >= cfg.CheckpointInterval {
-			if err := save(rctx); err != nil {
+		ddbCalls.Add(float64(res.WriteCall))
+		ebCalls.Add(float64(res.Events.Calls))
+		appliedLag.Set(max(0, l.env.Now().Sub(last.Time).Seconds()))
+		if l.env.Now().Sub(lastSave) >= cfg.CheckpointInterval {
+			if err := l.fenced(rctx, save); err != nil {
 				return finish(err)
 			}
+		}
+	}
+}
+
+// fenced runs f once the lease is known to be held.
+func (l *leader) fenced(ctx context.Context, f func(context.Context) error) error {
+	if err := l.lease.Fence(ctx); err != nil {
+		return err
+	}
+	return f(ctx)
+}
+
+// cause is err, or the lease's loss when that is why ctx ended.
+func (l *leader) cause(ctx context.Context, err error) error {
+	if c := context.Cause(ctx); c != nil && errors.Is(c, ErrLeaseLost) {
+		return c
+	}
+	return err
+}
+
+// build collects transactions into batches (up to apply.max_batch changes,
+// waiting at most apply.window once one arrived) and prepares each.
+func (l *leader) build(ctx context.Context, applier *Applier, txns <-chan Txn, out chan<- *Batch, inBuilder *atomic.Int32) error {
+	cfg := l.cfg
+	for {
+		var (
+			batch []Txn
+			size  int
+		)
+		select {
+		case t := <-txns:
+			batch, size = append(batch, t), len(t.Changes)
+		case <-ctx.Done():
+			return nil
+		}
+		inBuilder.Add(1)
+		deadline := time.NewTimer(cfg.Apply.Window)
+	collect:
+		for size < cfg.Apply.MaxBatch {
+			select {
+			case t := <-txns:
+				batch = append(batch, t)
+				size += len(t.Changes)
+			case <-deadline.C:
+				break collect
+			case <-ctx.Done():
+				deadline.Stop()
+				return nil
+			}
+		}
+		deadline.Stop()
+		b, err := applier.Prepare(ctx, batch)
+		if err != nil {
+			return err
+		}
+		select {
+		case out <- b:
+		case <-ctx.Done():
+			return nil
 		}
 	}
 }

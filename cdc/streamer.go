@@ -1,11 +1,13 @@
 package cdc
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"regexp"
 	"strings"
 	"time"
@@ -34,6 +36,10 @@ type Change struct {
 	Before, After codec.Row
 	// Mapping is the mapping the images are in (it changes with DDL).
 	Mapping *codec.Mapping
+	// changed, on updates decoded by the Streamer, says which mapped
+	// columns differ between Before and After (by Mapping index). Nil means
+	// unknown: the Applier compares the images.
+	changed []bool
 }
 
 // Txn is one committed transaction: its changes of the mapped table (often
@@ -337,15 +343,11 @@ func (l *layout) row(image []any) (codec.Row, error) {
 		if i >= len(l.target) || l.target[i] < 0 {
 			continue
 		}
-		j := l.target[i]
-		if str, ok := v.(string); ok && l.fsp[i] > 0 {
-			v = codec.TimeFraction(str, l.fsp[i])
-		}
-		d, err := l.cols[i].FromBinlog(v)
+		d, err := l.value(i, v)
 		if err != nil {
 			return nil, err
 		}
-		r[j] = d
+		r[l.target[i]] = d
 	}
 	if r[0] == nil {
 		return nil, fmt.Errorf("row of %s with a NULL key", l.mapping.Table)
@@ -353,19 +355,99 @@ func (l *layout) row(image []any) (codec.Row, error) {
 	return r, nil
 }
 
+func (l *layout) value(i int, v any) (any, error) {
+	if str, ok := v.(string); ok && l.fsp[i] > 0 {
+		v = codec.TimeFraction(str, l.fsp[i])
+	}
+	return l.cols[i].FromBinlog(v)
+}
+
+// rowPair decodes an update's images. A column whose binlog value is the
+// same in both is decoded once and shared (an update usually touches a few
+// columns; decoding JSON columns twice was most of the cost), and changed
+// says which mapped columns differ.
+func (l *layout) rowPair(bimg, aimg []any) (before, after codec.Row, changed []bool, err error) {
+	n := len(l.mapping.Columns)
+	before, after, changed = make(codec.Row, n), make(codec.Row, n), make([]bool, n)
+	for i, bv := range bimg {
+		if i >= len(l.target) || l.target[i] < 0 {
+			continue
+		}
+		j := l.target[i]
+		var av any
+		if i < len(aimg) {
+			av = aimg[i]
+		}
+		bd, err := l.value(i, bv)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		before[j] = bd
+		if sameBinlogValue(bv, av) {
+			after[j] = bd
+			continue
+		}
+		ad, err := l.value(i, av)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		after[j] = ad
+		changed[j] = !sameValue(bd, ad)
+	}
+	if before[0] == nil || after[0] == nil {
+		return nil, nil, nil, fmt.Errorf("row of %s with a NULL key", l.mapping.Table)
+	}
+	return before, after, changed, nil
+}
+
+// sameBinlogValue reports values go-mysql decoded from equal bytes; false
+// when unsure (the decoded values are then compared).
+func sameBinlogValue(x, y any) bool {
+	switch a := x.(type) {
+	case nil:
+		return y == nil
+	case []byte:
+		b, ok := y.([]byte)
+		return ok && bytes.Equal(a, b)
+	case string, int8, int16, int32, int64, int, uint8, uint16, uint32, uint64, uint, float32, float64, bool:
+		return x == y // a comparable dynamic type: never panics
+	case time.Time:
+		b, ok := y.(time.Time)
+		return ok && a.Equal(b) && a.Location() == b.Location()
+	}
+	return false
+}
+
+// sameValue compares canonical values (codec.Value).
+func sameValue(x, y any) bool {
+	switch a := x.(type) {
+	case nil:
+		return y == nil
+	case string, int64, uint64, float64, bool:
+		return x == y
+	case time.Time:
+		b, ok := y.(time.Time)
+		return ok && a.Equal(b)
+	case []byte:
+		b, ok := y.([]byte)
+		return ok && bytes.Equal(a, b)
+	}
+	return reflect.DeepEqual(x, y)
+}
+
 func (s *Streamer) decode(t replication.EventType, e *replication.RowsEvent, txn *Txn) error {
 	l, err := s.layoutOf(e.Table)
 	if err != nil {
 		return err
 	}
-	add := func(kind Kind, before, after codec.Row) {
+	add := func(kind Kind, before, after codec.Row, changed []bool) {
 		img := after
 		if kind == Delete {
 			img = before
 		}
 		txn.Changes = append(txn.Changes, Change{
 			Kind: kind, Key: l.mapping.KeyString(img), Pos: txn.Pos.At(uint32(len(txn.Changes))),
-			Before: before, After: after, Mapping: l.mapping,
+			Before: before, After: after, Mapping: l.mapping, changed: changed,
 		})
 	}
 	switch t {
@@ -375,7 +457,7 @@ func (s *Streamer) decode(t replication.EventType, e *replication.RowsEvent, txn
 			if err != nil {
 				return err
 			}
-			add(Insert, nil, r)
+			add(Insert, nil, r, nil)
 		}
 	case replication.DELETE_ROWS_EVENTv0, replication.DELETE_ROWS_EVENTv1, replication.DELETE_ROWS_EVENTv2, replication.MARIADB_DELETE_ROWS_COMPRESSED_EVENT_V1:
 		for _, img := range e.Rows {
@@ -383,25 +465,21 @@ func (s *Streamer) decode(t replication.EventType, e *replication.RowsEvent, txn
 			if err != nil {
 				return err
 			}
-			add(Delete, r, nil)
+			add(Delete, r, nil, nil)
 		}
 	case replication.UPDATE_ROWS_EVENTv0, replication.UPDATE_ROWS_EVENTv1, replication.UPDATE_ROWS_EVENTv2, replication.MARIADB_UPDATE_ROWS_COMPRESSED_EVENT_V1:
 		for i := 0; i+1 < len(e.Rows); i += 2 {
-			before, err := l.row(e.Rows[i])
-			if err != nil {
-				return err
-			}
-			after, err := l.row(e.Rows[i+1])
+			before, after, changed, err := l.rowPair(e.Rows[i], e.Rows[i+1])
 			if err != nil {
 				return err
 			}
 			if l.mapping.KeyString(before) != l.mapping.KeyString(after) {
 				// A key change is the old key deleted and the new one created.
-				add(Delete, before, nil)
-				add(Insert, nil, after)
+				add(Delete, before, nil, nil)
+				add(Insert, nil, after, nil)
 				continue
 			}
-			add(Update, before, after)
+			add(Update, before, after, changed)
 		}
 	}
 	return nil

@@ -70,7 +70,8 @@ func ID(pos, table, key string) string {
 func FormatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
 
 // Entry is one event to publish: its detail type, its encoded Detail and
-// the key whose events must stay in order.
+// the key whose events must stay in order. Detail must not be modified once
+// the entry is given to a Publisher (it is sent without a copy).
 type Entry struct {
 	// Key orders entries: entries of one key are accepted in the order given.
 	Key        string

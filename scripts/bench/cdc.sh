@@ -15,8 +15,12 @@
 #
 # Needs the local stack (scripts/stack.sh up): MariaDB and DynamoDB Local. The
 # bus runs in-process (the devstack bus code, a target of the benchmark's own).
+# Each (c)/(d) figure is printed with its paired reference and the ratio
+# (RATIO lines), and each part with the load average it ran under; results
+# also carry CPU microseconds per change, steadier than rates on a shared box.
 # Knobs (env): ORDERS=20000 ROUNDS=9 (200k changes), HOT_ORDERS=200 HOT_ROUNDS=999,
-#   SINK_ITEMS=50000, LAG_DURATION=10s, DDB=http://127.0.0.1:8000
+#   SINK_ITEMS=50000, LAG_DURATION=10s, DDB=http://127.0.0.1:8000, PARTS=abcde
+#   (PARTS=abc: only the null-endpoint ratio, for quick iterations)
 set -euo pipefail
 
 ORDERS=${ORDERS:-20000}
@@ -25,6 +29,7 @@ HOT_ORDERS=${HOT_ORDERS:-200}
 HOT_ROUNDS=${HOT_ROUNDS:-999}
 SINK_ITEMS=${SINK_ITEMS:-50000}
 LAG_DURATION=${LAG_DURATION:-10s}
+PARTS=${PARTS:-abcde} # c implies a and b; d its own sink; e the lag runs
 DDB=${DDB:-http://127.0.0.1:8000}
 NULL_PORT=${NULL_PORT:-18099}
 
@@ -42,35 +47,55 @@ export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-local} AWS_SECRET_ACCESS_KEY=${AWS
 B="$WORK/cdcbench"
 TS=$(date +%s)
 val() { sed -n "s/.*$1 \([^ ]*\).*/\1/p"; }
+kv() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "?" }'; }
+minof() { printf '%s\n' "$@" | sort -g | head -1; }
 
 echo "== preparing ${ORDERS} orders x (1 insert + ${ROUNDS} updates)"
 prep=$("$B" prepare -db bench_cdc -orders "$ORDERS" -rounds "$ROUNDS" | grep RESULT)
 START=$(val START <<<"$prep"); CHANGES=$(val CHANGES <<<"$prep")
 echo "$prep"
 
-echo "== (a) decode"
-"$B" decode -db bench_cdc -start "$START" -changes "$CHANGES" | grep RESULT
+echo "== (a) decode   (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+A=$("$B" decode -db bench_cdc -start "$START" -changes "$CHANGES" | grep RESULT)
+echo "$A"
 
 NULL_TABLE="bench_null_${TS}"
 "$WORK/nullddb" -listen "127.0.0.1:${NULL_PORT}" -forward "$DDB" -discard-table "$NULL_TABLE" 2>"$WORK/nullddb.err" &
 PIDS+=($!)
 sleep 0.5
-echo "== (b) sink ceilings"
-"$B" sink -ddb "http://127.0.0.1:${NULL_PORT}" -bus null -items "$SINK_ITEMS" -table "$NULL_TABLE" -control "bench_nullc_${TS}" | grep RESULT | sed 's/^RESULT sink/RESULT sink(null)/'
-"$B" sink -ddb "$DDB" -bus local -items "$SINK_ITEMS" -table "bench_sink_${TS}" -control "bench_sinkc_${TS}" | grep RESULT | sed 's/^RESULT sink/RESULT sink(local)/'
+echo "== (b) sink ceilings (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+BN=$("$B" sink -ddb "http://127.0.0.1:${NULL_PORT}" -bus null -items "$SINK_ITEMS" -table "$NULL_TABLE" -control "bench_nullc_${TS}" | grep RESULT | sed 's/^RESULT sink/RESULT sink(null)/')
+echo "$BN"
 
-echo "== (c) engine into null endpoints"
-"$B" engine -db bench_cdc -start "$START" -changes "$CHANGES" -ddb "http://127.0.0.1:${NULL_PORT}" -bus null -table "$NULL_TABLE" -control "bench_nullc2_${TS}" | grep RESULT
-echo "== (d) engine into DynamoDB Local + the devstack bus"
-"$B" engine -db bench_cdc -start "$START" -changes "$CHANGES" -ddb "$DDB" -bus local -table "bench_eng_${TS}" -control "bench_engc_${TS}" | grep RESULT
+echo "== (c) engine into null endpoints (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+C=$("$B" engine -db bench_cdc -start "$START" -changes "$CHANGES" -ddb "http://127.0.0.1:${NULL_PORT}" -bus null -table "$NULL_TABLE" -control "bench_nullc2_${TS}" | grep RESULT)
+echo "$C"
+a=$(kv rate <<<"$A"); bd=$(kv rate <<<"$BN"); be=$(kv eb_rate <<<"$BN"); c=$(kv rate <<<"$C")
+ref=$(minof "$a" "$bd" "$be")
+echo "RATIO c/min(a,b) = $c / min($a, ddb $bd, events $be) = $(ratio "$c" "$ref") (target >= 0.8)"
+echo "RATIO cpu per change: engine $(kv cpu_us_per_change <<<"$C") us = decode $(kv cpu_us_per_change <<<"$A") + ddb item $(kv cpu_us_per_item <<<"$BN") + event $(kv cpu_us_per_event <<<"$BN") us ($(awk -v a="$(kv cpu_us_per_change <<<"$A")" -v b="$(kv cpu_us_per_item <<<"$BN")" -v e="$(kv cpu_us_per_event <<<"$BN")" -v c="$(kv cpu_us_per_change <<<"$C")" 'BEGIN { printf "%.2f", (a + b + e) / c }') of the engine's)"
 
-echo "== (d') hot keys: ${HOT_ORDERS} orders x (1 + ${HOT_ROUNDS}) changes"
+if [[ $PARTS == *d* ]]; then
+echo "== (b) sink into DynamoDB Local + the devstack bus (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+BL=$("$B" sink -ddb "$DDB" -bus local -items "$SINK_ITEMS" -table "bench_sink_${TS}" -control "bench_sinkc_${TS}" | grep RESULT | sed 's/^RESULT sink/RESULT sink(local)/')
+echo "$BL"
+echo "== (d) engine into DynamoDB Local + the devstack bus (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+D=$("$B" engine -db bench_cdc -start "$START" -changes "$CHANGES" -ddb "$DDB" -bus local -table "bench_eng_${TS}" -control "bench_engc_${TS}" | grep RESULT)
+echo "$D"
+bd=$(kv rate <<<"$BL"); be=$(kv eb_rate <<<"$BL"); d=$(kv rate <<<"$D")
+echo "RATIO d/b = $d / min(ddb $bd, events $be) = $(ratio "$d" "$(minof "$bd" "$be")") (target >= 0.8)"
+
+echo "== (d') hot keys (load: $(cut -d' ' -f1-3 /proc/loadavg)): ${HOT_ORDERS} orders x (1 + ${HOT_ROUNDS}) changes"
 prep=$("$B" prepare -db bench_cdc_hot -orders "$HOT_ORDERS" -rounds "$HOT_ROUNDS" | grep RESULT)
 HSTART=$(val START <<<"$prep"); HCHANGES=$(val CHANGES <<<"$prep")
 "$B" engine -db bench_cdc_hot -start "$HSTART" -changes "$HCHANGES" -ddb "$DDB" -bus local -table "bench_hot_${TS}" -control "bench_hotc_${TS}" | grep RESULT
 
-echo "== (e) end-to-end lag, open loop"
+fi
+if [[ $PARTS == *e* ]]; then
+echo "== (e) end-to-end lag, open loop (load: $(cut -d' ' -f1-3 /proc/loadavg))"
 for rate in 500 1000; do
 	"$B" lag -db bench_cdc -rate "$rate" -duration "$LAG_DURATION" -ddb "$DDB" -table "bench_lag${rate}_${TS}" -control "bench_lagc${rate}_${TS}" | grep RESULT
 done
+fi
 echo "null endpoint: $(cat "$WORK/nullddb.err" 2>/dev/null)"

@@ -33,6 +33,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -126,6 +127,15 @@ func peakRSS() string {
 	return "?"
 }
 
+// cpuSeconds is the CPU time (user + system) this process used so far: on
+// a shared machine it is steadier than wall time, so each result prints it
+// beside its rate.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
 func gtid(db *sql.DB) string {
 	var s string
 	_ = db.QueryRow("SELECT @@gtid_binlog_pos").Scan(&s)
@@ -197,7 +207,7 @@ func decode(ctx context.Context, f flags) error {
 	if err != nil {
 		return err
 	}
-	began := time.Now()
+	began, cpu0 := time.Now(), cpuSeconds()
 	stream, err := syncer.StartSyncGTID(gs)
 	if err != nil {
 		return err
@@ -220,7 +230,7 @@ func decode(ctx context.Context, f flags) error {
 		}
 		if rows >= f.changes {
 			el := time.Since(began)
-			fmt.Printf("RESULT decode changes=%d seconds=%.2f rate=%.0f/s peak_rss=%s\n", rows, el.Seconds(), float64(rows)/el.Seconds(), peakRSS())
+			fmt.Printf("RESULT decode changes=%d seconds=%.2f rate=%.0f/s cpu_us_per_change=%.1f peak_rss=%s\n", rows, el.Seconds(), float64(rows)/el.Seconds(), (cpuSeconds()-cpu0)*1e6/float64(rows), peakRSS())
 			return nil
 		}
 	}
@@ -296,9 +306,11 @@ func sink(ctx context.Context, f flags) error {
 	if err != nil {
 		return err
 	}
-	w := guard.NewWriter(client, f.table, guard.Transact, guard.Options{Concurrency: 16})
+	// The writers as the engine configures them (cdc.DefaultConfig).
+	dc := cdc.DefaultConfig()
+	w := guard.NewWriter(client, f.table, dc.Apply.WriteMode, guard.Options{Concurrency: dc.Apply.WriteConcurrency})
 	const keys = 10000
-	began := time.Now()
+	began, cpu0 := time.Now(), cpuSeconds()
 	written := 0
 	for base := 0; base < f.items; base += keys {
 		var batch []guard.Item
@@ -316,7 +328,7 @@ func sink(ctx context.Context, f flags) error {
 		}
 		written += r.Written
 	}
-	ddbEl := time.Since(began)
+	ddbEl, ddbCPU := time.Since(began), cpuSeconds()-cpu0
 	url, stop, err := busURL(f, nil)
 	if err != nil {
 		return err
@@ -326,21 +338,21 @@ func sink(ctx context.Context, f flags) error {
 	if err != nil {
 		return err
 	}
-	p := events.NewPublisher(eb, events.PublisherOptions{Concurrency: 4})
+	p := events.NewPublisher(eb, events.PublisherOptions{Concurrency: dc.Events.Concurrency})
 	var entries []events.Entry
 	detail := strings.Repeat("x", 700)
 	for i := range f.items {
 		entries = append(entries, events.Entry{Key: strconv.Itoa(i % keys), DetailType: "OrderUpdated", EventID: strconv.Itoa(i),
 			Detail: []byte(`{"event_id":"` + strconv.Itoa(i) + `","pad":"` + detail + `"}`)})
 	}
-	began = time.Now()
+	began, cpu0 = time.Now(), cpuSeconds()
 	res, err := p.Publish(ctx, entries)
 	if err != nil {
 		return err
 	}
-	ebEl := time.Since(began)
-	fmt.Printf("RESULT sink dynamodb_transact items=%d seconds=%.2f rate=%.0f/s | putevents(%s) events=%d calls=%d seconds=%.2f rate=%.0f/s\n",
-		written, ddbEl.Seconds(), float64(written)/ddbEl.Seconds(), f.bus, res.Accepted, res.Calls, ebEl.Seconds(), float64(res.Accepted)/ebEl.Seconds())
+	ebEl, ebCPU := time.Since(began), cpuSeconds()-cpu0
+	fmt.Printf("RESULT sink dynamodb_transact items=%d seconds=%.2f rate=%.0f/s cpu_us_per_item=%.1f | putevents(%s) events=%d calls=%d seconds=%.2f eb_rate=%.0f/s cpu_us_per_event=%.1f\n",
+		written, ddbEl.Seconds(), float64(written)/ddbEl.Seconds(), ddbCPU*1e6/float64(written), f.bus, res.Accepted, res.Calls, ebEl.Seconds(), float64(res.Accepted)/ebEl.Seconds(), ebCPU*1e6/float64(res.Accepted))
 	return nil
 }
 
@@ -381,7 +393,7 @@ func engine(ctx context.Context, f flags) error {
 	reg := prometheus.NewRegistry()
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	began := time.Now()
+	began, cpu0 := time.Now(), cpuSeconds()
 	go func() {
 		done <- cdc.Run(rctx, cfg, cdc.Options{From: f.start}, cdc.Env{Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), Out: io.Discard, Registry: reg})
 	}()
@@ -393,7 +405,7 @@ func engine(ctx context.Context, f flags) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	el := time.Since(began)
+	el, cpu := time.Since(began), cpuSeconds()-cpu0
 	written, skipped := counter(reg, "strangler_cdc_items_written_total"), counter(reg, "strangler_cdc_items_skipped_total")
 	ddbCalls := 0.0
 	mfs, _ := reg.Gather()
@@ -408,8 +420,8 @@ func engine(ctx context.Context, f flags) error {
 	}
 	cancel()
 	<-done
-	fmt.Printf("RESULT engine(ddb=%s bus=%s) changes=%d seconds=%.2f rate=%.0f/s items_written=%.0f coalesced_or_skipped=%.0f ddb_calls=%.0f peak_rss=%s\n",
-		f.ddb, f.bus, f.changes, el.Seconds(), float64(f.changes)/el.Seconds(), written, skipped, ddbCalls, peakRSS())
+	fmt.Printf("RESULT engine(ddb=%s bus=%s) changes=%d seconds=%.2f rate=%.0f/s cpu_us_per_change=%.1f items_written=%.0f coalesced_or_skipped=%.0f ddb_calls=%.0f peak_rss=%s\n",
+		f.ddb, f.bus, f.changes, el.Seconds(), float64(f.changes)/el.Seconds(), cpu*1e6/float64(f.changes), written, skipped, ddbCalls, peakRSS())
 	return nil
 }
 
