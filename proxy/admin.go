@@ -22,6 +22,17 @@ import (
 	"github.com/anycompany/strangler/proxy/shadow"
 )
 
+// PlanDriverView is which replica drives the plans.
+type PlanDriverView struct {
+	Driving bool   `json:"driving"`
+	Holder  string `json:"holder,omitempty"`
+}
+
+// planDriver is a PlanRunner that knows whether it drives the plans.
+type planDriver interface {
+	Driver() (driving bool, holder string)
+}
+
 // PlanRunner runs progressive plans (proxy/plan.Controller).
 type PlanRunner interface {
 	StartContext(ctx context.Context, route string, p plan.Plan, actor string) error
@@ -133,12 +144,18 @@ type RouteView struct {
 type RoutesView struct {
 	Routes   []RouteView     `json:"routes"`
 	Backends []BackendStatus `json:"backends"`
+	// PlanDriver says whether this replica drives the progressive plans
+	// and which replica holds the plan lease (empty with state in memory).
+	PlanDriver PlanDriverView `json:"plan_driver"`
 }
 
 func (a *Admin) listRoutes(w http.ResponseWriter, _ *http.Request) {
 	t := a.sw.Table()
 	now := a.now()
 	out := RoutesView{Backends: a.backend()}
+	if d, ok := a.plans.(planDriver); ok {
+		out.PlanDriver.Driving, out.PlanDriver.Holder = d.Driver()
+	}
 	for _, r := range append(append([]*Route{}, t.routes...), t.unmatched) {
 		v := RouteView{Name: r.Name(), Match: r.cfg.Match, State: r.state, Backends: map[Backend]BackendFigures{}, HasPlan: r.cfg.Plan != nil}
 		if r != t.unmatched {
@@ -224,6 +241,8 @@ func (a *Admin) changeError(w http.ResponseWriter, err error) {
 		problem.Write(w, problem.New(http.StatusNotFound, "Unknown route", err.Error()))
 	case errors.Is(err, ErrVersionConflict):
 		problem.Write(w, problem.New(http.StatusConflict, "Concurrent change", err.Error()+"; read the routes again and retry"))
+	case errors.Is(err, ErrNotPlanDriver):
+		problem.Write(w, problem.New(http.StatusConflict, "Not the plan driver", err.Error()))
 	case errors.Is(err, plan.ErrState), errors.Is(err, plan.ErrNoPlan):
 		problem.Write(w, problem.New(http.StatusConflict, "Plan state", err.Error()))
 	case config.IsConfigError(err):

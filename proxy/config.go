@@ -157,6 +157,11 @@ type ControlConfig struct {
 	// Poll is how often persisted routing state is read back, so changes made
 	// on other replicas apply here. Optional: defaults to 2s.
 	Poll time.Duration `mapstructure:"poll"`
+	// PlanLease is the lease (sk "lease#plans") that makes one replica of
+	// the group drive the progressive plans; it is renewed every third of
+	// it, so another replica takes over at most this long after the holder
+	// died (at once when it shut down cleanly). Optional: defaults to 6s.
+	PlanLease time.Duration `mapstructure:"plan_lease"`
 }
 
 // DefaultConfig returns the configuration of the local stack.
@@ -176,7 +181,7 @@ func DefaultConfig() Config {
 		Health:      HealthConfig{Path: "/readyz", Interval: 2 * time.Second, Timeout: time.Second, UnhealthyAfter: 2, HealthyAfter: 2},
 		Circuit:     CircuitConfig{Window: 10 * time.Second, MinRequests: 20, MaxErrorRatio: 0.5, OpenFor: 10 * time.Second, Probes: 5},
 		Idempotency: IdempotencyConfig{TTL: 24 * time.Hour, CacheSize: 100000},
-		Control:     ControlConfig{Table: control.DefaultTable, Name: "default", Poll: 2 * time.Second},
+		Control:     ControlConfig{Table: control.DefaultTable, Name: "default", Poll: 2 * time.Second, PlanLease: 6 * time.Second},
 		DynamoDB:    awsconf.Local("http://127.0.0.1:8000"),
 
 		ReloadInterval:   time.Second,
@@ -220,6 +225,7 @@ func (c *Config) Validate() error {
 	ck.Check(c.Idempotency.CacheSize > 0, "idempotency.cache_size", c.Idempotency.CacheSize, "a positive number")
 	ck.Check(c.Control.Name != "" && !strings.Contains(c.Control.Name, "#"), "control.name", c.Control.Name, "a name without '#'")
 	ck.Check(c.Control.Poll > 0, "control.poll", c.Control.Poll, "a positive duration")
+	ck.Check(c.Control.PlanLease >= 300*time.Millisecond, "control.plan_lease", c.Control.PlanLease, "at least 300ms (renewed every third of it)")
 	if c.Control.Table != "" {
 		c.DynamoDB.Check(ck, "dynamodb")
 	}

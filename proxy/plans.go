@@ -3,9 +3,13 @@ package proxy
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
+	"github.com/anycompany/strangler/internal/control"
 	"github.com/anycompany/strangler/proxy/plan"
 )
 
@@ -26,29 +30,174 @@ type PlanStore interface {
 // plan's progress after each operator action and each tick, so a restart
 // restores running plans (with their bake clock and automatic rollback)
 // instead of forgetting them. The weights themselves are persisted by the
-// Switch. Plans run on the replica that started or restored them. Never copy one.
+// Switch.
+//
+// Exactly one replica drives plans: the holder of the plan lease in the
+// control table (lease non-nil; with state in memory there is one replica
+// and it always drives). The holder restores the saved plans when it takes
+// the lease and ticks them; the others keep serving traffic and applying
+// route states from the control table, report the saved plans read-only,
+// and refuse plan actions with ErrNotPlanDriver naming the holder. A holder
+// that cannot renew before its lease lapses stops driving at once. Never
+// copy one.
 type planKeeper struct {
-	ctl   *plan.Controller
-	store PlanStore
-	log   *slog.Logger
+	ctl    *plan.Controller
+	store  PlanStore
+	lease  *control.Lease // nil: always the driver
+	routes func() map[string]bool
+	now    func() time.Time
+	log    *slog.Logger
 
-	mu    sync.Mutex
-	plans map[string]plan.Plan // the plan each route started with
-	saved map[string]string    // last saved status, as JSON
+	mu      sync.Mutex
+	driving bool
+	until   time.Time             // the lease is ours until then (when driving)
+	holder  string                // the last holder seen
+	remote  map[string]PlanRecord // the saved plans, as non-drivers report them
+	plans   map[string]plan.Plan  // the plan each route started with
+	saved   map[string]string     // last saved status, as JSON
 }
 
 var _ PlanRunner = (*planKeeper)(nil)
 
-func newPlanKeeper(ctl *plan.Controller, store PlanStore, logger *slog.Logger) *planKeeper {
-	return &planKeeper{ctl: ctl, store: store, log: logger, plans: map[string]plan.Plan{}, saved: map[string]string{}}
+// ErrNotPlanDriver is a plan action sent to a replica that does not hold
+// the plan lease: send it to the holder's admin API.
+var ErrNotPlanDriver = errors.New("another replica drives the progressive plans")
+
+func newPlanKeeper(ctl *plan.Controller, store PlanStore, lease *control.Lease, routes func() map[string]bool, now func() time.Time, logger *slog.Logger) *planKeeper {
+	return &planKeeper{ctl: ctl, store: store, lease: lease, routes: routes, now: now, log: logger,
+		driving: lease == nil, plans: map[string]plan.Plan{}, saved: map[string]string{}}
 }
 
-// restore reinstates the saved plans of the given routes.
+// drives reports whether this replica drives plans now: it holds the lease
+// and the lease has not lapsed.
+func (k *planKeeper) drives() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.drivesLocked()
+}
+
+func (k *planKeeper) drivesLocked() bool {
+	return k.driving && (k.lease == nil || k.now().Before(k.until))
+}
+
+// notDriver is the error of a plan action on a replica that does not drive.
+func (k *planKeeper) notDriver() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.holder == "" || k.lease != nil && k.holder == k.lease.Owner() {
+		return fmt.Errorf("%w (the plan lease is free right now: retry in a few seconds)", ErrNotPlanDriver)
+	}
+	return fmt.Errorf("%w: %s holds the plan lease; use its admin API", ErrNotPlanDriver, k.holder)
+}
+
+// runLease takes or renews the plan lease every TTL/3 until ctx ends, then
+// releases it. Taking it restores the saved plans; losing it (another
+// holder, or no renewal before it lapsed) forgets them.
+func (k *planKeeper) runLease(ctx context.Context) error {
+	if k.lease == nil {
+		return nil
+	}
+	t := time.NewTicker(k.lease.TTL() / 3)
+	defer t.Stop()
+	for {
+		k.leaseOnce(ctx)
+		select {
+		case <-ctx.Done():
+			k.stopDriving("shutting down")
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			defer cancel()
+			if err := k.lease.Release(rctx); err != nil {
+				k.log.Warn("releasing the plan lease failed; it lapses on its own", "err", err)
+			}
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// leaseOnce is one round of runLease.
+func (k *planKeeper) leaseOnce(ctx context.Context) {
+	until, ok, err := k.lease.Acquire(ctx)
+	switch {
+	case err != nil:
+		if ctx.Err() != nil {
+			return
+		}
+		k.mu.Lock()
+		lapsed := k.driving && !k.now().Before(k.until)
+		k.mu.Unlock()
+		k.log.Warn("renewing the plan lease failed", "err", err)
+		if lapsed {
+			k.stopDriving("the plan lease lapsed before it could be renewed")
+		}
+	case ok:
+		k.mu.Lock()
+		was := k.driving
+		k.driving, k.until, k.holder = true, until, k.lease.Owner()
+		k.mu.Unlock()
+		if !was {
+			k.takeOver(ctx)
+		}
+	default:
+		k.stopDriving("another replica holds the plan lease")
+		st, held, err := k.lease.Load(ctx)
+		recs, perr := k.store.LoadPlans(ctx)
+		k.mu.Lock()
+		if err == nil {
+			k.holder = ""
+			if held {
+				k.holder = st.Owner
+			}
+		}
+		if perr == nil {
+			k.remote = recs
+		}
+		k.mu.Unlock()
+	}
+}
+
+// takeOver restores the saved plans once this replica holds the lease; when
+// that fails it gives driving up, to take over again on the next round.
+func (k *planKeeper) takeOver(ctx context.Context) {
+	k.log.Info("this replica holds the plan lease: it drives the progressive plans", "owner", k.lease.Owner())
+	if err := k.restore(ctx, k.routes()); err != nil {
+		k.log.Warn("restoring the saved plans after taking the lease failed; retrying", "err", err)
+		k.mu.Lock()
+		k.driving = false
+		k.mu.Unlock()
+	}
+}
+
+// stopDriving forgets the local plans when this replica drove them.
+func (k *planKeeper) stopDriving(why string) {
+	k.mu.Lock()
+	was := k.driving
+	k.driving = false
+	if was && k.lease != nil {
+		for _, route := range k.ctl.Routes() {
+			k.ctl.Forget(route)
+		}
+		k.plans = map[string]plan.Plan{}
+		k.saved = map[string]string{}
+	}
+	k.mu.Unlock()
+	if was && k.lease != nil {
+		k.log.Warn("this replica no longer drives the progressive plans", "reason", why)
+	}
+}
+
+// restore replaces the local plans by the saved plans of the given routes.
 func (k *planKeeper) restore(ctx context.Context, routes map[string]bool) error {
 	recs, err := k.store.LoadPlans(ctx)
 	if err != nil {
 		return err
 	}
+	k.mu.Lock()
+	for _, route := range k.ctl.Routes() {
+		k.ctl.Forget(route)
+	}
+	k.plans = map[string]plan.Plan{}
+	k.saved = map[string]string{}
 	for route, rec := range recs {
 		if !routes[route] {
 			continue
@@ -57,19 +206,23 @@ func (k *planKeeper) restore(ctx context.Context, routes map[string]bool) error 
 			k.log.Warn("a saved plan could not be restored", "route", route, "err", err)
 			continue
 		}
-		k.mu.Lock()
+		b, _ := json.Marshal(rec.Status)
 		k.plans[route] = rec.Plan
-		k.mu.Unlock()
+		k.saved[route] = string(b)
 		k.log.Info("plan restored", "route", route, "state", rec.Status.State, "step", rec.Status.Step+1, "weight", rec.Status.Weight)
 	}
-	k.save(ctx)
+	k.mu.Unlock()
 	return nil
 }
 
-// save writes every plan whose status changed since it was last saved.
+// save writes every plan whose status changed since it was last saved,
+// when this replica drives them.
 func (k *planKeeper) save(ctx context.Context) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if !k.drivesLocked() {
+		return
+	}
 	for route, p := range k.plans {
 		st, ok := k.ctl.Status(route)
 		if !ok {
@@ -89,12 +242,18 @@ func (k *planKeeper) save(ctx context.Context) {
 
 // tick evaluates the running plans once and saves their progress.
 func (k *planKeeper) tick(ctx context.Context) {
+	if !k.drives() {
+		return
+	}
 	k.ctl.Tick(ctx)
 	k.save(ctx)
 }
 
 // StartContext implements PlanRunner.
 func (k *planKeeper) StartContext(ctx context.Context, route string, p plan.Plan, actor string) error {
+	if !k.drives() {
+		return k.notDriver()
+	}
 	if err := k.ctl.StartContext(ctx, route, p, actor); err != nil {
 		return err
 	}
@@ -107,6 +266,9 @@ func (k *planKeeper) StartContext(ctx context.Context, route string, p plan.Plan
 
 // Pause implements PlanRunner.
 func (k *planKeeper) Pause(route, actor string) error {
+	if !k.drives() {
+		return k.notDriver()
+	}
 	if err := k.ctl.Pause(route, actor); err != nil {
 		return err
 	}
@@ -116,6 +278,9 @@ func (k *planKeeper) Pause(route, actor string) error {
 
 // ResumeContext implements PlanRunner.
 func (k *planKeeper) ResumeContext(ctx context.Context, route, actor string) error {
+	if !k.drives() {
+		return k.notDriver()
+	}
 	if err := k.ctl.ResumeContext(ctx, route, actor); err != nil {
 		return err
 	}
@@ -125,6 +290,9 @@ func (k *planKeeper) ResumeContext(ctx context.Context, route, actor string) err
 
 // AbortContext implements PlanRunner.
 func (k *planKeeper) AbortContext(ctx context.Context, route, actor string) error {
+	if !k.drives() {
+		return k.notDriver()
+	}
 	if err := k.ctl.AbortContext(ctx, route, actor); err != nil {
 		return err
 	}
@@ -132,5 +300,25 @@ func (k *planKeeper) AbortContext(ctx context.Context, route, actor string) erro
 	return nil
 }
 
-// Status implements PlanRunner.
-func (k *planKeeper) Status(route string) (plan.Status, bool) { return k.ctl.Status(route) }
+// Status implements PlanRunner: the live status on the driver, the last
+// saved one (read every lease round) elsewhere.
+func (k *planKeeper) Status(route string) (plan.Status, bool) {
+	if k.drives() {
+		return k.ctl.Status(route)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	rec, ok := k.remote[route]
+	return rec.Status, ok
+}
+
+// Driver reports whether this replica drives the plans, and the holder of
+// the plan lease as last seen.
+func (k *planKeeper) Driver() (driving bool, holder string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.lease == nil {
+		return true, ""
+	}
+	return k.drivesLocked(), k.holder
+}

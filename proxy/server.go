@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -41,6 +43,17 @@ type Deps struct {
 	Now func() time.Time
 	// PlanTick is how often running plans are evaluated. Optional: defaults to 1s.
 	PlanTick time.Duration
+	// Owner names this replica in the plan lease. Optional: defaults to
+	// host:pid/<random>, unique per Server.
+	Owner string
+}
+
+// uniqueOwner is host:pid plus a random suffix, so that two Servers in one
+// process (tests, embedding) are two lease owners.
+func uniqueOwner() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return control.Owner() + "/" + hex.EncodeToString(b)
 }
 
 // ddbClient is what the server needs of DynamoDB: the control table's calls
@@ -90,9 +103,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	s.stats = NewStats(s.metrics, deps.Now)
 
 	var (
-		states StateStore
-		pins   PinStore
-		plans  PlanStore
+		states   StateStore
+		pins     PinStore
+		plans    PlanStore
+		leaseAPI control.LeaseAPI
 	)
 	if cfg.Control.Table == "" {
 		log.Warn("control.table is empty: routing state, pins and audit stay in memory (one replica, lost on restart)")
@@ -113,7 +127,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 			return nil, fmt.Errorf("ensuring control table: %w", err)
 		}
 		ct := NewControlTable(api, cfg.Control.Table, cfg.Control.Name)
-		states, pins, plans = ct, ct, ct
+		states, pins, plans, leaseAPI = ct, ct, ct, api
 	}
 
 	sw, err := NewSwitch(cfg.Routes, states, s.stats, s.metrics, deps.Now, deps.Logger.With("component", "switch"))
@@ -158,13 +172,32 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	s.mirrors = newMirrorSet(s.new.transport, s.legacy.transport, newURL, legacyURL, deps.Logger)
 	s.proxy.mirrors = s.mirrors
 	s.plans = plan.NewController(planObserver{s.stats}, sw, deps.Now, deps.Logger, s.reg)
-	s.keeper = newPlanKeeper(s.plans, plans, deps.Logger.With("component", "plans"))
-	routes := map[string]bool{}
-	for _, rc := range cfg.Routes {
-		routes[rc.Name] = true
+	routeNames := func() map[string]bool {
+		out := map[string]bool{}
+		for _, rc := range sw.currentFile() {
+			out[rc.Name] = true
+		}
+		return out
 	}
-	if err := s.keeper.restore(ctx, routes); err != nil {
-		return nil, fmt.Errorf("restoring plans: %w", err)
+	var lease *control.Lease
+	if leaseAPI != nil {
+		owner := deps.Owner
+		if owner == "" {
+			owner = uniqueOwner()
+		}
+		lease = control.NewLease(leaseAPI, cfg.Control.Table, "proxy#"+cfg.Control.Name, "lease#plans", owner, cfg.Control.PlanLease, deps.Now)
+	}
+	s.keeper = newPlanKeeper(s.plans, plans, lease, routeNames, deps.Now, deps.Logger.With("component", "plans"))
+	if lease == nil {
+		// One replica, state in memory: it drives the plans from the start.
+		if err := s.keeper.restore(ctx, routeNames()); err != nil {
+			return nil, fmt.Errorf("restoring plans: %w", err)
+		}
+	} else {
+		// Try the lease once now, so that a lone replica drives (and a
+		// restarted one resumes) its plans as soon as it is built; Run keeps
+		// renewing it.
+		s.keeper.leaseOnce(ctx)
 	}
 	s.admin = &Admin{
 		token: []byte(cfg.Admin.Token.Reveal()), sw: sw, stats: s.stats, plans: s.keeper, diffs: s.mirrors.Report,
@@ -256,6 +289,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.reloader != nil {
 		g.Go(func() error { return s.reloader.Run(gctx) })
 	}
+	g.Go(func() error { return s.keeper.runLease(gctx) })
 	g.Go(func() error {
 		t := time.NewTicker(s.deps.PlanTick)
 		defer t.Stop()

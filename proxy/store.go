@@ -39,6 +39,7 @@ type ddbAPI interface {
 	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 }
 
@@ -47,6 +48,7 @@ type ddbAPI interface {
 //	pk "proxy#<name>"              sk "route#<route>"               mode, weight, version, file_mode, file_weight, actor, reason, updated_at
 //	pk "proxy#<name>"              sk "audit#<RFC 3339 time>#<n>"   route, actor, reason, before, after (JSON), at
 //	pk "proxy#<name>"              sk "plan#<route>"                record (PlanRecord as JSON), updated_at
+//	pk "proxy#<name>"              sk "lease#plans"                 owner, until_ms, renewed_ms (control.Lease: the replica that drives plans)
 //	pk "proxy#<name>#pin#<key>"    sk "pin"                         backend, expires_at (TTL, epoch seconds)
 //
 // A state change writes the route item (conditioned on the version read)

@@ -97,6 +97,14 @@ persisted and audited by the proxy.`,
 			for _, b := range v.Backends {
 				fmt.Fprintf(tw, "backend %s\t%s\thealthy=%t\t%s\n", b.Name, b.URL, b.Healthy, b.Circuit)
 			}
+			switch d := v.PlanDriver; {
+			case d.Driving && d.Holder != "":
+				fmt.Fprintf(tw, "plans\tdriven here (%s holds the plan lease)\n", d.Holder)
+			case !d.Driving && d.Holder != "":
+				fmt.Fprintf(tw, "plans\tdriven by %s (plan actions go to its admin API)\n", d.Holder)
+			case !d.Driving:
+				fmt.Fprintf(tw, "plans\tnot driven right now (the plan lease is free)\n")
+			}
 			return tw.Flush()
 		},
 	}

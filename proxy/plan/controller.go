@@ -297,6 +297,33 @@ func (c *Controller) Restore(route string, p Plan, st Status, actor string) erro
 	return nil
 }
 
+// Forget drops route's plan from this Controller without touching the
+// route's weight: Tick no longer evaluates it and Status no longer reports
+// it. A replica that stops driving plans (it lost their lease) forgets
+// them, so that the next holder's progress, restored later, is not refused
+// as a plan "running here already". It waits for an evaluation in progress.
+func (c *Controller) Forget(route string) {
+	c.mu.Lock()
+	r, ok := c.plans[route]
+	delete(c.plans, route)
+	c.mu.Unlock()
+	if ok {
+		// An evaluate in progress finishes first; the run is then dead.
+		r.mu.Lock()
+		r.state = ""
+		r.mu.Unlock()
+	}
+}
+
+// Routes returns the routes this Controller has a plan for, sorted.
+func (c *Controller) Routes() []string {
+	var out []string
+	for _, rr := range c.runs() {
+		out = append(out, rr.route)
+	}
+	return out
+}
+
 // Status returns route's plan state; false when the route never had a plan.
 func (c *Controller) Status(route string) (Status, bool) {
 	c.mu.Lock()
