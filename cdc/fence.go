@@ -56,6 +56,15 @@ func (f fencedDynamoDB) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWr
 	return f.c.BatchWriteItem(ctx, in, append(opts, f.opt)...)
 }
 
+func (f fencedDynamoDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	return f.c.UpdateItem(ctx, in, append(opts, f.opt)...)
+}
+
+// Scan reads; it is fenced too, as it serves only writes (the sweep).
+func (f fencedDynamoDB) Scan(ctx context.Context, in *dynamodb.ScanInput, opts ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
+	return f.c.Scan(ctx, in, append(opts, f.opt)...)
+}
+
 // fencedEventBridge is the publisher's EventBridge client, fenced.
 type fencedEventBridge struct {
 	c   *eventbridge.Client

@@ -70,6 +70,7 @@ type metrics struct {
 	errors    *prometheus.CounterVec
 	reconnect prometheus.Counter
 	leaseLost prometheus.Counter
+	swept     prometheus.Counter
 	batch     prometheus.Histogram
 	calls     *prometheus.CounterVec
 	leader    prometheus.Gauge
@@ -88,6 +89,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		dead:      prometheus.NewCounter(prometheus.CounterOpts{Name: "strangler_cdc_dead_letters_total", Help: "Changes and events recorded as dead letters."}),
 		errors:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "strangler_cdc_errors_total", Help: "Errors by stage."}, []string{"stage"}),
 		reconnect: prometheus.NewCounter(prometheus.CounterOpts{Name: "strangler_cdc_reconnects_total", Help: "Binlog connection failures."}),
+		swept: prometheus.NewCounter(prometheus.CounterOpts{Name: "strangler_cdc_swept_items_total",
+			Help: "Items scanned by sweeps that remove dropped columns' attributes from items older than the DDL."}),
 		leaseLost: prometheus.NewCounter(prometheus.CounterOpts{Name: "strangler_cdc_lease_lost_total", Help: "Times this process lost the lease while leading and went back to standby."}),
 		batch:     prometheus.NewHistogram(prometheus.HistogramOpts{Name: "strangler_cdc_batch_seconds", Help: "Time to apply one batch to both sinks.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
 		calls:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "strangler_cdc_calls_total", Help: "SDK calls by sink."}, []string{"sink"}),
@@ -95,7 +98,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		tagged: prometheus.NewCounter(prometheus.CounterOpts{Name: "strangler_cdc_tagged_transactions_skipped_total",
 			Help: "Source transactions written by strangler syncback (they hold a row of skip_marker_table): read and checkpointed, but neither written nor published (the new service already did both)."}),
 	}
-	reg.MustRegister(m.lag, m.changes, m.txns, m.events, m.written, m.skipped, m.dead, m.errors, m.reconnect, m.leaseLost, m.batch, m.calls, m.leader, m.tagged)
+	reg.MustRegister(m.lag, m.changes, m.txns, m.events, m.written, m.skipped, m.dead, m.errors, m.reconnect, m.leaseLost, m.swept, m.batch, m.calls, m.leader, m.tagged)
 	return m
 }
 
@@ -305,6 +308,25 @@ func (l *leader) lead(ctx context.Context) error {
 		MaxAttempts: cfg.Events.MaxAttempts, DeadLetters: l.ckp, Logger: log.With("component", "publisher"),
 	})
 	applier := NewApplier(writer, publisher, l.ckp, cfg.Events.Rules, cfg.TombstoneTTL, l.env.Now, log)
+	sweeper := NewSweeper(newFencedDynamoDB(l.ddb, l.lease.Held), l.ddb, cfg.Table, cfg.ControlTable, l.lease.pk,
+		log.With("component", "sweeper"), func(n int) { met.swept.Add(float64(n)) })
+	sweep := func(sw Sweep) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sweeper.Keep(rctx, sw, func(ctx context.Context, attempt int) error {
+				return l.env.Sleep(ctx, min(time.Duration(attempt)*time.Second, 30*time.Second))
+			})
+		}()
+	}
+	// Sweeps a crash or a lost lease cut short resume from their cursor.
+	pending, err := sweeper.Pending(rctx)
+	if err != nil {
+		return l.cause(rctx, err)
+	}
+	for _, sw := range pending {
+		sweep(sw)
+	}
 
 	txns := make(chan Txn, 8) // read-ahead while a batch is applied; bounds memory
 	serr := make(chan error, 1)
@@ -413,6 +435,19 @@ func (l *leader) lead(ctx context.Context) error {
 		met.batch.Observe(l.env.Now().Sub(began).Seconds())
 		if err != nil {
 			return finish(err)
+		}
+		for _, t := range b.Txns {
+			if len(t.Dropped) == 0 {
+				continue
+			}
+			// Recorded before the checkpoint passes the DDL, so a crash
+			// cannot forget it.
+			sw := Sweep{Pos: t.Pos.Number(), Attrs: t.Dropped}
+			if err := sweeper.Record(rctx, sw); err != nil {
+				return finish(err)
+			}
+			log.Info("columns dropped: sweeping their attributes from older items", "attributes", t.Dropped, "ddl", t.Pos.String())
+			sweep(sw)
 		}
 		last := b.Txns[len(b.Txns)-1]
 		acked = &last

@@ -54,6 +54,10 @@ type Txn struct {
 	// table: its changes are echoes of the new service's own and are
 	// dropped (Changes is empty).
 	Tagged bool
+	// Dropped, on a DDL transaction, are the attributes of mapped columns
+	// it dropped: items written from older positions still hold them until
+	// swept (Sweeper).
+	Dropped []string
 }
 
 // SourceAddr is where and as whom the binlog is read.
@@ -248,9 +252,11 @@ func (s *Streamer) stream(ctx context.Context, from position.Position, out chan<
 				continue // a transaction's start (non-transactional engines log one)
 			}
 			if inTxn && s.ddl.MatchString(q) && (string(e.Schema) == s.addr.Schema || strings.Contains(q, s.addr.Schema)) {
-				if err := s.refresh(ctx, q); err != nil {
+				dropped, err := s.refresh(ctx, q)
+				if err != nil {
 					return last, err
 				}
+				txn.Dropped = append(txn.Dropped, dropped...)
 			}
 			if inTxn && (single || strings.EqualFold(strings.TrimSpace(q), "COMMIT")) {
 				if err := emit(); err != nil {
@@ -267,21 +273,23 @@ type decodeError struct{ err error }
 func (e *decodeError) Error() string { return "decoding a row event: " + e.err.Error() }
 func (e *decodeError) Unwrap() error { return e.err }
 
-// refresh re-resolves the mapping after DDL on the table.
-func (s *Streamer) refresh(ctx context.Context, query string) error {
+// refresh re-resolves the mapping after DDL on the table; it returns the
+// attributes of mapped columns the DDL dropped.
+func (s *Streamer) refresh(ctx context.Context, query string) ([]string, error) {
 	m, err := codec.Resolve(ctx, s.db, s.mappingCfg)
 	if err != nil {
 		var se *codec.SchemaError
 		if errors.As(err, &se) || errors.Is(err, codec.ErrNoTable) {
 			s.log.Error("DDL left the table unusable for the mapping; keeping the previous mapping", "query", query, "err", err)
-			return nil
+			return nil, nil
 		}
-		return fmt.Errorf("re-reading the schema after %q: %w", query, err)
+		return nil, fmt.Errorf("re-reading the schema after %q: %w", query, err)
 	}
+	dropped := droppedAttributes(s.mapping, m)
 	s.mapping = m
 	clear(s.layouts)
-	s.log.Info("table changed: mapping re-resolved", "query", query, "columns", len(m.Columns))
-	return nil
+	s.log.Info("table changed: mapping re-resolved", "query", query, "columns", len(m.Columns), "dropped", dropped)
+	return dropped, nil
 }
 
 // layout maps one table map's columns onto the mapping.
