@@ -31,7 +31,9 @@ func (in *Inspector) CheckSource(ctx context.Context) error {
 		return fmt.Errorf("reading the source's binlog settings: %w", err)
 	}
 	if !strings.Contains(strings.ToLower(version), "mariadb") {
-		return fmt.Errorf("%w: server %s is MySQL; this cdc reads MariaDB GTIDs only so far", ErrSource, version)
+		return fmt.Errorf("%w: server %s is not MariaDB: the cdc reads MariaDB sources only (MariaDB GTIDs domain-server-seq and MariaDB's binlog events); "+
+			"MySQL 8 (uuid:seq GTIDs, binary JSON in row events) is not supported. Point mysql.dsn at a MariaDB server with binlog_format=ROW, "+
+			"binlog_row_image=FULL and binlog_row_metadata=FULL (see cdc/README.md, Limitations)", ErrSource, version)
 	}
 	if logBin != "1" && !strings.EqualFold(logBin, "ON") {
 		return fmt.Errorf("%w: the binary log is off: start the server with --log-bin", ErrSource)
