@@ -58,6 +58,14 @@ func NewBreaker(cfg CircuitConfig, now func() time.Time, onChange func(CircuitSt
 	return &Breaker{cfg: cfg, now: now, onChange: onChange}
 }
 
+// SetConfig applies new thresholds (a config reload). The window's counts
+// and the state stay; an open circuit keeps its current open period.
+func (b *Breaker) SetConfig(cfg CircuitConfig) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.cfg = cfg
+}
+
 // Allow reports whether a request may go to the backend now.
 func (b *Breaker) Allow() bool {
 	b.mu.Lock()

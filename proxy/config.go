@@ -52,7 +52,10 @@ type Config struct {
 	// Optional: defaults to none (everything goes to legacy).
 	Routes []RouteConfig `mapstructure:"routes"`
 	// ReloadInterval is how often the config file's modification time is
-	// checked for a live reload of the routes. Optional: defaults to 1s; 0 disables.
+	// checked for a live reload. Every key applies live except listen,
+	// admin.listen, admin.token, control.table, control.name,
+	// control.plan_lease and dynamodb.*, which keep their running values
+	// (each logged as needing a restart). Optional: defaults to 1s; 0 disables.
 	ReloadInterval time.Duration `mapstructure:"reload_interval"`
 	// GOMAXPROCS, when positive, caps the Go scheduler's threads (1 measured
 	// best on shared 2-core machines). Optional: defaults to 0, the runtime's choice.

@@ -26,6 +26,7 @@ type mirrorSet struct {
 
 	mu      sync.RWMutex
 	byRoute map[string]*mirrorEntry
+	gen     int // bumped when the backends change: every mirror is rebuilt
 }
 
 var (
@@ -34,6 +35,7 @@ var (
 )
 
 type mirrorEntry struct {
+	gen    int
 	cfg    shadow.Config
 	m      *shadow.Mirror
 	reg    *prometheus.Registry
@@ -62,7 +64,7 @@ func (s *mirrorSet) apply(ctx context.Context, routes []RouteConfig) {
 		keep[rc.Name] = true
 		cfg := shadowConfig(rc)
 		if e, ok := s.byRoute[rc.Name]; ok {
-			if reflect.DeepEqual(e.cfg, cfg) {
+			if e.gen == s.gen && reflect.DeepEqual(e.cfg, cfg) {
 				continue
 			}
 			stop = append(stop, e)
@@ -70,7 +72,7 @@ func (s *mirrorSet) apply(ctx context.Context, routes []RouteConfig) {
 		reg := prometheus.NewRegistry()
 		m := shadow.New(cfg, s.newRT, s.legacyRT, s.newURL, s.legacyURL, s.log, reg)
 		mctx, cancel := context.WithCancel(ctx)
-		e := &mirrorEntry{cfg: cfg, m: m, reg: reg, cancel: cancel, done: make(chan struct{})}
+		e := &mirrorEntry{gen: s.gen, cfg: cfg, m: m, reg: reg, cancel: cancel, done: make(chan struct{})}
 		go func() {
 			defer close(e.done)
 			if err := m.Run(mctx); err != nil {
@@ -89,6 +91,15 @@ func (s *mirrorSet) apply(ctx context.Context, routes []RouteConfig) {
 	for _, e := range stop {
 		e.cancel()
 	}
+}
+
+// setBackends points the mirrors built from now on at new backends; the
+// next apply rebuilds every running mirror.
+func (s *mirrorSet) setBackends(newRT, legacyRT http.RoundTripper, newURL, legacyURL *url.URL) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.newRT, s.legacyRT, s.newURL, s.legacyURL = newRT, legacyRT, newURL, legacyURL
+	s.gen++
 }
 
 // wait blocks until every mirror's workers returned (after ctx ended).

@@ -42,14 +42,30 @@ func NewPinner(store PinStore, ttl time.Duration, size int, now func() time.Time
 	return &Pinner{store: store, ttl: ttl, now: now, m: m, size: size, lru: list.New(), byKey: map[string]*list.Element{}}
 }
 
+// SetLimits applies a new TTL (to pins made from now on) and LRU size (a
+// smaller one drops the least recent pins at once; they stay in the store).
+func (p *Pinner) SetLimits(ttl time.Duration, size int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ttl, p.size = ttl, size
+	for p.lru.Len() > p.size {
+		e := p.lru.Back()
+		p.lru.Remove(e)
+		delete(p.byKey, e.Value.(*pinEntry).key)
+	}
+}
+
 // Pin returns the backend key is pinned to, pinning it to b when it is new.
 func (p *Pinner) Pin(ctx context.Context, key string, b Backend) (Backend, error) {
 	now := p.now()
+	p.mu.Lock()
+	ttl := p.ttl
+	p.mu.Unlock()
 	if got, ok := p.cached(key, now); ok {
 		p.m.pins.WithLabelValues("cached").Inc()
 		return got, nil
 	}
-	got, expires, err := p.store.Pin(ctx, key, b, now, p.ttl)
+	got, expires, err := p.store.Pin(ctx, key, b, now, ttl)
 	if err != nil {
 		p.m.pins.WithLabelValues("error").Inc()
 		return "", fmt.Errorf("pinning idempotency key: %w", err)

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -51,13 +52,12 @@ type Availability interface {
 // httputil.ReverseProxy, and records the outcome. Never copy one.
 type Proxy struct {
 	sw         *Switch
-	legacy     *Upstream
-	new        *Upstream
+	ups        atomic.Pointer[upstreams] // swapped whole when backends or transport settings reload
 	newAvail   Availability
 	pins       *Pinner
 	mirrors    Mirrors
 	adminToken []byte
-	maxBody    int64
+	maxBody    atomic.Int64 // max_body_bytes, live
 	now        func() time.Time
 	log        *slog.Logger
 	refused    *prometheus.CounterVec
@@ -73,16 +73,17 @@ type decision struct {
 // ServeHTTP implements http.Handler.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := p.now()
+	maxBody := p.maxBody.Load()
 	var ps params
 	rt := p.sw.Table().match(r.Method, r.URL.Path, &ps)
 
-	if r.ContentLength > p.maxBody {
-		p.finish(w, r, rt, BackendProxy, start, http.StatusRequestEntityTooLarge, &http.MaxBytesError{Limit: p.maxBody})
+	if r.ContentLength > maxBody {
+		p.finish(w, r, rt, BackendProxy, start, http.StatusRequestEntityTooLarge, &http.MaxBytesError{Limit: maxBody})
 		return
 	}
 	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
 	if hasBody {
-		r.Body = http.MaxBytesReader(w, r.Body, p.maxBody)
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	}
 	shadowing := rt.state.Mode == ModeShadow && p.mirrors != nil &&
 		(r.Method == http.MethodGet || r.Method == http.MethodHead || p.mirrors.Writes(rt.Name()))
@@ -111,14 +112,15 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hdr.Del(HeaderAdminToken)
 		hdr.Del(HeaderBackend)
 		r = r.WithContext(context.WithValue(r.Context(), shadowKey{}, &shadowCapture{
-			mirrors: p.mirrors, limit: p.maxBody,
+			mirrors: p.mirrors, limit: maxBody,
 			ex: Exchange{Route: rt.Name(), Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Header: hdr, Body: body},
 		}))
 	}
 
-	up := p.legacy
+	ups := p.ups.Load()
+	up := ups.legacy
 	if d.backend == BackendNew {
-		up = p.new
+		up = ups.new
 	}
 	sw := p.writer(w)
 	sw.Header()[HeaderBackend] = backendHeader(d.backend)

@@ -7,14 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"runtime"
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -79,12 +80,17 @@ type Server struct {
 	plans    *plan.Controller
 	keeper   *planKeeper
 	mirrors  *mirrorSet
-	health   []*HealthChecker
 	breaker  *Breaker
-	legacy   *Upstream
-	new      *Upstream
+	pool     *bufferPool
 	reloader *Reloader
 	mirrorMu sync.Mutex // serialises mirror updates (start, reloads)
+
+	backends atomic.Pointer[backendSet] // upstreams and their health checkers in force
+	health   healthRunner
+	poll     atomic.Int64 // control.poll, live
+	drain    atomic.Int64 // shutdown_timeout, live
+
+	cfgMu sync.Mutex // serialises reloads; guards cfg
 }
 
 // New builds a Server: it creates the control table when missing and loads
@@ -139,37 +145,29 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	}
 	s.sw = sw
 
-	legacyURL, err := url.Parse(cfg.Backends.Legacy)
-	if err != nil {
-		return nil, fmt.Errorf("backends.legacy: %w", err)
-	}
-	newURL, err := url.Parse(cfg.Backends.New)
-	if err != nil {
-		return nil, fmt.Errorf("backends.new: %w", err)
-	}
 	s.proxy = &Proxy{
-		sw: sw, adminToken: []byte(cfg.Admin.Token.Reveal()), maxBody: cfg.MaxBodyBytes, now: deps.Now, log: log, refused: s.metrics.refused,
+		sw: sw, adminToken: []byte(cfg.Admin.Token.Reveal()), now: deps.Now, log: log, refused: s.metrics.refused,
 		pins: NewPinner(pins, cfg.Idempotency.TTL, cfg.Idempotency.CacheSize, deps.Now, s.metrics),
 	}
-	pool := &bufferPool{}
-	onRetry := s.metrics.retries.Inc
-	s.legacy = newUpstream(BackendLegacy, legacyURL, cfg, pool, onRetry, s.proxy.errorHandler(BackendLegacy), modifyResponse)
-	s.new = newUpstream(BackendNew, newURL, cfg, pool, onRetry, s.proxy.errorHandler(BackendNew), modifyResponse)
-	s.proxy.legacy, s.proxy.new = s.legacy, s.new
+	s.proxy.maxBody.Store(cfg.MaxBodyBytes)
+	s.poll.Store(int64(cfg.Control.Poll))
+	s.drain.Store(int64(cfg.ShutdownTimeout))
+	s.pool = &bufferPool{}
+	bs, err := s.newBackendSet(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.backends.Store(bs)
+	s.proxy.ups.Store(bs.ups)
 
 	circuit := s.metrics.circuit.WithLabelValues(string(BackendNew))
 	s.breaker = NewBreaker(cfg.Circuit, deps.Now, func(st CircuitState) {
 		circuit.Set(float64(st))
 		log.Warn("circuit of the new backend changed", "state", st.String())
 	})
-	for _, up := range []*Upstream{s.legacy, s.new} {
-		g := s.metrics.healthy.WithLabelValues(string(up.name))
-		s.health = append(s.health, NewHealthChecker(up.name, up.url.String(), cfg.Health, up.transport, deps.Logger.With("component", "health"),
-			func(ok bool) { g.Set(b2f(ok)) }))
-	}
-	s.proxy.newAvail = &availability{health: s.health[1], breaker: s.breaker}
+	s.proxy.newAvail = &availability{health: func() bool { return s.backends.Load().health[1].Healthy() }, breaker: s.breaker}
 
-	s.mirrors = newMirrorSet(s.new.transport, s.legacy.transport, newURL, legacyURL, deps.Logger)
+	s.mirrors = newMirrorSet(bs.ups.new.transport, bs.ups.legacy.transport, bs.ups.new.url, bs.ups.legacy.url, deps.Logger)
 	s.proxy.mirrors = s.mirrors
 	s.plans = plan.NewController(planObserver{s.stats}, sw, deps.Now, deps.Logger, s.reg)
 	routeNames := func() map[string]bool {
@@ -204,7 +202,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		backend: s.backendStatus, gather: prometheus.Gatherers{s.reg, s.mirrors}, now: deps.Now, log: deps.Logger.With("component", "admin"),
 	}
 	if deps.Reload != nil && deps.ConfigFile != "" && cfg.ReloadInterval > 0 {
-		s.reloader = NewReloader(deps.ConfigFile, cfg, deps.Reload, s.applyConfig, cfg.ReloadInterval, s.metrics, deps.Logger.With("component", "reload"))
+		s.reloader = NewReloader(deps.ConfigFile, cfg, deps.Reload, s.applyConfig, s.metrics, deps.Logger.With("component", "reload"))
 	}
 	return s, nil
 }
@@ -218,11 +216,11 @@ func b2f(b bool) float64 {
 
 // availability is the new backend's: healthy and let through by its breaker.
 type availability struct {
-	health  *HealthChecker
+	health  func() bool
 	breaker *Breaker
 }
 
-func (a *availability) Allow() bool        { return a.health.Healthy() && a.breaker.Allow() }
+func (a *availability) Allow() bool        { return a.health() && a.breaker.Allow() }
 func (a *availability) Record(failed bool) { a.breaker.Record(failed) }
 
 // planObserver answers the plan controller from the proxy's figures.
@@ -238,21 +236,11 @@ func (o planObserver) Window(route, backend string, since time.Time) plan.Window
 var _ plan.Setter = (*Switch)(nil)
 
 func (s *Server) backendStatus() []BackendStatus {
+	bs := s.backends.Load()
 	return []BackendStatus{
-		{Name: BackendLegacy, URL: s.legacy.url.String(), Healthy: s.health[0].Healthy()},
-		{Name: BackendNew, URL: s.new.url.String(), Healthy: s.health[1].Healthy(), Circuit: s.breaker.State().String()},
+		{Name: BackendLegacy, URL: bs.ups.legacy.url.String(), Healthy: bs.health[0].Healthy()},
+		{Name: BackendNew, URL: bs.ups.new.url.String(), Healthy: bs.health[1].Healthy(), Circuit: s.breaker.State().String()},
 	}
-}
-
-// applyConfig applies a reloaded configuration's routes.
-func (s *Server) applyConfig(ctx context.Context, cfg Config) error {
-	if err := s.sw.ApplyFile(ctx, cfg.Routes); err != nil {
-		return err
-	}
-	s.mirrorMu.Lock()
-	s.mirrors.apply(ctx, cfg.Routes)
-	s.mirrorMu.Unlock()
-	return nil
 }
 
 // Handler returns the proxied order API.
@@ -280,11 +268,12 @@ func (s *Server) Run(ctx context.Context) error {
 	s.mirrors.apply(ctx, s.sw.currentFile())
 	s.mirrorMu.Unlock()
 	g, gctx := errgroup.WithContext(ctx)
-	for _, h := range s.health {
-		g.Go(func() error { return h.Run(gctx) })
-	}
+	s.health.start(gctx, s.backends.Load())
+	defer s.health.stop()
 	if s.cfg.Control.Table != "" {
-		g.Go(func() error { return s.sw.RunSync(gctx, s.cfg.Control.Poll) })
+		g.Go(func() error {
+			return s.sw.RunSync(gctx, func() time.Duration { return time.Duration(s.poll.Load()) })
+		})
 	}
 	if s.reloader != nil {
 		g.Go(func() error { return s.reloader.Run(gctx) })
@@ -317,7 +306,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.Run(gctx) })
 	g.Go(func() error {
-		return serve(gctx, cfg.Listen, s.Handler(), cfg.ShutdownTimeout, s.log.With("listener", "proxy"))
+		return serve(gctx, cfg.Listen, s.Handler(), func() time.Duration { return time.Duration(s.drain.Load()) }, s.log.With("listener", "proxy"))
 	})
 	g.Go(func() error {
 		return httpserver.Serve(gctx, cfg.Admin.Listen, s.AdminHandler(), cfg.ShutdownTimeout, s.log.With("listener", "admin"))
@@ -329,16 +318,23 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 // GOMEMLIMIT environment variables win over the file, as the runtime's own
 // knobs should.
 func tuneRuntime(cfg Config, logger *slog.Logger) {
-	if cfg.GOMAXPROCS > 0 {
+	switch {
+	case cfg.GOMAXPROCS > 0:
 		runtime.GOMAXPROCS(cfg.GOMAXPROCS)
+	case os.Getenv("GOMAXPROCS") == "":
+		runtime.SetDefaultGOMAXPROCS() // a reload back to 0
 	}
 	gogc, limit := os.Getenv("GOGC"), os.Getenv("GOMEMLIMIT")
 	if gogc == "" {
 		debug.SetGCPercent(cfg.GOGC)
 		gogc = strconv.Itoa(cfg.GOGC)
 	}
-	if limit == "" && cfg.MemoryLimitBytes > 0 {
-		debug.SetMemoryLimit(cfg.MemoryLimitBytes)
+	if limit == "" {
+		if cfg.MemoryLimitBytes > 0 {
+			debug.SetMemoryLimit(cfg.MemoryLimitBytes)
+		} else {
+			debug.SetMemoryLimit(math.MaxInt64) // none
+		}
 		limit = strconv.FormatInt(cfg.MemoryLimitBytes, 10)
 	}
 	logger.Info("runtime tuned", "component", "proxy", "gomaxprocs", runtime.GOMAXPROCS(0), "gogc", gogc, "memory_limit", limit)
@@ -351,7 +347,7 @@ func tuneRuntime(cfg Config, logger *slog.Logger) {
 // after a fixed time whatever its progress; a backend that stalls is bounded
 // by transport.response_header_timeout, a client that stalls by TCP. (Fewer
 // per-request deadline updates is also cheaper.)
-func serve(ctx context.Context, addr string, h http.Handler, drain time.Duration, logger *slog.Logger) error {
+func serve(ctx context.Context, addr string, h http.Handler, drain func() time.Duration, logger *slog.Logger) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", addr, err)
@@ -370,7 +366,7 @@ func serve(ctx context.Context, addr string, h http.Handler, drain time.Duration
 		return fmt.Errorf("serving %s: %w", addr, err)
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain())
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {
 		return fmt.Errorf("draining %s: %w", addr, err)

@@ -255,9 +255,10 @@ func (s *Switch) Sync(ctx context.Context) error {
 	return s.rebuild()
 }
 
-// RunSync calls Sync every interval until ctx ends, logging failures.
-func (s *Switch) RunSync(ctx context.Context, every time.Duration) error {
-	t := time.NewTicker(every)
+// RunSync calls Sync every every() (read again each round, so a reload
+// applies) until ctx ends, logging failures.
+func (s *Switch) RunSync(ctx context.Context, every func() time.Duration) error {
+	t := time.NewTimer(every())
 	defer t.Stop()
 	for {
 		select {
@@ -265,6 +266,7 @@ func (s *Switch) RunSync(ctx context.Context, every time.Duration) error {
 			return nil
 		case <-t.C:
 		}
+		t.Reset(every())
 		if err := s.Sync(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("reading routing state from the control table failed; keeping the current one", "err", err)
 		}

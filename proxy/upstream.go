@@ -115,6 +115,13 @@ func retryable(req *http.Request, err error) bool {
 	return req.Header.Get(HeaderIdempotencyKey) != ""
 }
 
+// upstreams are the two backends in force; a reload that changes backends,
+// transport or retries builds a new pair and swaps it in, so a request uses
+// one pair from start to end.
+type upstreams struct {
+	legacy, new *Upstream
+}
+
 // Upstream is one backend: its base URL, transport and reverse proxy. Never copy one.
 type Upstream struct {
 	name      Backend

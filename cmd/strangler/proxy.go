@@ -37,8 +37,13 @@ The admin API (admin.listen, bearer admin.token) lists live figures, changes
 modes and weights, runs progressive plans and serves the audit log and the
 shadow diffs; 'strangler route' is its CLI. Changes are persisted with their
 audit entry in the DynamoDB control table (control.table) and picked up by
-every replica within control.poll. Editing the config file reloads its routes
-live; an invalid file is refused and the running configuration kept.`,
+every replica within control.poll. One replica, the holder of the plan lease
+(control.plan_lease), drives progressive plans; the others refuse plan actions
+naming it, and one of them takes over when it dies. Editing the config file
+applies it live (routes, backends, transport, health, circuit, limits, ...);
+listen addresses, the admin token, the control table and the DynamoDB endpoint
+need a restart (logged by key, running value kept); an invalid file is refused
+and the running configuration kept.`,
 		Example: `  STRANGLER_PROXY_ADMIN_TOKEN=$(openssl rand -hex 16) strangler proxy serve
   strangler proxy serve --legacy-url http://127.0.0.1:8080 --new-url http://127.0.0.1:8081`,
 		Args: cobra.NoArgs,
