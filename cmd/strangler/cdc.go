@@ -1,6 +1,9 @@
 package main
 
 import (
+	"os"
+	"runtime/debug"
+
 	"github.com/spf13/cobra"
 
 	"github.com/anycompany/strangler/cdc"
@@ -34,7 +37,14 @@ func newCdcRunCmd(a *app) *cobra.Command {
 At start it checks the source (binlog_format=ROW, binlog_row_image=FULL,
 binlog_row_metadata=FULL, replication privileges) and refuses with the reason.
 It takes the lease in the control table; while another cdc holds it, this one
-waits as a standby and takes over within lease.ttl of the holder's death.
+waits as a standby and takes over within lease.ttl of the holder's death. A
+leader that loses its lease (it stalled past lease.ttl, or another took it)
+stops writing at once and goes back to standby, resuming from the checkpoint
+when it gets the lease again.
+
+The source must be MariaDB (MariaDB GTIDs and binlog events); a MySQL 8
+source is refused. Unless GOGC or GOMEMLIMIT are set, it runs with GOGC=400
+and a 200 MiB soft memory limit.
 
 It starts after its checkpoint, else after the position the backfill recorded,
 else (with --from-now) at the source's current position. A start position the
@@ -53,6 +63,12 @@ stage, throughput and errors.`,
 			log, err := a.logger()
 			if err != nil {
 				return err
+			}
+			if os.Getenv("GOGC") == "" {
+				debug.SetGCPercent(cdc.GCPercent)
+			}
+			if os.Getenv("GOMEMLIMIT") == "" {
+				debug.SetMemoryLimit(cdc.MemoryLimit)
 			}
 			return cdc.Run(cmd.Context(), cfg, opts, cdc.Env{Log: log, Out: a.stdout})
 		},

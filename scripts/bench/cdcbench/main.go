@@ -27,6 +27,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -380,7 +381,19 @@ func counter(reg *prometheus.Registry, name string) float64 {
 	return total
 }
 
+// tuneGC applies what strangler cdc run applies (unless GOGC or GOMEMLIMIT
+// are set), so the engine is measured as it runs.
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(cdc.GCPercent)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(cdc.MemoryLimit)
+	}
+}
+
 func engine(ctx context.Context, f flags) error {
+	tuneGC()
 	if err := initTables(ctx, f); err != nil {
 		return err
 	}
@@ -426,6 +439,7 @@ func engine(ctx context.Context, f flags) error {
 }
 
 func lag(ctx context.Context, f flags) error {
+	tuneGC()
 	if err := initTables(ctx, f); err != nil {
 		return err
 	}
