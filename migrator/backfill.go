@@ -57,10 +57,10 @@ func (s Summary) RowsPerSecond() float64 {
 }
 
 // Writer is what the backfill writes items with: Write for a known set
-// (repairs), Stream for a chunk as it is read.
+// (repairs); the backfill's chunks stream into a pool of its callers.
 type Writer interface {
 	Write(ctx context.Context, items []guard.Item) (guard.Result, error)
-	Stream(ctx context.Context) *guard.Stream
+	NewPool(calls int) *guard.Pool
 }
 
 var _ Writer = (*guard.Writer)(nil)
@@ -83,6 +83,8 @@ type Backfiller struct {
 	sleep     func(context.Context, time.Duration) error
 
 	read, written, skipped, dead, calls atomic.Int64
+	// pool writes the chunks of a Run.
+	pool *guard.Pool
 }
 
 // BackfillDeps are what a Backfiller is built from.
@@ -152,6 +154,11 @@ func (b *Backfiller) Run(ctx context.Context) (Summary, error) {
 	}
 
 	var thisRun atomic.Int64
+	// The workers' chunks share workers x write_concurrency callers: while
+	// one worker is between chunks (leasing, finishing, starting a
+	// snapshot) the calls stay in flight on the others' rows.
+	b.pool = b.writer.NewPool(b.cfg.Backfill.Workers * b.cfg.Backfill.WriteConcurrency)
+	defer b.pool.Close()
 	g, gctx := errgroup.WithContext(ctx)
 	queue := newChunkQueue(b.jobs, b.owner, b.cfg.Backfill.LeaseTTL, b.now, b.sleep)
 	for range b.cfg.Backfill.Workers {
@@ -237,14 +244,19 @@ func (b *Backfiller) chunk(ctx context.Context, c Chunk) error {
 	started := b.now()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	// The heartbeat stops before Finish: a renewal racing with Finish would
+	// find the chunk done, call the lease lost and cancel Finish half-way
+	// (the chunk done, the run not counting it). Finish itself refuses a
+	// chunk whose lease another worker took.
+	hbCtx, stopHeartbeat := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		b.heartbeat(ctx, c.N, cancel)
+		b.heartbeat(hbCtx, c.N, cancel)
 	}()
 	defer wg.Wait()
-	defer cancel(nil)
+	defer stopHeartbeat()
 
 	// Rows stream from the snapshot straight into the writer, which keeps
 	// write_concurrency calls in flight while the next rows are read and
@@ -256,7 +268,7 @@ func (b *Backfiller) chunk(ctx context.Context, c Chunk) error {
 		nRows, nBad, owned int
 	)
 	_, refAt, hasRef := b.mapping.Ref()
-	stream := b.writer.Stream(ctx)
+	stream := b.pool.Stream(ctx)
 	scanErr := b.inspector.ScanChunk(ctx, c.Lo, c.Hi, func(p position.Position) error {
 		snapPos, pos = p, p.Number()
 		return nil
@@ -315,6 +327,11 @@ func (b *Backfiller) chunk(ctx context.Context, c Chunk) error {
 	b.metrics.rows.WithLabelValues("dead").Add(float64(len(dead)))
 	if b.progress != nil {
 		b.progress.Add(int64(nBad))
+	}
+	stopHeartbeat()
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return err
 	}
 	if err := b.jobs.Finish(ctx, c.N, b.owner, res.Written, res.Skipped, len(dead), snapPos); err != nil {
 		return causeOr(ctx, err)

@@ -3,6 +3,7 @@ package codec
 import (
 	"encoding/json"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -46,14 +47,52 @@ func (m *Mapping) slowItem(raw [][]byte) (map[string]types.AttributeValue, strin
 }
 
 // fastItem encodes raw (no ref) directly; ok is false when anything is
-// unusual, and the caller takes the slow path.
+// unusual, and the caller takes the slow path. It copies the row's text
+// into one string, which every string and number attribute then slices,
+// and takes the attributes from slabs: a handful of allocations a row
+// instead of one per value.
 func (m *Mapping) fastItem(raw [][]byte) (map[string]types.AttributeValue, string, int, bool) {
-	key, ok := m.fastKey(raw[0])
+	var offsets [64]int
+	if len(m.Columns) > len(offsets)-1 {
+		return nil, "", 0, false
+	}
+	total := len(raw[0])
+	for i := 1; i < len(m.Columns); i++ {
+		if raw[i] == nil || i == m.ref {
+			continue
+		}
+		if t := m.Columns[i].Type; t == Datetime || t == Timestamp {
+			total += len(TimeLayout)
+			continue
+		}
+		total += len(raw[i])
+	}
+	var sb strings.Builder
+	sb.Grow(total)
+	sb.Write(raw[0])
+	for i := 1; i < len(m.Columns); i++ {
+		offsets[i] = sb.Len()
+		if raw[i] == nil || i == m.ref {
+			continue
+		}
+		if t := m.Columns[i].Type; t == Datetime || t == Timestamp {
+			var out [len(TimeLayout)]byte
+			if !fastDatetime(raw[i], &out) {
+				return nil, "", 0, false
+			}
+			sb.Write(out[:])
+			continue
+		}
+		sb.Write(raw[i])
+	}
+	all := sb.String()
+	key, ok := m.fastKey(raw[0], all[:len(raw[0])])
 	if !ok {
 		return nil, "", 0, false
 	}
+	var sl slabs
 	item := make(map[string]types.AttributeValue, len(m.Columns)+1)
-	item[AttrPK] = &types.AttributeValueMemberS{Value: key}
+	item[AttrPK] = sl.s(key)
 	size := len(AttrPK) + len(key)
 	for i := 1; i < len(m.Columns); i++ {
 		b := raw[i]
@@ -61,7 +100,13 @@ func (m *Mapping) fastItem(raw [][]byte) (map[string]types.AttributeValue, strin
 			continue
 		}
 		c := &m.Columns[i]
-		av, n, ok := c.fastAttr(b)
+		src := all[offsets[i]:]
+		if t := c.Type; t == Datetime || t == Timestamp {
+			src = src[:len(TimeLayout)]
+		} else {
+			src = src[:len(b)]
+		}
+		av, n, ok := c.fastAttrIn(b, src, &sl)
 		if !ok {
 			return nil, "", 0, false
 		}
@@ -71,9 +116,32 @@ func (m *Mapping) fastItem(raw [][]byte) (map[string]types.AttributeValue, strin
 	return item, key, size, true
 }
 
+// slabs hands out attributes from small arrays, one allocation for many.
+// A slab lives as long as any of its attributes: all of one item.
+type slabs struct {
+	ss []types.AttributeValueMemberS
+	ns []types.AttributeValueMemberN
+}
+
+func (a *slabs) s(v string) *types.AttributeValueMemberS {
+	if len(a.ss) == cap(a.ss) {
+		a.ss = make([]types.AttributeValueMemberS, 0, 16)
+	}
+	a.ss = append(a.ss, types.AttributeValueMemberS{Value: v})
+	return &a.ss[len(a.ss)-1]
+}
+
+func (a *slabs) n(v string) *types.AttributeValueMemberN {
+	if len(a.ns) == cap(a.ns) {
+		a.ns = make([]types.AttributeValueMemberN, 0, 8)
+	}
+	a.ns = append(a.ns, types.AttributeValueMemberN{Value: v})
+	return &a.ns[len(a.ns)-1]
+}
+
 // fastKey is KeyString of a row without a ref, with CheckKey's refusals
 // left to the slow path.
-func (m *Mapping) fastKey(b []byte) (string, bool) {
+func (m *Mapping) fastKey(b []byte, s string) (string, bool) {
 	if len(b) == 0 {
 		return "", false
 	}
@@ -82,12 +150,11 @@ func (m *Mapping) fastKey(b []byte) (string, bool) {
 		if !utf8.Valid(b) {
 			return "", false
 		}
-		return string(b), true
+		return s, true
 	case Int, Uint:
 		if !canonicalInteger(b, m.Columns[0].Type == Int) {
 			return "", false
 		}
-		s := string(b)
 		var err error
 		if m.Columns[0].Type == Int {
 			_, err = strconv.ParseInt(s, 10, 64)
@@ -122,40 +189,50 @@ func canonicalInteger(b []byte, signed bool) bool {
 // fastAttr encodes one non-NULL text value as Attr(FromText(b)) does and
 // returns attrSize of the attribute; ok is false when the value is refused.
 func (c *Column) fastAttr(b []byte) (types.AttributeValue, int, bool) {
+	src := string(b)
+	if c.Type == Datetime || c.Type == Timestamp {
+		var out [len(TimeLayout)]byte
+		if !fastDatetime(b, &out) {
+			return nil, 0, false
+		}
+		src = string(out[:])
+	}
+	return c.fastAttrIn(b, src, &slabs{})
+}
+
+// fastAttrIn is fastAttr given src, the value's text as a string (for a
+// DATETIME or TIMESTAMP already in TimeLayout), which the attributes slice.
+func (c *Column) fastAttrIn(b []byte, src string, sl *slabs) (types.AttributeValue, int, bool) {
 	switch c.Type {
 	case String, Enum:
 		if !utf8.Valid(b) {
 			return nil, 0, false
 		}
-		return &types.AttributeValueMemberS{Value: string(b)}, len(b), true
+		return sl.s(src), len(src), true
 	case Int, Uint:
 		if canonicalInteger(b, c.Type == Int) {
-			s := string(b)
 			var err error
 			if c.Type == Int {
-				_, err = strconv.ParseInt(s, 10, 64)
+				_, err = strconv.ParseInt(src, 10, 64)
 			} else {
-				_, err = strconv.ParseUint(s, 10, 64)
+				_, err = strconv.ParseUint(src, 10, 64)
 			}
 			if err != nil {
 				return nil, 0, false
 			}
-			return &types.AttributeValueMemberN{Value: s}, numberSize(s), true
+			return sl.n(src), numberSize(src), true
 		}
 	case Decimal:
 		if plainDecimal(b, c.Precision, c.Scale) {
-			s := string(b)
 			if c.numberAsString() {
-				return &types.AttributeValueMemberS{Value: s}, len(s), true
+				return sl.s(src), len(src), true
 			}
-			return &types.AttributeValueMemberN{Value: s}, numberSize(s), true
+			return sl.n(src), numberSize(src), true
 		}
 	case Datetime, Timestamp:
-		if s, ok := fastDatetime(b); ok {
-			return &types.AttributeValueMemberS{Value: s}, len(s), true
-		}
+		return sl.s(src), len(src), true
 	case JSON:
-		sc := jsonScanner{b: b}
+		sc := jsonScanner{b: b, src: src, sl: sl}
 		av, n, ok := sc.value(0)
 		if !ok {
 			return nil, 0, false
@@ -214,33 +291,33 @@ func plainDecimal(b []byte, precision, scale int) bool {
 	return !(neg && zero)
 }
 
-// fastDatetime turns "2006-01-02 15:04:05" or "2006-01-02 15:04:05.000000"
-// (a real date, not a zero one) into TimeLayout.
-func fastDatetime(b []byte) (string, bool) {
+// fastDatetime writes "2006-01-02 15:04:05" or "2006-01-02 15:04:05.000000"
+// (a real date, not a zero one) into out in TimeLayout.
+func fastDatetime(b []byte, out *[len(TimeLayout)]byte) bool {
 	if len(b) != 19 && len(b) != 26 {
-		return "", false
+		return false
 	}
 	for i, c := range b {
 		switch i {
 		case 4, 7:
 			if c != '-' {
-				return "", false
+				return false
 			}
 		case 10:
 			if c != ' ' {
-				return "", false
+				return false
 			}
 		case 13, 16:
 			if c != ':' {
-				return "", false
+				return false
 			}
 		case 19:
 			if c != '.' {
-				return "", false
+				return false
 			}
 		default:
 			if c < '0' || c > '9' {
-				return "", false
+				return false
 			}
 		}
 	}
@@ -253,9 +330,8 @@ func fastDatetime(b []byte) (string, bool) {
 	}
 	year, month, day := num(0, 4), num(5, 2), num(8, 2)
 	if month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || num(11, 2) > 23 || num(14, 2) > 59 || num(17, 2) > 59 {
-		return "", false
+		return false
 	}
-	var out [27]byte
 	copy(out[:], b[:10])
 	out[10] = 'T'
 	copy(out[11:19], b[11:19])
@@ -266,7 +342,7 @@ func fastDatetime(b []byte) (string, bool) {
 		copy(out[20:26], "000000")
 	}
 	out[26] = 'Z'
-	return string(out[:]), true
+	return true
 }
 
 func daysIn(month, year int) int {
@@ -287,7 +363,10 @@ func daysIn(month, year int) int {
 // (ok false otherwise, and the caller takes the slow path for the error).
 type jsonScanner struct {
 	b []byte
-	i int
+	// src is b as a string: strings and numbers are slices of it.
+	src string
+	sl  *slabs
+	i   int
 }
 
 func (s *jsonScanner) space() {
@@ -393,7 +472,7 @@ func (s *jsonScanner) value(depth int) (types.AttributeValue, int, bool) {
 		if !ok {
 			return nil, 0, false
 		}
-		return &types.AttributeValueMemberS{Value: v}, len(v), true
+		return s.sl.s(v), len(v), true
 	case c == 't':
 		if s.literal("true") {
 			return &types.AttributeValueMemberBOOL{Value: true}, 1, true
@@ -411,7 +490,7 @@ func (s *jsonScanner) value(depth int) (types.AttributeValue, int, bool) {
 		if !ok || !fastNumberOK(n) && checkNumber(n) != nil {
 			return nil, 0, false
 		}
-		return &types.AttributeValueMemberN{Value: n}, numberSize(n), true
+		return s.sl.n(n), numberSize(n), true
 	}
 	return nil, 0, false
 }
@@ -436,9 +515,8 @@ func (s *jsonScanner) str() (string, bool) {
 		switch {
 		case c == '"':
 			s.i++
-			body := s.b[start+1 : s.i-1]
-			if !escaped && (!high || utf8.Valid(body)) {
-				return string(body), true
+			if !escaped && (!high || utf8.Valid(s.b[start+1:s.i-1])) {
+				return s.src[start+1 : s.i-1], true
 			}
 			var v string
 			if err := json.Unmarshal(s.b[start:s.i], &v); err != nil {
@@ -502,7 +580,7 @@ func (s *jsonScanner) number() (string, bool) {
 		}
 	}
 	s.i = i
-	return string(b[start:i]), true
+	return s.src[start:i], true
 }
 
 // fastNumberOK reports a JSON number checkNumber surely accepts: no

@@ -502,28 +502,51 @@ func retryable(err error) bool {
 
 // Stream writes items as they come, in the writer's mode: it groups them as
 // Write does (one per PutItem, 25 per BatchWriteItem, up to 100 and 3.5 MB
-// per TransactWriteItems) and keeps up to Concurrency calls in flight, so
-// the caller produces the next items while the last ones are written. Add
-// blocks while Concurrency calls are in flight. A Stream is used by one
-// goroutine; Close it once, also after an error.
+// per TransactWriteItems) and writes each full group while the caller
+// produces the next items: on its own up to Concurrency calls in flight, or,
+// made by Pool.Stream, on the pool's shared callers. Add blocks while the
+// calls are all busy. A Stream is used by one goroutine; Close it once, also
+// after an error.
 type Stream struct {
-	w     *Writer
-	g     *errgroup.Group
-	ctx   context.Context
-	write func(context.Context, []Item) (Result, error)
-	max   int
-	group []Item
-	bytes int
+	w      *Writer
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	write  func(context.Context, []Item) (Result, error)
+	max    int
+	group  []Item
+	bytes  int
+	// submit hands a full group to whoever writes it.
+	submit func(group []Item)
+	wg     sync.WaitGroup
 
 	mu  sync.Mutex
 	res Result
+	err error
 }
 
-// Stream starts a stream of writes; ctx bounds every call.
+// Stream starts a stream of writes with its own Concurrency calls in
+// flight; ctx bounds every call.
 func (w *Writer) Stream(ctx context.Context) *Stream {
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(w.concurrency)
-	s := &Stream{w: w, g: g, ctx: gctx}
+	s := w.newStream(ctx)
+	slots := make(chan struct{}, w.concurrency)
+	s.submit = func(group []Item) {
+		select {
+		case slots <- struct{}{}:
+		case <-s.ctx.Done():
+			s.done(Result{}, context.Cause(s.ctx))
+			return
+		}
+		go func() {
+			defer func() { <-slots }()
+			s.done(s.write(s.ctx, group))
+		}()
+	}
+	return s
+}
+
+func (w *Writer) newStream(ctx context.Context) *Stream {
+	ctx, cancel := context.WithCancelCause(ctx)
+	s := &Stream{w: w, ctx: ctx, cancel: cancel}
 	switch w.mode {
 	case Transact:
 		s.write, s.max = w.transactGroup, 100
@@ -535,11 +558,23 @@ func (w *Writer) Stream(ctx context.Context) *Stream {
 	return s
 }
 
+// done records one group's result; the first error ends the stream.
+func (s *Stream) done(r Result, err error) {
+	s.mu.Lock()
+	s.res.add(r)
+	if err != nil && s.err == nil {
+		s.err = err
+		s.cancel(err)
+	}
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
 // Add queues it, and sends its group when full. An error means a write
 // failed (Close returns it) or ctx ended: stop adding.
 func (s *Stream) Add(it Item) error {
 	if err := s.ctx.Err(); err != nil {
-		return err
+		return context.Cause(s.ctx)
 	}
 	if dead, bad := it.sized(); bad {
 		s.mu.Lock()
@@ -564,23 +599,73 @@ func (s *Stream) Add(it Item) error {
 func (s *Stream) flush() {
 	group := s.group
 	s.group, s.bytes = nil, 0
-	s.g.Go(func() error {
-		r, err := s.write(s.ctx, group)
-		s.mu.Lock()
-		s.res.add(r)
-		s.mu.Unlock()
-		return err
-	})
+	s.wg.Add(1)
+	s.submit(group)
 }
 
 // Close sends the last group, waits for every call and returns what the
 // stream did, like Write.
 func (s *Stream) Close() (Result, error) {
-	if len(s.group) > 0 && s.ctx.Err() == nil {
-		s.flush()
+	if len(s.group) > 0 {
+		s.flush() // when ctx has ended, this records why
 	}
-	err := s.g.Wait()
+	s.wg.Wait()
+	s.cancel(nil)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.res, err
+	return s.res, s.err
+}
+
+// Pool is a fixed set of callers shared by many streams: each stream's full
+// groups queue for the next free caller, so the calls stay in flight while
+// any stream has items, even when the others are between chunks.
+type Pool struct {
+	w    *Writer
+	jobs chan poolJob
+	wg   sync.WaitGroup
+}
+
+type poolJob struct {
+	s     *Stream
+	group []Item
+}
+
+// NewPool starts calls callers. Close the pool after its streams.
+func (w *Writer) NewPool(calls int) *Pool {
+	if calls <= 0 {
+		calls = w.concurrency
+	}
+	p := &Pool{w: w, jobs: make(chan poolJob, calls)}
+	for range calls {
+		p.wg.Go(func() {
+			for j := range p.jobs {
+				if err := context.Cause(j.s.ctx); err != nil {
+					j.s.done(Result{}, err)
+					continue
+				}
+				j.s.done(j.s.write(j.s.ctx, j.group))
+			}
+		})
+	}
+	return p
+}
+
+// Stream starts a stream written by the pool's callers; ctx bounds its
+// calls.
+func (p *Pool) Stream(ctx context.Context) *Stream {
+	s := p.w.newStream(ctx)
+	s.submit = func(group []Item) {
+		select {
+		case p.jobs <- poolJob{s: s, group: group}:
+		case <-s.ctx.Done():
+			s.done(Result{}, context.Cause(s.ctx))
+		}
+	}
+	return s
+}
+
+// Close stops the callers once the queued groups are written.
+func (p *Pool) Close() {
+	close(p.jobs)
+	p.wg.Wait()
 }

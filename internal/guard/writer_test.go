@@ -150,12 +150,18 @@ func TestGuardConverges(t *testing.T) {
 	}
 }
 
-// write writes items with one Write or through a Stream.
+// write writes items with one Write or through a Stream (of a Pool of 3
+// callers every other time).
 func write(w *guard.Writer, stream bool, items []guard.Item) (guard.Result, error) {
 	if !stream {
 		return w.Write(context.Background(), items)
 	}
 	s := w.Stream(context.Background())
+	if len(items)%2 == 0 {
+		p := w.NewPool(3)
+		defer p.Close()
+		s = p.Stream(context.Background())
+	}
 	for _, it := range items {
 		if err := s.Add(it); err != nil {
 			break
