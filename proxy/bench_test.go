@@ -10,10 +10,27 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/anycompany/strangler/proxy"
 )
+
+// benchPool lends the bare proxy 32 KiB buffers, as scripts/bench/backend does.
+type benchPool struct{ p sync.Pool }
+
+func (b *benchPool) Get() []byte {
+	if v, ok := b.p.Get().(*[32 << 10]byte); ok {
+		return v[:]
+	}
+	return new([32 << 10]byte)[:]
+}
+
+func (b *benchPool) Put(buf []byte) {
+	if cap(buf) == 32<<10 {
+		b.p.Put((*[32 << 10]byte)(buf[:32<<10]))
+	}
+}
 
 // discardWriter is a reusable http.ResponseWriter that drops the body.
 type discardWriter struct {
@@ -60,8 +77,9 @@ func BenchmarkServeHTTP(b *testing.B) {
 
 	u, _ := url.Parse(backend.URL)
 	bare := &httputil.ReverseProxy{
-		Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(u) },
-		Transport: &http.Transport{MaxIdleConnsPerHost: 256, DisableCompression: true},
+		Rewrite:    func(pr *httputil.ProxyRequest) { pr.SetURL(u) },
+		Transport:  &http.Transport{MaxIdleConnsPerHost: 256, DisableCompression: true},
+		BufferPool: &benchPool{},
 	}
 	for _, c := range []struct {
 		name string
