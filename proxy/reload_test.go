@@ -5,10 +5,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/anycompany/strangler/internal/config"
@@ -113,6 +115,49 @@ routes:
 		if !strings.Contains(logs.String(), `"`+key+`"`) {
 			t.Errorf("the reload log does not name %s as applied:\n%s", key, logs.String())
 		}
+	}
+
+	// Backends swapped back and forth under load drop no request: requests
+	// in flight finish on the upstream they started with.
+	var sent, failed atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				a, err := http.Get(fmt.Sprintf("%s/v1/orders/%d-%d", h.url, w, i))
+				sent.Add(1)
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				if a.StatusCode != 200 {
+					failed.Add(1)
+				}
+				a.Body.Close()
+			}
+		})
+	}
+	for i := range 10 {
+		to, name := nw.srv.URL, `"backend":"new"`
+		if i%2 == 1 {
+			to, name = nw2.srv.URL, `"backend":"new2"`
+		}
+		write("127.0.0.1:9999", "another-token-0123456789", to, 2048, "")
+		eventually(t, "backends.new to move to "+to, func() bool {
+			return strings.Contains(string(call(t, "GET", h.url+"/v1/orders/x", "").body), name)
+		})
+	}
+	close(stop)
+	wg.Wait()
+	t.Logf("%d requests during 10 backend swaps, %d failed", sent.Load(), failed.Load())
+	if sent.Load() < 100 || failed.Load() != 0 {
+		t.Fatalf("%d of %d requests failed during backend swaps", failed.Load(), sent.Load())
 	}
 	hitsOld := nw.hits.Load()
 
