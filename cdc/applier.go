@@ -118,6 +118,7 @@ func (a *Applier) Prepare(ctx context.Context, txns []Txn) (*Batch, error) {
 		b.entries, evErr = a.events(txns, b.res.Changes)
 	}()
 	done := make(map[string]bool, b.res.Changes)
+	var text []byte
 	for ti := len(txns) - 1; ti >= 0; ti-- {
 		t := txns[ti]
 		for ci := len(t.Changes) - 1; ci >= 0; ci-- {
@@ -127,7 +128,7 @@ func (a *Applier) Prepare(ctx context.Context, txns []Txn) (*Batch, error) {
 				continue
 			}
 			pos := c.Pos.Number()
-			it, err := a.item(c, pos)
+			it, err := a.item(c, pos, &text)
 			if err != nil {
 				var ve *codec.ValueError
 				if !errors.As(err, &ve) {
@@ -190,11 +191,26 @@ func (a *Applier) Send(ctx context.Context, b *Batch) (ApplyResult, error) {
 	return res, err
 }
 
-func (a *Applier) item(c Change, pos string) (guard.Item, error) {
+// item is the change's item: from the row's text by codec's scanner when
+// every value renders as text (JSON stays text), else from the decoded row.
+// buf is scratch space for the text.
+func (a *Applier) item(c Change, pos string, buf *[]byte) (guard.Item, error) {
 	if c.Kind == Delete {
 		return guard.Tombstone(c.Key, pos, a.now().Add(a.ttl)), nil
 	}
-	it, err := c.Mapping.Item(c.After)
+	if raw, b, ok := textRow(c.Mapping, c.After, (*buf)[:0]); ok {
+		*buf = b
+		it, _, size, _, err := c.Mapping.ItemFromText(raw)
+		if err != nil {
+			return guard.Item{}, err
+		}
+		return guard.NewSizedItem(c.Key, it, pos, size), nil
+	}
+	row, err := decodedRow(c.Mapping, c.After)
+	if err != nil {
+		return guard.Item{}, err
+	}
+	it, err := c.Mapping.Item(row)
 	if err != nil {
 		return guard.Item{}, err
 	}
@@ -254,7 +270,11 @@ func (a *Applier) event(buf []byte, sh *shape, c Change, occurredAt string) (eve
 	dt := detailType(a.rules, c.Kind, names, func(col string) any {
 		for i, mc := range m.Columns {
 			if mc.Name == col && !m.IsRef(i) {
-				return jsonValue(sh.orderValue(img, i))
+				v := sh.orderValue(img, i)
+				if raw, ok := v.(rawJSON); ok {
+					v, _ = raw.decoded(mc)
+				}
+				return jsonValue(v)
 			}
 		}
 		return nil

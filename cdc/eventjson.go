@@ -140,6 +140,8 @@ func appendValue(b []byte, v any) ([]byte, error) {
 		b = append(b, '"')
 		b = base64.StdEncoding.AppendEncode(b, t)
 		return append(b, '"'), nil
+	case rawJSON:
+		return appendRawJSON(b, t)
 	case map[string]any:
 		keys := make([]string, 0, len(t))
 		for k := range t {

@@ -19,7 +19,7 @@
 # (RATIO lines), and each part with the load average it ran under; results
 # also carry CPU microseconds per change, steadier than rates on a shared box.
 # Knobs (env): ORDERS=20000 ROUNDS=9 (200k changes), HOT_ORDERS=200 HOT_ROUNDS=999,
-#   SINK_ITEMS=50000, LAG_DURATION=10s, DDB=http://127.0.0.1:8000, PARTS=abcde
+#   SINK_ITEMS=200000, LOCAL_SINK_ITEMS=50000, LAG_DURATION=10s, DDB=http://127.0.0.1:8000, PARTS=abcde
 #   (PARTS=abc: only the null-endpoint ratio, for quick iterations)
 set -euo pipefail
 
@@ -27,7 +27,8 @@ ORDERS=${ORDERS:-20000}
 ROUNDS=${ROUNDS:-9}
 HOT_ORDERS=${HOT_ORDERS:-200}
 HOT_ROUNDS=${HOT_ROUNDS:-999}
-SINK_ITEMS=${SINK_ITEMS:-50000}
+SINK_ITEMS=${SINK_ITEMS:-200000}             # null endpoints: as many as the engine's changes (a short run is noisy)
+LOCAL_SINK_ITEMS=${LOCAL_SINK_ITEMS:-50000}   # DynamoDB Local: about 25 s
 LAG_DURATION=${LAG_DURATION:-10s}
 PARTS=${PARTS:-abcde} # c implies a and b; d its own sink; e the lag runs
 DDB=${DDB:-http://127.0.0.1:8000}
@@ -78,7 +79,7 @@ echo "RATIO cpu per change: engine $(kv cpu_us_per_change <<<"$C") us = decode $
 
 if [[ $PARTS == *d* ]]; then
 echo "== (b) sink into DynamoDB Local + the devstack bus (load: $(cut -d' ' -f1-3 /proc/loadavg))"
-BL=$("$B" sink -ddb "$DDB" -bus local -items "$SINK_ITEMS" -table "bench_sink_${TS}" -control "bench_sinkc_${TS}" | grep RESULT | sed 's/^RESULT sink/RESULT sink(local)/')
+BL=$("$B" sink -ddb "$DDB" -bus local -items "$LOCAL_SINK_ITEMS" -table "bench_sink_${TS}" -control "bench_sinkc_${TS}" | grep RESULT | sed 's/^RESULT sink/RESULT sink(local)/')
 echo "$BL"
 echo "== (d) engine into DynamoDB Local + the devstack bus (load: $(cut -d' ' -f1-3 /proc/loadavg))"
 D=$("$B" engine -db bench_cdc -start "$START" -changes "$CHANGES" -ddb "$DDB" -bus local -table "bench_eng_${TS}" -control "bench_engc_${TS}" | grep RESULT)
