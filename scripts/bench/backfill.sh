@@ -163,6 +163,11 @@ conc_of() {
 # profile_flag <run>: the backfill's --cpuprofile flag when PROFILE is set.
 profile_flag() { [ -z "${PROFILE:-}" ] || { mkdir -p "$PROFILE" && echo "--cpuprofile=$PROFILE/$1.pprof"; }; }
 
+# The bare writer runs with the garbage collector settings the backfill
+# gives itself (cmd/strangler/migrate.go tuneGC): the reference gets every
+# advantage the engine has.
+BARE_GC=(env GOGC=300 GOMEMLIMIT=200MiB)
+
 CTL=bench_ctl_$TS
 # mig <endpoint> <db> <table> <job> <mode>: sets MIG to the command line of
 # `strangler migrate` with the bench's settings (an array, so /usr/bin/time can run it).
@@ -199,7 +204,7 @@ for m in $MODES; do
 	tb=bench_b_${m}_$TS
 	mig "$DDB" "$DDB_DB" "$tb" "$tb" "$m"
 	"${MIG[@]}" init >/dev/null
-	measure "b_bare_$m" "$DDB_ROWS" "$WORK/b_bare_$m.out" "$WORK/ddbwriter" -endpoint "$DDB" -table "$tb" -rows "$WORK/rows.jsonl" -mode "$m" -n "$DDB_ROWS" -concurrency "$(conc_of "$m")"
+	measure "b_bare_$m" "$DDB_ROWS" "$WORK/b_bare_$m.out" "${BARE_GC[@]}" "$WORK/ddbwriter" -endpoint "$DDB" -table "$tb" -rows "$WORK/rows.jsonl" -mode "$m" -n "$DDB_ROWS" -concurrency "$(conc_of "$m")"
 	rate_of "b_bare_$m" "$WORK/b_bare_$m.out"
 	"$WORK/ddbwriter" -endpoint "$DDB" -drop "$tb"
 done
@@ -228,7 +233,7 @@ mig "$NULL" "$DB" "$TN" "init_$TS" batch
 "${MIG[@]}" init >/dev/null
 for m in $MODES; do
 	say "(d) bare $m writer, $ROWS items into the null endpoint"
-	measure "d_bare_$m" "$ROWS" "$WORK/d_bare_$m.out" "$WORK/ddbwriter" -endpoint "$NULL" -table "$TN" -rows "$WORK/rows.jsonl" -mode "$m" -n "$ROWS" -concurrency "$(conc_of "$m")"
+	measure "d_bare_$m" "$ROWS" "$WORK/d_bare_$m.out" "${BARE_GC[@]}" "$WORK/ddbwriter" -endpoint "$NULL" -table "$TN" -rows "$WORK/rows.jsonl" -mode "$m" -n "$ROWS" -concurrency "$(conc_of "$m")"
 	rate_of "d_bare_$m" "$WORK/d_bare_$m.out"
 
 	say "(d) backfill --write-mode $m, $ROWS rows into the null endpoint"
@@ -249,6 +254,7 @@ PREFIX_NOTE=""
 [ "$DDB_ROWS" -ge "$ROWS" ] || PREFIX_NOTE=" (a smaller seeded database, $DDB_DB: a full $ROWS-row run per mode would take too long at DynamoDB Local's ~2k guarded puts/s)"
 echo "backfill benchmark, $(date -u +%FT%TZ), $(nproc) cores, rows=$ROWS; DynamoDB Local parts (b, c) on a $DDB_ROWS-row prefix$PREFIX_NOTE"
 echo "backfill: workers=$WORKERS write_concurrency=$WRITE_CONCURRENCY; bare writer calls in flight: put $PUT_CONC, transact $TRANSACT_CONC (100 items), batch $BATCH_CONC (25 items)"
+echo "the bare writer runs with the backfill's GC settings (GOGC=300 GOMEMLIMIT=200MiB)"
 echo "rows/s is each program's own timed section (start-up excluded); cpu is user+sys of the process; null/ddb/mdb cpu are the null endpoint's, DynamoDB Local's and mariadbd's during the run"
 echo
 awk -F'\t' '
