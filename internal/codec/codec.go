@@ -333,8 +333,12 @@ func jsonAttr(c Column, v any, depth int) (types.AttributeValue, error) {
 		}
 		return &types.AttributeValueMemberL{Value: l}, nil
 	case json.Number:
-		if err := checkNumber(string(t)); err != nil {
-			return nil, valueErr(c, "JSON number %s: %v", t, err)
+		// Most numbers are plainly within DynamoDB's range; checkNumber (big.Rat)
+		// decides the rest.
+		if !plainNumber(string(t)) || !fastNumberOK(string(t)) {
+			if err := checkNumber(string(t)); err != nil {
+				return nil, valueErr(c, "JSON number %s: %v", t, err)
+			}
 		}
 		return &types.AttributeValueMemberN{Value: string(t)}, nil
 	case string:

@@ -598,3 +598,30 @@ func fastNumberOK(n string) bool {
 	}
 	return significantDigits(n) <= maxNumberDigits
 }
+
+// plainNumber reports a number written -?digits[.digits], as JSON writes
+// one without an exponent.
+func plainNumber(n string) bool {
+	i := 0
+	if i < len(n) && n[i] == '-' {
+		i++
+	}
+	d := i
+	for i < len(n) && n[i] >= '0' && n[i] <= '9' {
+		i++
+	}
+	if i == d {
+		return false
+	}
+	if i < len(n) && n[i] == '.' {
+		i++
+		d = i
+		for i < len(n) && n[i] >= '0' && n[i] <= '9' {
+			i++
+		}
+		if i == d {
+			return false
+		}
+	}
+	return i == len(n)
+}

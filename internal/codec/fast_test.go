@@ -405,3 +405,21 @@ func TestItemFromTextTakesTheFastPath(t *testing.T) {
 		}
 	}
 }
+
+// TestFastNumberCheck: a number the fast check passes is one checkNumber
+// accepts (jsonAttr and the scanner skip checkNumber for those).
+func TestFastNumberCheck(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	cases := []string{"0", "-0", "1.5", "00", "01.50", "-", "", ".5", "5.", "1e5", "0x10", "1_000", "+1", "9.9e125",
+		strings.Repeat("9", 38), strings.Repeat("9", 39), "0." + strings.Repeat("0", 37) + "1", "0." + strings.Repeat("0", 38) + "1"}
+	for range 20000 {
+		cases = append(cases, randJSONNumber(r))
+	}
+	for _, n := range cases {
+		if plainNumber(n) && fastNumberOK(n) {
+			if err := checkNumber(n); err != nil {
+				t.Errorf("%q passes the fast check but checkNumber says %v", n, err)
+			}
+		}
+	}
+}

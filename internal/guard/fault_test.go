@@ -181,3 +181,71 @@ func TestWriterRetriesFaults(t *testing.T) {
 		}
 	})
 }
+
+// TestStreamFaults: a Stream (on its own and on a Pool) retries faults as
+// Write does, and a call that gives up ends the stream: Close returns the
+// error, Add refuses more items, and the pool's other streams go on.
+func TestStreamFaults(t *testing.T) {
+	noSleep := func(context.Context, time.Duration) error { return nil }
+	items := func(prefix string, n int) []guard.Item {
+		var out []guard.Item
+		for i := range n {
+			out = append(out, itemOf(prefix+strconv.Itoa(i), version{pos: 5, value: i}))
+		}
+		return out
+	}
+	for _, pooled := range []bool{false, true} {
+		t.Run("pooled="+strconv.FormatBool(pooled), func(t *testing.T) {
+			f := &faultyDynamo{throttle: 2, unprocOnce: true, calls: map[string]int{}, stored: map[string]bool{}}
+			w := guard.NewWriter(faultyClient(t, f), "orders", guard.Batch, guard.Options{Concurrency: 2, Sleep: noSleep})
+			s := w.Stream(context.Background())
+			if pooled {
+				p := w.NewPool(2)
+				defer p.Close()
+				s = p.Stream(context.Background())
+			}
+			for _, it := range items("k", 60) {
+				if err := s.Add(it); err != nil {
+					t.Fatal(err)
+				}
+			}
+			res, err := s.Close()
+			if err != nil || res.Written != 60 || len(f.stored) != 60 {
+				t.Fatalf("written %d (stored %d), %v; want 60", res.Written, len(f.stored), err)
+			}
+		})
+	}
+	t.Run("gives up", func(t *testing.T) {
+		f := &faultyDynamo{throttle: 1000, calls: map[string]int{}, stored: map[string]bool{}}
+		w := guard.NewWriter(faultyClient(t, f), "orders", guard.Put, guard.Options{Sleep: noSleep, MaxAttempts: 2})
+		p := w.NewPool(2)
+		defer p.Close()
+		s := p.Stream(context.Background())
+		var addErr error
+		for _, it := range items("k", 50) {
+			if addErr = s.Add(it); addErr != nil {
+				break
+			}
+		}
+		_, err := s.Close()
+		if err == nil || !strings.Contains(err.Error(), "ProvisionedThroughputExceeded") {
+			t.Fatalf("Close: %v, want the throttling error", err)
+		}
+		if addErr == nil {
+			t.Error("Add kept taking items after a call gave up")
+		}
+		// The pool still serves another stream.
+		f.mu.Lock()
+		f.throttle = 0
+		f.mu.Unlock()
+		s2 := p.Stream(context.Background())
+		for _, it := range items("m", 3) {
+			if err := s2.Add(it); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if res, err := s2.Close(); err != nil || res.Written != 3 {
+			t.Fatalf("second stream: %+v, %v", res, err)
+		}
+	})
+}
