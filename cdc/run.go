@@ -544,9 +544,26 @@ func (l *leader) build(ctx context.Context, applier *Applier, txns <-chan Txn, o
 			}
 		}
 		deadline.Stop()
-		b, err := applier.Prepare(ctx, batch)
-		if err != nil {
-			return err
+		var b *Batch
+		for attempt, wait := 0, 250*time.Millisecond; ; attempt++ {
+			var err error
+			if b, err = applier.Prepare(ctx, batch); err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			// Preparing writes only dead letters (idempotent): a control
+			// table hiccup is retried like a failed batch.
+			if attempt >= cfg.Apply.Retries {
+				return fmt.Errorf("preparing transactions up to %s, %d attempts: %w", batch[len(batch)-1].Pos, attempt+1, err)
+			}
+			l.met.errors.WithLabelValues("prepare").Inc()
+			l.log.Warn("preparing a batch failed; trying again", "attempt", attempt+1, "wait", wait, "err", err)
+			if err := l.env.Sleep(ctx, wait); err != nil {
+				return nil
+			}
+			wait = min(2*wait, 10*time.Second)
 		}
 		select {
 		case out <- b:
