@@ -89,7 +89,9 @@ func TestPlanLeaseOneDriver(t *testing.T) {
 	p := plan.Plan{Steps: []float64{10, 50, 100}, Bake: 400 * time.Millisecond, SLO: plan.SLO{Max5xxRatio: 0.05, MinRequests: 5}}
 	cfg := testConfig(t, legacy.srv.URL, nw.srv.URL, "",
 		proxy.RouteConfig{Name: "get-order", Match: "GET /v1/orders/{id}", Mode: proxy.ModeLegacy, Sticky: "path:id", Plan: &p})
-	cfg.Control.PlanLease = 1500 * time.Millisecond
+	// Long enough that a renewal on a busy machine (DynamoDB Local shared
+	// with other tests) does not let the lease lapse under its holder.
+	cfg.Control.PlanLease = 3 * time.Second
 
 	ddbA := &partitionable{Client: stacktest.DynamoDB(t)}
 	a := startProxy(t, cfg, proxy.Deps{PlanTick: 20 * time.Millisecond, DynamoDB: ddbA, Owner: "replica-a"})

@@ -133,10 +133,12 @@ func (k *planKeeper) leaseOnce(ctx context.Context) {
 	case ok:
 		k.mu.Lock()
 		was := k.driving
-		k.driving, k.until, k.holder = true, until, k.lease.Owner()
+		if was {
+			k.until = until
+		}
 		k.mu.Unlock()
 		if !was {
-			k.takeOver(ctx)
+			k.takeOver(ctx, until)
 		}
 	default:
 		k.stopDriving("another replica holds the plan lease")
@@ -156,16 +158,18 @@ func (k *planKeeper) leaseOnce(ctx context.Context) {
 	}
 }
 
-// takeOver restores the saved plans once this replica holds the lease; when
-// that fails it gives driving up, to take over again on the next round.
-func (k *planKeeper) takeOver(ctx context.Context) {
-	k.log.Info("this replica holds the plan lease: it drives the progressive plans", "owner", k.lease.Owner())
+// takeOver restores the saved plans once this replica holds the lease, and
+// only then drives (until then Status and plan actions see a non-driver);
+// when the restore fails it does not drive, and takes over again next round.
+func (k *planKeeper) takeOver(ctx context.Context, until time.Time) {
 	if err := k.restore(ctx, k.routes()); err != nil {
-		k.log.Warn("restoring the saved plans after taking the lease failed; retrying", "err", err)
-		k.mu.Lock()
-		k.driving = false
-		k.mu.Unlock()
+		k.log.Warn("restoring the saved plans after taking the plan lease failed; retrying", "err", err)
+		return
 	}
+	k.mu.Lock()
+	k.driving, k.until, k.holder = true, until, k.lease.Owner()
+	k.mu.Unlock()
+	k.log.Info("this replica holds the plan lease: it drives the progressive plans", "owner", k.lease.Owner())
 }
 
 // stopDriving forgets the local plans when this replica drove them.
@@ -303,12 +307,13 @@ func (k *planKeeper) AbortContext(ctx context.Context, route, actor string) erro
 // Status implements PlanRunner: the live status on the driver, the last
 // saved one (read every lease round) elsewhere.
 func (k *planKeeper) Status(route string) (plan.Status, bool) {
-	if k.drives() {
+	k.mu.Lock()
+	local := k.driving // even when a slow renewal let the lease lapse a moment: its plans are still here
+	rec, ok := k.remote[route]
+	k.mu.Unlock()
+	if local {
 		return k.ctl.Status(route)
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	rec, ok := k.remote[route]
 	return rec.Status, ok
 }
 
