@@ -104,7 +104,7 @@ func (k *planKeeper) runLease(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			k.stopDriving("shutting down")
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
 			if err := k.lease.Release(rctx); err != nil {
 				k.log.Warn("releasing the plan lease failed; it lapses on its own", "err", err)
