@@ -333,15 +333,23 @@ func (w *Writer) transactGroup(ctx context.Context, group []Item) (Result, error
 		}
 		units := 0
 		tx := make([]types.TransactWriteItem, len(group))
+		puts := make([]types.Put, len(group))
+		// The SDK only reads a request: the items of one group share the
+		// table, the condition, its names and, per position (a chunk's items
+		// all have one), its values.
+		table, cond := aws.String(w.table), aws.String(w.condition)
+		names := map[string]string{"#pk": codec.AttrPK, "#pos": codec.AttrPos}
+		var (
+			valuesPos string
+			values    map[string]types.AttributeValue
+		)
 		for i, it := range group {
 			units += wcu(it, 2)
-			tx[i] = types.TransactWriteItem{Put: &types.Put{
-				TableName:                 aws.String(w.table),
-				Item:                      it.Item,
-				ConditionExpression:       aws.String(w.condition),
-				ExpressionAttributeNames:  map[string]string{"#pk": codec.AttrPK, "#pos": codec.AttrPos},
-				ExpressionAttributeValues: map[string]types.AttributeValue{":pos": &types.AttributeValueMemberN{Value: it.Pos}},
-			}}
+			if values == nil || it.Pos != valuesPos {
+				valuesPos, values = it.Pos, map[string]types.AttributeValue{":pos": &types.AttributeValueMemberN{Value: it.Pos}}
+			}
+			puts[i] = types.Put{TableName: table, Item: it.Item, ConditionExpression: cond, ExpressionAttributeNames: names, ExpressionAttributeValues: values}
+			tx[i] = types.TransactWriteItem{Put: &puts[i]}
 		}
 		if err := w.wait(ctx, units); err != nil {
 			return res, err
