@@ -258,9 +258,10 @@ func (b *Backfiller) chunk(ctx context.Context, c Chunk) error {
 	defer wg.Wait()
 	defer stopHeartbeat()
 
-	// Rows stream from the snapshot straight into the writer, which keeps
-	// write_concurrency calls in flight while the next rows are read and
-	// mapped; nothing of the chunk is held but the groups in flight.
+	// Rows stream from the snapshot straight into the run's write pool,
+	// whose callers write full groups while the next rows are read and
+	// mapped; nothing of the chunk is held but the groups queued or in
+	// flight.
 	var (
 		dead               []guard.DeadLetter
 		snapPos            position.Position

@@ -30,6 +30,12 @@ func OpenSource(dsn config.Secret, conns int) (*sql.DB, error) {
 		mc.Params = map[string]string{}
 	}
 	mc.Params["time_zone"] = "'+00:00'"
+	// The backfill reads a chunk only as fast as its writes go (rows stream
+	// into the writer), so with --max-wcu or a throttled table the server
+	// may wait minutes to send the rest of a result; its default
+	// net_write_timeout (60 s) would end the read. An hour bounds a stuck
+	// client's snapshot instead.
+	mc.Params["net_write_timeout"] = "3600"
 	mc.Collation = "utf8mb4_unicode_ci"
 	mc.Timeout = 5 * time.Second
 	connector, err := mysql.NewConnector(mc)
