@@ -65,7 +65,7 @@ type BackfillConfig struct {
 	// Job names the backfill job in the control table; a rerun with the same
 	// job resumes it. Optional: defaults to the mapping's table name.
 	Job string `mapstructure:"job"`
-	// ChunkSize is the rows per chunk. Optional: defaults to 5000.
+	// ChunkSize is the rows per chunk. Optional: defaults to 20000.
 	ChunkSize int `mapstructure:"chunk_size"`
 	// Workers is the chunks processed at once. Optional: defaults to 4.
 	Workers int `mapstructure:"workers"`
@@ -114,7 +114,7 @@ func DefaultConfig() Config {
 		Index:        IndexConfig{Name: "by_customer", Partition: "customer_id", Sort: "created_at"},
 		ControlTable: control.DefaultTable,
 		Backfill: BackfillConfig{
-			ChunkSize: 5000, Workers: 4, WriteMode: guard.Transact, WriteConcurrency: 8,
+			ChunkSize: 20000, Workers: 4, WriteMode: guard.Transact, WriteConcurrency: 8,
 			LeaseTTL: 30 * time.Second, Progress: 5 * time.Second,
 		},
 		Verify:        VerifyConfig{Workers: 4, Batch: 100, Grace: 3 * time.Second, Samples: 20},
