@@ -57,8 +57,9 @@ type ApplyResult struct {
 // per key (its newest image; the position guard makes older images moot and
 // lets keys be written in any order) and one event per change, every key's
 // events in order. It returns only when both sinks acknowledged everything
-// or failed. It is safe for concurrent use, but batches must be applied one
-// after another for events to keep their order.
+// or failed. It is safe for concurrent use; events keep their order across
+// batches only if a batch's events are sent after the previous batch's were
+// all accepted (items may be written in any order).
 type Applier struct {
 	writer    ItemWriter
 	publisher EventPublisher
@@ -157,38 +158,58 @@ func (a *Applier) Prepare(ctx context.Context, txns []Txn) (*Batch, error) {
 // Send writes b's items and publishes its events, both sinks at once, and
 // returns when both acknowledged everything or one failed.
 func (a *Applier) Send(ctx context.Context, b *Batch) (ApplyResult, error) {
-	res := b.res
+	var items, evs ApplyResult
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		if len(b.items) == 0 {
-			return nil
-		}
-		r, err := a.writer.Write(gctx, b.items)
-		res.Written, res.Skipped, res.WriteCall = r.Written, r.Skipped, r.Calls
-		for _, d := range r.Dead {
-			if err := a.dead.AddChange(gctx, d.Key, "", d.Reason); err != nil {
-				return err
-			}
-			res.Dead++
-		}
-		if err != nil {
-			return fmt.Errorf("writing %d items to DynamoDB: %w", len(b.items), err)
-		}
-		return nil
-	})
-	g.Go(func() error {
-		if len(b.entries) == 0 {
-			return nil
-		}
-		r, err := a.publisher.Publish(gctx, b.entries)
-		res.Events = r
-		if err != nil {
-			return fmt.Errorf("publishing %d events: %w", len(b.entries), err)
-		}
-		return nil
-	})
+	g.Go(func() (err error) { items, err = a.SendItems(gctx, b); return err })
+	g.Go(func() (err error) { evs.Events, err = a.SendEvents(gctx, b); return err })
 	err := g.Wait()
-	return res, err
+	return b.Merge(items, evs.Events), err
+}
+
+// Merge is b's result with the counts of its items' write and its events'
+// publication (SendItems and SendEvents).
+func (b *Batch) Merge(items ApplyResult, evs events.Result) ApplyResult {
+	res := b.res
+	res.Written, res.Skipped, res.WriteCall = items.Written, items.Skipped, items.WriteCall
+	res.Dead += items.Dead
+	res.Events = evs
+	return res
+}
+
+// SendItems writes b's items to DynamoDB and dead-letters those DynamoDB
+// cannot hold. The result counts only the write (Written, Skipped,
+// WriteCall, Dead). Items of different batches may be written at once, in
+// any order: the position guard keeps the newest image.
+func (a *Applier) SendItems(ctx context.Context, b *Batch) (ApplyResult, error) {
+	var res ApplyResult
+	if len(b.items) == 0 {
+		return res, nil
+	}
+	r, err := a.writer.Write(ctx, b.items)
+	res.Written, res.Skipped, res.WriteCall = r.Written, r.Skipped, r.Calls
+	for _, d := range r.Dead {
+		if err := a.dead.AddChange(ctx, d.Key, "", d.Reason); err != nil {
+			return res, err
+		}
+		res.Dead++
+	}
+	if err != nil {
+		return res, fmt.Errorf("writing %d items to DynamoDB: %w", len(b.items), err)
+	}
+	return res, nil
+}
+
+// SendEvents publishes b's events. A key's events stay in order only if
+// the events of the batch before were all accepted first.
+func (a *Applier) SendEvents(ctx context.Context, b *Batch) (events.Result, error) {
+	if len(b.entries) == 0 {
+		return events.Result{}, nil
+	}
+	r, err := a.publisher.Publish(ctx, b.entries)
+	if err != nil {
+		return r, fmt.Errorf("publishing %d events: %w", len(b.entries), err)
+	}
+	return r, nil
 }
 
 // item is the change's item: from the row's text by codec's scanner when

@@ -141,6 +141,13 @@ type ApplyConfig struct {
 	// 10s, before the cdc stops; replaying a batch is safe (the position
 	// guard, deterministic event ids). Optional: defaults to 8.
 	Retries int `mapstructure:"retries"`
+	// InFlight is how many batches are sent at once: a batch's DynamoDB
+	// writes start while earlier batches' calls finish (the position guard
+	// makes their order moot); its events start only once the previous
+	// batch's were all accepted, and the checkpoint passes a batch only
+	// once it and every earlier one were acknowledged by both sinks. 1
+	// sends one batch at a time. Optional: defaults to 3.
+	InFlight int `mapstructure:"in_flight"`
 }
 
 // LeaseConfig tunes the lease.
@@ -165,7 +172,7 @@ func DefaultConfig() Config {
 		ControlTable:       control.DefaultTable,
 		TombstoneTTL:       7 * 24 * time.Hour,
 		Events:             EventsConfig{Source: events.DefaultSource, Concurrency: 16, MaxAttempts: 20, Rules: DefaultRules()},
-		Apply:              ApplyConfig{MaxBatch: 2000, Window: 5 * time.Millisecond, WriteMode: guard.Transact, WriteConcurrency: 16, Retries: 8},
+		Apply:              ApplyConfig{MaxBatch: 2000, Window: 5 * time.Millisecond, WriteMode: guard.Transact, WriteConcurrency: 16, Retries: 8, InFlight: 3},
 		Lease:              LeaseConfig{TTL: 6 * time.Second},
 		CheckpointInterval: time.Second,
 		MetricsListen:      "127.0.0.1:9102",
@@ -198,6 +205,7 @@ func (c *Config) Validate() error {
 	ck.Check(c.Apply.Window >= 0 && c.Apply.Window <= time.Second, "apply.window", c.Apply.Window, "0s to 1s")
 	ck.Check(slices.Contains([]guard.Mode{guard.Transact, guard.Put}, c.Apply.WriteMode), "apply.write_mode", c.Apply.WriteMode, "transact or put (batch has no guard)")
 	ck.Check(c.Events.MaxAttempts >= 1, "events.max_attempts", c.Events.MaxAttempts, "1 or more")
+	ck.Check(c.Apply.InFlight >= 1 && c.Apply.InFlight <= 16, "apply.in_flight", c.Apply.InFlight, "1 to 16")
 	ck.Check(c.Apply.Retries >= 0, "apply.retries", c.Apply.Retries, "0 or more")
 	ck.Check(c.Apply.WriteConcurrency >= 1 && c.Apply.WriteConcurrency <= 1024, "apply.write_concurrency", c.Apply.WriteConcurrency, "1 to 1024")
 	ck.Check(c.Lease.TTL >= time.Second, "lease.ttl", c.Lease.TTL, "at least 1s")

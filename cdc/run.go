@@ -1,6 +1,7 @@
 package cdc
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -254,8 +255,12 @@ func (l *leader) standby(ctx context.Context) error {
 //
 // Three stages overlap: the Streamer decodes transactions, a builder
 // collects them into batches and encodes each (Applier.Prepare), and this
-// loop sends one batch at a time (Applier.Send), so events of one key stay
-// in order across batches, and checkpoints.
+// loop sends up to apply.in_flight batches at once (sendBatch) and handles
+// them in order: a batch's DynamoDB writes start at once (the position
+// guard makes their order across batches moot), its events only once the
+// previous batch's were all accepted (so a key's events stay in order),
+// and the checkpoint passes a batch only once it and every earlier batch
+// were acknowledged by both sinks.
 func (l *leader) lead(ctx context.Context) error {
 	cfg, met, log := l.cfg, l.met, l.log
 	rctx, cancel := context.WithCancelCause(ctx)
@@ -395,10 +400,32 @@ func (l *leader) lead(ctx context.Context) error {
 	// still checkpointed once the interval has passed.
 	flush := time.NewTicker(max(cfg.CheckpointInterval, 100*time.Millisecond))
 	defer flush.Stop()
+	var (
+		queue      []*inflight // sent and not yet handled, oldest first
+		prevEvents = make(chan struct{})
+	)
+	close(prevEvents) // the first batch's events wait for no earlier ones
 	for {
-		var b *Batch
+		in := prepared
+		if len(queue) >= cfg.Apply.InFlight {
+			in = nil
+		}
+		var head <-chan struct{}
+		if len(queue) > 0 {
+			head = queue[0].done
+		}
 		select {
-		case b = <-prepared:
+		case b := <-in:
+			// Its items go out now; its events once the previous batch's
+			// were all accepted (sendBatch).
+			f := &inflight{b: b, began: l.env.Now(), events: make(chan struct{}), done: make(chan struct{})}
+			queue = append(queue, f)
+			prev := prevEvents
+			prevEvents = f.events
+			wg.Add(1)
+			go func() { defer wg.Done(); l.sendBatch(rctx, applier, f, prev) }()
+			continue
+		case <-head:
 		case <-flush.C:
 			if l.env.Now().Sub(lastSave) >= cfg.CheckpointInterval {
 				if err := l.fenced(rctx, save); err != nil {
@@ -421,30 +448,15 @@ func (l *leader) lead(ctx context.Context) error {
 		case <-rctx.Done():
 			return finish(nil)
 		}
-		began := l.env.Now()
-		var res ApplyResult
-		for attempt, wait := 0, 250*time.Millisecond; ; attempt++ {
-			if err = l.lease.Fence(rctx); err != nil {
-				return finish(err)
-			}
-			res, err = applier.Send(rctx, b)
-			if err == nil || rctx.Err() != nil {
-				break
-			}
-			met.errors.WithLabelValues("apply").Inc()
-			if attempt >= cfg.Apply.Retries {
-				return finish(fmt.Errorf("applying transactions up to %s, %d attempts: %w", b.Txns[len(b.Txns)-1].Pos, attempt+1, err))
-			}
-			// Both sinks take the batch again: the guard keeps DynamoDB exact,
-			// repeated events keep their ids.
-			log.Warn("applying a batch failed; applying it again", "attempt", attempt+1, "wait", wait, "err", err)
-			if serr := l.env.Sleep(rctx, wait); serr != nil {
-				break
-			}
-			wait = min(2*wait, 10*time.Second)
-		}
+		// The oldest batch sent is acknowledged by both sinks, or failed:
+		// batches are handled in the order they were read, so the
+		// checkpoint never passes one that is still being sent.
+		f := queue[0]
+		queue[0] = nil
+		queue = queue[1:]
+		b, res, err := f.b, f.res, f.err
 		inBuilder.Add(-1)
-		met.batch.Observe(l.env.Now().Sub(began).Seconds())
+		met.batch.Observe(f.took.Seconds())
 		if err != nil {
 			return finish(err)
 		}
@@ -494,6 +506,84 @@ func (l *leader) lead(ctx context.Context) error {
 				return finish(err)
 			}
 		}
+	}
+}
+
+// inflight is a batch being sent. sendBatch fills res, err and took, then
+// closes done; events is closed once its events were all accepted (never
+// if they failed), so the next batch's events may go.
+type inflight struct {
+	b      *Batch
+	began  time.Time
+	events chan struct{}
+	done   chan struct{}
+	res    ApplyResult
+	err    error
+	took   time.Duration
+}
+
+// sendBatch sends f's batch: its items at once, its events once prev is
+// closed (the previous batch's events were all accepted, so a key's events
+// are accepted in order across batches), each sink retried on its own
+// (apply.retries, backoff to 10s; the guard keeps DynamoDB exact, repeated
+// events keep their ids). Every attempt first checks the lease.
+func (l *leader) sendBatch(ctx context.Context, applier *Applier, f *inflight, prev <-chan struct{}) {
+	defer close(f.done)
+	var (
+		items    ApplyResult
+		itemsErr error
+		written  = make(chan struct{})
+	)
+	go func() {
+		defer close(written)
+		itemsErr = l.retried(ctx, f.b, func(ctx context.Context) (err error) {
+			items, err = applier.SendItems(ctx, f.b)
+			return err
+		})
+	}()
+	var (
+		evs    events.Result
+		evsErr error
+	)
+	select {
+	case <-prev:
+		evsErr = l.retried(ctx, f.b, func(ctx context.Context) (err error) {
+			evs, err = applier.SendEvents(ctx, f.b)
+			return err
+		})
+		if evsErr == nil {
+			close(f.events)
+		}
+	case <-ctx.Done():
+		evsErr = l.cause(ctx, ctx.Err())
+	}
+	<-written
+	f.res, f.err, f.took = f.b.Merge(items, evs), cmp.Or(itemsErr, evsErr), l.env.Now().Sub(f.began)
+}
+
+// retried runs send until it succeeds, the lease is lost, ctx ends or
+// apply.retries more attempts failed, waiting between attempts.
+func (l *leader) retried(ctx context.Context, b *Batch, send func(context.Context) error) error {
+	for attempt, wait := 0, 250*time.Millisecond; ; attempt++ {
+		if err := l.lease.Fence(ctx); err != nil {
+			return err
+		}
+		err := send(ctx)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return l.cause(ctx, err)
+		}
+		l.met.errors.WithLabelValues("apply").Inc()
+		if attempt >= l.cfg.Apply.Retries {
+			return fmt.Errorf("applying transactions up to %s, %d attempts: %w", b.Txns[len(b.Txns)-1].Pos, attempt+1, err)
+		}
+		l.log.Warn("sending a batch failed; sending it again", "attempt", attempt+1, "wait", wait, "err", err)
+		if serr := l.env.Sleep(ctx, wait); serr != nil {
+			return l.cause(ctx, err)
+		}
+		wait = min(2*wait, 10*time.Second)
 	}
 }
 
