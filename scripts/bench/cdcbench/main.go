@@ -37,25 +37,30 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
 	gosql "github.com/go-sql-driver/mysql"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/anycompany/strangler/cdc"
 	"github.com/anycompany/strangler/devstack/eventbus"
 	"github.com/anycompany/strangler/internal/awsconf"
+	"github.com/anycompany/strangler/internal/codec"
 	"github.com/anycompany/strangler/internal/config"
 	"github.com/anycompany/strangler/internal/events"
 	"github.com/anycompany/strangler/internal/guard"
+	"github.com/anycompany/strangler/internal/position"
 	"github.com/anycompany/strangler/legacy"
 	"github.com/anycompany/strangler/migrator"
 )
 
 type flags struct {
 	dsn, db, ddb, bus, start, table, control, cpuprofile string
-	orders, rounds, changes, items, rate                 int
+	orders, rounds, changes, items, rate, inFlight       int
 	duration                                             time.Duration
 }
 
@@ -78,6 +83,7 @@ func main() {
 	fs.IntVar(&f.changes, "changes", 0, "row changes expected (engine)")
 	fs.IntVar(&f.items, "items", 50000, "items/events written by sink")
 	fs.IntVar(&f.rate, "rate", 500, "changes/s (lag)")
+	fs.IntVar(&f.inFlight, "in-flight", 0, "apply.in_flight of the engine (0: the default)")
 	fs.DurationVar(&f.duration, "duration", 10*time.Second, "lag run length")
 	fs.StringVar(&f.cpuprofile, "cpuprofile", "", "write a CPU profile here")
 	_ = fs.Parse(os.Args[2:])
@@ -307,27 +313,61 @@ func sink(ctx context.Context, f flags) error {
 	if err != nil {
 		return err
 	}
-	// The writers as the engine configures them (cdc.DefaultConfig).
+	// The items the engine writes, built before the clock starts: every
+	// order of -db, encoded from its row by the codec as the engine encodes
+	// an after-image (nested items and shipping_address included), stamped
+	// with src_pos numbers of the engine's size (transactions of 500
+	// changes after -start). Rounds write every order once, each round with
+	// newer positions, as the engine's workload does (1 insert + 9 updates
+	// of every order = 10 rounds). Until 2026-11-22 the reference wrote six
+	// small attributes per item (pk, customer_id, created_at, total,
+	// status, notes) over 10,000 keys: not the items the engine writes.
 	dc := cdc.DefaultConfig()
-	w := guard.NewWriter(client, f.table, dc.Apply.WriteMode, guard.Options{Concurrency: dc.Apply.WriteConcurrency})
-	const keys = 10000
+	rows, err := orderItems(ctx, f, dc)
+	if err != nil {
+		return err
+	}
+	start, err := position.ParseMariaDBGTID(f.start)
+	if err != nil {
+		return fmt.Errorf("-start: %w", err)
+	}
+	posAt := make([]string, f.items)
+	for i := range posAt {
+		p := start
+		p.Seq, p.Index = start.Seq+1+uint64(i/500), uint32(i%500)
+		posAt[i] = p.Number()
+	}
+	// The timed writer is the bare SDK: TransactWriteItems of 100 puts,
+	// each with the position guard, WriteConcurrency calls in flight (as
+	// the engine's writer is configured).
+	cond := aws.String(guard.Condition)
+	names := map[string]string{"#pk": "pk", "#pos": "src_pos"}
+	table := aws.String(f.table)
 	began, cpu0 := time.Now(), cpuSeconds()
 	written := 0
-	for base := 0; base < f.items; base += keys {
-		var batch []guard.Item
-		for i := base; i < min(base+keys, f.items); i++ {
-			item := map[string]types.AttributeValue{
-				"pk": &types.AttributeValueMemberS{Value: strconv.Itoa(i % keys)}, "customer_id": &types.AttributeValueMemberS{Value: "cust-1"},
-				"created_at": &types.AttributeValueMemberS{Value: "2026-01-01T00:00:00.000000Z"}, "total": &types.AttributeValueMemberN{Value: "12.75"},
-				"status": &types.AttributeValueMemberS{Value: "accepted"}, "notes": &types.AttributeValueMemberS{Value: "ring twice"},
-			}
-			batch = append(batch, guard.NewItem(strconv.Itoa(i%keys), item, strconv.Itoa((i+1)*1000000)))
+	for base := 0; base < f.items; base += len(rows) {
+		n := min(len(rows), f.items-base)
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(dc.Apply.WriteConcurrency)
+		for lo := 0; lo < n; lo += 100 {
+			hi := min(lo+100, n)
+			g.Go(func() error {
+				tx := make([]types.TransactWriteItem, 0, hi-lo)
+				for i := lo; i < hi; i++ {
+					pos := posAt[base+i]
+					item := rows[i]
+					item["src_pos"] = &types.AttributeValueMemberN{Value: pos}
+					tx = append(tx, types.TransactWriteItem{Put: &types.Put{TableName: table, Item: item, ConditionExpression: cond,
+						ExpressionAttributeNames: names, ExpressionAttributeValues: map[string]types.AttributeValue{":pos": &types.AttributeValueMemberN{Value: pos}}}})
+				}
+				_, err := client.TransactWriteItems(gctx, &dynamodb.TransactWriteItemsInput{TransactItems: tx})
+				return err
+			})
 		}
-		r, err := w.Write(ctx, batch)
-		if err != nil {
-			return err
+		if err := g.Wait(); err != nil {
+			return fmt.Errorf("TransactWriteItems: %w", err)
 		}
-		written += r.Written
+		written += n
 	}
 	ddbEl, ddbCPU := time.Since(began), cpuSeconds()-cpu0
 	url, stop, err := busURL(f, nil)
@@ -340,6 +380,7 @@ func sink(ctx context.Context, f flags) error {
 		return err
 	}
 	p := events.NewPublisher(eb, events.PublisherOptions{Concurrency: dc.Events.Concurrency})
+	const keys = 10000
 	var entries []events.Entry
 	detail := strings.Repeat("x", 700)
 	for i := range f.items {
@@ -357,6 +398,57 @@ func sink(ctx context.Context, f flags) error {
 	return nil
 }
 
+// orderItems is every order of -db as the engine's item (without src_pos):
+// the row read as text and encoded by the codec, as the engine encodes a
+// row image.
+func orderItems(ctx context.Context, f flags, dc cdc.Config) ([]map[string]types.AttributeValue, error) {
+	c, _ := gosql.ParseDSN(f.dsn)
+	c.DBName = f.db // values as text: DATETIME as MariaDB writes it, not parsed
+	db, err := sql.Open("mysql", c.FormatDSN())
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	m, err := codec.Resolve(ctx, db, dc.Mapping)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := db.QueryContext(ctx, "SELECT "+m.QuotedColumns()+" FROM "+m.QuotedTable())
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	var items []map[string]types.AttributeValue
+	raw := make([]sql.RawBytes, len(m.Columns))
+	dest := make([]any, len(raw))
+	for i := range raw {
+		dest[i] = &raw[i]
+	}
+	for rs.Next() {
+		if err := rs.Scan(dest...); err != nil {
+			return nil, err
+		}
+		vals := make([][]byte, len(raw))
+		for i, r := range raw {
+			if r != nil {
+				vals[i] = slices.Clone([]byte(r))
+			}
+		}
+		it, _, _, _, err := m.ItemFromText(vals)
+		if err != nil {
+			return nil, err
+		}
+		items = append(items, it)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, err
+	}
+	if len(items) == 0 {
+		return nil, fmt.Errorf("no orders in %s: run prepare first", f.db)
+	}
+	return items, nil
+}
+
 func cdcConfig(f flags, busURL string) cdc.Config {
 	cfg := cdc.DefaultConfig()
 	cfg.MySQL.DSN = config.Secret(dbDSN(f))
@@ -365,6 +457,9 @@ func cdcConfig(f flags, busURL string) cdc.Config {
 	cfg.Table, cfg.ControlTable = f.table, f.control
 	cfg.MetricsListen = ""
 	cfg.Lease.Owner = "bench"
+	if f.inFlight > 0 {
+		cfg.Apply.InFlight = f.inFlight
+	}
 	return cfg
 }
 
