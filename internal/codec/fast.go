@@ -20,8 +20,35 @@ import (
 // word. rowErr reports that RowFromText refused the row (the row is bad),
 // rather than Item (the row cannot be an item); key is then raw[0].
 func (m *Mapping) ItemFromText(raw [][]byte) (item map[string]types.AttributeValue, key string, size int, rowErr bool, err error) {
+	return m.itemFromText(raw, &slabs{})
+}
+
+// ItemBuilder is Mapping.ItemFromText for a run of rows read by one
+// goroutine (a backfill chunk): the items it returns share their string
+// text and attribute structs in larger blocks, a few allocations per dozen
+// rows rather than per row. A block lives as long as any item that uses
+// it, so an item held long keeps a few kilobytes of its neighbours alive.
+// An ItemBuilder is not safe for concurrent use and must not be copied;
+// make one with Mapping.NewItemBuilder.
+type ItemBuilder struct {
+	m  *Mapping
+	sl slabs
+}
+
+// NewItemBuilder returns an ItemBuilder of m's items.
+func (m *Mapping) NewItemBuilder() *ItemBuilder {
+	return &ItemBuilder{m: m, sl: slabs{shared: true}}
+}
+
+// ItemFromText is Mapping.ItemFromText; the item may share memory with
+// the builder's other items (never one value with another item).
+func (b *ItemBuilder) ItemFromText(raw [][]byte) (item map[string]types.AttributeValue, key string, size int, rowErr bool, err error) {
+	return b.m.itemFromText(raw, &b.sl)
+}
+
+func (m *Mapping) itemFromText(raw [][]byte, sl *slabs) (map[string]types.AttributeValue, string, int, bool, error) {
 	if len(raw) == len(m.Columns) && (m.ref <= 0 || raw[m.ref] == nil) {
-		if item, key, size, ok := m.fastItem(raw); ok {
+		if item, key, size, ok := m.fastItem(raw, sl); ok {
 			return item, key, size, false, nil
 		}
 	}
@@ -51,27 +78,31 @@ func (m *Mapping) slowItem(raw [][]byte) (map[string]types.AttributeValue, strin
 // into one string, which every string and number attribute then slices,
 // and takes the attributes from slabs: a handful of allocations a row
 // instead of one per value.
-func (m *Mapping) fastItem(raw [][]byte) (map[string]types.AttributeValue, string, int, bool) {
+func (m *Mapping) fastItem(raw [][]byte, sl *slabs) (map[string]types.AttributeValue, string, int, bool) {
 	var offsets [64]int
 	if len(m.Columns) > len(offsets)-1 {
 		return nil, "", 0, false
 	}
-	total := len(raw[0])
+	// attrs counts the item's attributes: the key, the values and the
+	// position stamp guard adds; a map made for exactly them is half the
+	// size of one made for every column when a few are NULL.
+	total, attrs := len(raw[0]), 2
 	for i := 1; i < len(m.Columns); i++ {
 		if raw[i] == nil || i == m.ref {
 			continue
 		}
+		attrs++
 		if t := m.Columns[i].Type; t == Datetime || t == Timestamp {
 			total += len(TimeLayout)
 			continue
 		}
 		total += len(raw[i])
 	}
-	var sb strings.Builder
-	sb.Grow(total)
+	sb := sl.text(total)
+	base := sb.Len()
 	sb.Write(raw[0])
 	for i := 1; i < len(m.Columns); i++ {
-		offsets[i] = sb.Len()
+		offsets[i] = sb.Len() - base
 		if raw[i] == nil || i == m.ref {
 			continue
 		}
@@ -85,13 +116,15 @@ func (m *Mapping) fastItem(raw [][]byte) (map[string]types.AttributeValue, strin
 		}
 		sb.Write(raw[i])
 	}
-	all := sb.String()
+	all := sb.String()[base:]
+	// A row an earlier scan gave up on may have left list elements.
+	clear(sl.stack)
+	sl.stack = sl.stack[:0]
 	key, ok := m.fastKey(raw[0], all[:len(raw[0])])
 	if !ok {
 		return nil, "", 0, false
 	}
-	var sl slabs
-	item := make(map[string]types.AttributeValue, len(m.Columns)+1)
+	item := make(map[string]types.AttributeValue, attrs)
 	item[AttrPK] = sl.s(key)
 	size := len(AttrPK) + len(key)
 	for i := 1; i < len(m.Columns); i++ {
@@ -106,7 +139,7 @@ func (m *Mapping) fastItem(raw [][]byte) (map[string]types.AttributeValue, strin
 		} else {
 			src = src[:len(b)]
 		}
-		av, n, ok := c.fastAttrIn(b, src, &sl)
+		av, n, ok := c.fastAttrIn(b, src, sl)
 		if !ok {
 			return nil, "", 0, false
 		}
@@ -116,16 +149,51 @@ func (m *Mapping) fastItem(raw [][]byte) (map[string]types.AttributeValue, strin
 	return item, key, size, true
 }
 
-// slabs hands out attributes from small arrays, one allocation for many.
-// A slab lives as long as any of its attributes: all of one item.
+// slabs hands out attributes from small arrays, one allocation for many,
+// and, when shared, the rows' text from one buffer. A slab lives as long as
+// any of its attributes: all of one item, or, shared (ItemBuilder), of the
+// few neighbouring items that took from it.
 type slabs struct {
-	ss []types.AttributeValueMemberS
-	ns []types.AttributeValueMemberN
+	shared bool
+	ss     []types.AttributeValueMemberS
+	ns     []types.AttributeValueMemberN
+	ms     []types.AttributeValueMemberM
+	ls     []types.AttributeValueMemberL
+	// elems holds the elements of lists: l takes them from stack, where
+	// the scanner pushed them, in one exact-length slice of elems.
+	elems  []types.AttributeValue
+	stack  []types.AttributeValue
+	stack0 [16]types.AttributeValue
+	buf    *strings.Builder
+}
+
+// grow is the capacity of a new slab of n per item.
+func (a *slabs) grow(n int) int {
+	if a.shared {
+		return 16 * n
+	}
+	return n
+}
+
+// text returns a builder with room for n more bytes after its Len: a fresh
+// one per item, or the shared buffer, renewed when full (the strings cut
+// from the old one keep it alive).
+func (a *slabs) text(n int) *strings.Builder {
+	if !a.shared {
+		var sb strings.Builder
+		sb.Grow(n)
+		return &sb
+	}
+	if a.buf == nil || a.buf.Cap()-a.buf.Len() < n {
+		a.buf = new(strings.Builder)
+		a.buf.Grow(max(n, 16<<10))
+	}
+	return a.buf
 }
 
 func (a *slabs) s(v string) *types.AttributeValueMemberS {
 	if len(a.ss) == cap(a.ss) {
-		a.ss = make([]types.AttributeValueMemberS, 0, 16)
+		a.ss = make([]types.AttributeValueMemberS, 0, a.grow(16))
 	}
 	a.ss = append(a.ss, types.AttributeValueMemberS{Value: v})
 	return &a.ss[len(a.ss)-1]
@@ -133,10 +201,40 @@ func (a *slabs) s(v string) *types.AttributeValueMemberS {
 
 func (a *slabs) n(v string) *types.AttributeValueMemberN {
 	if len(a.ns) == cap(a.ns) {
-		a.ns = make([]types.AttributeValueMemberN, 0, 8)
+		a.ns = make([]types.AttributeValueMemberN, 0, a.grow(8))
 	}
 	a.ns = append(a.ns, types.AttributeValueMemberN{Value: v})
 	return &a.ns[len(a.ns)-1]
+}
+
+func (a *slabs) m(v map[string]types.AttributeValue) *types.AttributeValueMemberM {
+	if len(a.ms) == cap(a.ms) {
+		a.ms = make([]types.AttributeValueMemberM, 0, a.grow(4))
+	}
+	a.ms = append(a.ms, types.AttributeValueMemberM{Value: v})
+	return &a.ms[len(a.ms)-1]
+}
+
+// l returns the list of the elements pushed on the stack since start, and
+// pops them.
+func (a *slabs) l(start int) *types.AttributeValueMemberL {
+	n := len(a.stack) - start
+	if a.elems == nil || cap(a.elems)-len(a.elems) < n {
+		c := n
+		if a.shared {
+			c = max(n, 128)
+		}
+		a.elems = make([]types.AttributeValue, 0, c)
+	}
+	i := len(a.elems)
+	a.elems = append(a.elems, a.stack[start:]...)
+	clear(a.stack[start:])
+	a.stack = a.stack[:start]
+	if len(a.ls) == cap(a.ls) {
+		a.ls = make([]types.AttributeValueMemberL, 0, a.grow(2))
+	}
+	a.ls = append(a.ls, types.AttributeValueMemberL{Value: a.elems[i : i+n : i+n]})
+	return &a.ls[len(a.ls)-1]
 }
 
 // fastKey is KeyString of a row without a ref, with CheckKey's refusals
@@ -398,7 +496,7 @@ func (s *jsonScanner) value(depth int) (types.AttributeValue, int, bool) {
 		s.space()
 		if s.i < len(s.b) && s.b[s.i] == '}' {
 			s.i++
-			return &types.AttributeValueMemberM{Value: m}, size, true
+			return s.sl.m(m), size, true
 		}
 		for {
 			s.space()
@@ -409,9 +507,6 @@ func (s *jsonScanner) value(depth int) (types.AttributeValue, int, bool) {
 			if !ok || k == "" {
 				return nil, 0, false
 			}
-			if _, dup := m[k]; dup {
-				return nil, 0, false // last one wins; the slow path knows
-			}
 			s.space()
 			if s.i >= len(s.b) || s.b[s.i] != ':' {
 				return nil, 0, false
@@ -421,7 +516,11 @@ func (s *jsonScanner) value(depth int) (types.AttributeValue, int, bool) {
 			if !ok {
 				return nil, 0, false
 			}
+			before := len(m)
 			m[k] = v
+			if len(m) == before {
+				return nil, 0, false // a duplicate: the last one wins; the slow path knows
+			}
 			size += len(k) + n + 1
 			s.space()
 			if s.i >= len(s.b) {
@@ -432,26 +531,29 @@ func (s *jsonScanner) value(depth int) (types.AttributeValue, int, bool) {
 				s.i++
 			case '}':
 				s.i++
-				return &types.AttributeValueMemberM{Value: m}, size, true
+				return s.sl.m(m), size, true
 			default:
 				return nil, 0, false
 			}
 		}
 	case c == '[':
 		s.i++
-		l := make([]types.AttributeValue, 0, 4)
+		start := len(s.sl.stack)
 		size := 3
 		s.space()
 		if s.i < len(s.b) && s.b[s.i] == ']' {
 			s.i++
-			return &types.AttributeValueMemberL{Value: l}, size, true
+			return s.sl.l(start), size, true
 		}
 		for {
 			v, n, ok := s.value(depth + 1)
 			if !ok {
 				return nil, 0, false
 			}
-			l = append(l, v)
+			if s.sl.stack == nil {
+				s.sl.stack = s.sl.stack0[:0]
+			}
+			s.sl.stack = append(s.sl.stack, v)
 			size += n + 1
 			s.space()
 			if s.i >= len(s.b) {
@@ -462,7 +564,7 @@ func (s *jsonScanner) value(depth int) (types.AttributeValue, int, bool) {
 				s.i++
 			case ']':
 				s.i++
-				return &types.AttributeValueMemberL{Value: l}, size, true
+				return s.sl.l(start), size, true
 			default:
 				return nil, 0, false
 			}

@@ -311,6 +311,11 @@ func TestItemFromTextProperty(t *testing.T) {
 		n = 2000
 	}
 	maps := []*Mapping{everyTypeMapping(t, "uint"), everyTypeMapping(t, "int"), everyTypeMapping(t, "string"), everyTypeMapping(t, "")}
+	builders := make([]*ItemBuilder, len(maps))
+	for i, m := range maps {
+		builders[i] = m.NewItemBuilder()
+	}
+	kept := make([][]keptRow, len(maps))
 	for it := range n {
 		m := maps[it%len(maps)]
 		raw := make([][]byte, len(m.Columns))
@@ -333,7 +338,41 @@ func TestItemFromTextProperty(t *testing.T) {
 			raw[m.ref] = []byte(fmt.Sprintf("ord_%d", r.IntN(100)))
 		}
 		checkSame(t, m, raw)
+		// The same rows through one ItemBuilder per mapping, whose items
+		// share blocks: each must still equal its slow path once every
+		// later row is built (no item sees another's values).
+		bi := it % len(maps)
+		kept[bi] = append(kept[bi], keptRow{raw: raw, built: built(builders[bi].ItemFromText(raw))})
 	}
+	for bi, rows := range kept {
+		for _, k := range rows {
+			if want := built(slowPath(maps[bi], k.raw)); !reflect.DeepEqual(k.built, want) {
+				t.Fatalf("builder item of %q:\n got %+v\nwant %+v", k.raw, k.built, want)
+			}
+		}
+	}
+}
+
+type keptRow struct {
+	raw   [][]byte
+	built builtItem
+}
+
+// builtItem is what ItemFromText returns, errors by their text.
+type builtItem struct {
+	Item   map[string]types.AttributeValue
+	Key    string
+	Size   int
+	RowErr bool
+	Err    string
+}
+
+func built(item map[string]types.AttributeValue, key string, size int, rowErr bool, err error) builtItem {
+	b := builtItem{Item: item, Key: key, Size: size, RowErr: rowErr}
+	if err != nil {
+		b.Err = err.Error()
+	}
+	return b
 }
 
 // FuzzJSONColumn: whatever the JSON column holds, both paths agree.
@@ -357,6 +396,15 @@ func BenchmarkItemFromText(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, _, _, _, err := m.ItemFromText(raw); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("builder", func(b *testing.B) {
+		b.ReportAllocs()
+		ib := m.NewItemBuilder()
+		for b.Loop() {
+			if _, _, _, _, err := ib.ItemFromText(raw); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -389,7 +437,7 @@ func orderLikeRow(m *Mapping) [][]byte {
 // everything fell back; the common values must not.
 func TestItemFromTextTakesTheFastPath(t *testing.T) {
 	m := everyTypeMapping(t, "uint")
-	if _, _, _, ok := m.fastItem(orderLikeRow(m)); !ok {
+	if _, _, _, ok := m.fastItem(orderLikeRow(m), &slabs{}); !ok {
 		t.Fatal("an order-like row took the slow path")
 	}
 	for _, j := range []string{`{}`, `[]`, `{"a":[1,-2.5,"x",true,false,null,{}]}`, `"🐢"`, `"\n"`, `0`, `12345678901234567890123456789012345678`,

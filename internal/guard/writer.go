@@ -92,9 +92,28 @@ func NewItem(key string, item map[string]types.AttributeValue, pos string) Item 
 // stamp) the caller already knows, as codec.Mapping.ItemFromText returns
 // it: Write need not walk the item again.
 func NewSizedItem(key string, item map[string]types.AttributeValue, pos string, size int) Item {
-	it := NewItem(key, item, pos)
-	it.size = size + len(codec.AttrPos) + (len(pos)+1)/2 + 1
-	return it
+	return NewStamp(pos).SizedItem(key, item, size)
+}
+
+// Stamp is an encoded position as the attribute NewItem stamps, made once
+// to stamp many items (a chunk's) with one shared value: the SDK only reads
+// an item, so they need not each hold a copy. A Stamp may be copied; make
+// one with NewStamp.
+type Stamp struct {
+	pos string
+	av  *types.AttributeValueMemberN
+}
+
+// NewStamp returns the stamp of pos (an encoded position).
+func NewStamp(pos string) Stamp {
+	return Stamp{pos: pos, av: &types.AttributeValueMemberN{Value: pos}}
+}
+
+// SizedItem is NewSizedItem(key, item, pos, size) with the stamp's shared
+// attribute.
+func (s Stamp) SizedItem(key string, item map[string]types.AttributeValue, size int) Item {
+	item[codec.AttrPos] = s.av
+	return Item{Key: key, Item: item, Pos: s.pos, size: size + len(codec.AttrPos) + (len(s.pos)+1)/2 + 1}
 }
 
 // Tombstone is the item a deleted row becomes (invariant 4): its key, its
@@ -413,9 +432,11 @@ func (w *Writer) transactGroup(ctx context.Context, group []Item) (Result, error
 func (w *Writer) batchChunk(ctx context.Context, chunk []Item) (Result, error) {
 	var res Result
 	reqs := make([]types.WriteRequest, len(chunk))
+	puts := make([]types.PutRequest, len(chunk))
 	units := 0
 	for i, it := range chunk {
-		reqs[i] = types.WriteRequest{PutRequest: &types.PutRequest{Item: it.Item}}
+		puts[i].Item = it.Item
+		reqs[i] = types.WriteRequest{PutRequest: &puts[i]}
 		units += wcu(it, 1)
 	}
 	if err := w.wait(ctx, units); err != nil {
