@@ -75,9 +75,10 @@ type BackfillConfig struct {
 	// concurrent cdc, twice the write capacity) or put (one guarded PutItem
 	// per item). Optional: defaults to transact.
 	WriteMode guard.Mode `mapstructure:"write_mode"`
-	// WriteConcurrency is the write calls in flight per worker: the workers
-	// share Workers x WriteConcurrency callers, so the calls stay in flight
-	// while a worker is between chunks. Optional: defaults to 8.
+	// WriteConcurrency sizes the write pool: the workers share one pool of
+	// Workers x WriteConcurrency callers (write calls in flight), so the
+	// calls stay in flight while a worker is between chunks. Optional:
+	// defaults to 8.
 	WriteConcurrency int `mapstructure:"write_concurrency"`
 	// MaxWCU caps write capacity units per second (0 is unlimited).
 	// Optional: defaults to 0.
