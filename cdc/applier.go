@@ -42,6 +42,8 @@ var (
 // ApplyResult counts what one Apply did.
 type ApplyResult struct {
 	Txns, Changes int
+	// Inserts, Updates, Deletes count Changes by kind.
+	Inserts, Updates, Deletes int
 	// Written, Skipped: items written, and lost to newer state (guard).
 	Written, Skipped int
 	// Coalesced changes were not written because a newer image of their key
@@ -88,7 +90,9 @@ func (a *Applier) Apply(ctx context.Context, txns []Txn) (ApplyResult, error) {
 }
 
 // Batch is a prepared batch: its items and events, ready to send. It may
-// be sent again after a failed Send.
+// be sent again after a failed Send; SendItems and SendEvents release what
+// they sent once it was acknowledged, so a batch in flight holds only what
+// may still be sent.
 type Batch struct {
 	Txns    []Txn
 	items   []guard.Item
@@ -107,6 +111,16 @@ func (a *Applier) Prepare(ctx context.Context, txns []Txn) (*Batch, error) {
 	b.res.Txns = len(txns)
 	for _, t := range txns {
 		b.res.Changes += len(t.Changes)
+		for _, c := range t.Changes {
+			switch c.Kind {
+			case Insert:
+				b.res.Inserts++
+			case Update:
+				b.res.Updates++
+			case Delete:
+				b.res.Deletes++
+			}
+		}
 	}
 	// Events are built beside the items: encoding both is most of the
 	// Applier's CPU, and they share nothing.
@@ -196,6 +210,7 @@ func (a *Applier) SendItems(ctx context.Context, b *Batch) (ApplyResult, error) 
 	if err != nil {
 		return res, fmt.Errorf("writing %d items to DynamoDB: %w", len(b.items), err)
 	}
+	b.items = nil
 	return res, nil
 }
 
@@ -209,7 +224,18 @@ func (a *Applier) SendEvents(ctx context.Context, b *Batch) (events.Result, erro
 	if err != nil {
 		return r, fmt.Errorf("publishing %d events: %w", len(b.entries), err)
 	}
+	b.entries = nil
 	return r, nil
+}
+
+// DropChanges drops the row images of b's transactions (Txns keep their
+// positions, times and dropped columns): once b is prepared, sending it
+// needs only its items and events, and a batch in flight need not hold
+// its rows.
+func (b *Batch) DropChanges() {
+	for i := range b.Txns {
+		b.Txns[i].Changes = nil
+	}
 }
 
 // item is the change's item: from the row's text by codec's scanner when

@@ -476,22 +476,9 @@ func (l *leader) lead(ctx context.Context) error {
 		last := b.Txns[len(b.Txns)-1]
 		acked = &last
 		met.txns.Add(float64(res.Txns))
-		var byKind [3]int
-		for _, t := range b.Txns {
-			for _, c := range t.Changes {
-				switch c.Kind {
-				case Insert:
-					byKind[0]++
-				case Update:
-					byKind[1]++
-				case Delete:
-					byKind[2]++
-				}
-			}
-		}
-		for i, k := range []Kind{Insert, Update, Delete} {
-			if byKind[i] > 0 {
-				changes[k].Add(float64(byKind[i]))
+		for k, n := range map[Kind]int{Insert: res.Inserts, Update: res.Updates, Delete: res.Deletes} {
+			if n > 0 {
+				changes[k].Add(float64(n))
 			}
 		}
 		met.events.Add(float64(res.Events.Accepted))
@@ -638,6 +625,7 @@ func (l *leader) build(ctx context.Context, applier *Applier, txns <-chan Txn, o
 		for attempt, wait := 0, 250*time.Millisecond; ; attempt++ {
 			var err error
 			if b, err = applier.Prepare(ctx, batch); err == nil {
+				b.DropChanges()
 				break
 			}
 			if ctx.Err() != nil {
