@@ -28,7 +28,7 @@ var _ ControlAPI = (*dynamodb.Client)(nil)
 
 // ErrLeaseLost is a lease another process holds now: this one must stop
 // writing at once.
-var ErrLeaseLost = errors.New("the cdc lease was lost to another process")
+var ErrLeaseLost = errors.New("this process no longer surely holds the cdc lease")
 
 func isConditionFailed(err error) bool {
 	var ccf *types.ConditionalCheckFailedException
@@ -122,6 +122,39 @@ func (l *Lease) Held() bool {
 	return l.now().Before(l.heldUntil.Add(-l.ttl / 5))
 }
 
+// Wait returns nil once this owner surely holds the lease (Held). A renewal
+// that is late, because DynamoDB is slow, is waited for, up to one TTL, so a
+// write is held back rather than failed and retried. It returns ErrLeaseLost
+// (wrapped) when another owner took the lease, or when it was not renewed
+// within the TTL.
+func (l *Lease) Wait(ctx context.Context) error {
+	if l.Held() {
+		return nil
+	}
+	deadline := l.now().Add(l.ttl)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		if l.Held() {
+			return nil
+		}
+		l.mu.Lock()
+		taken := l.heldUntil.IsZero()
+		l.mu.Unlock()
+		switch {
+		case taken:
+			return fmt.Errorf("%w: another process holds it", ErrLeaseLost)
+		case l.now().After(deadline):
+			return fmt.Errorf("%w: it was not renewed within %s (is DynamoDB slow or unreachable?)", ErrLeaseLost, l.ttl)
+		}
+	}
+}
+
 // Fence returns nil when this owner may write: the lease is Held, or
 // renewing it now succeeds. Otherwise it returns ErrLeaseLost (wrapping the
 // renewal's error, if any): a process that stalled past its lease, or whose
@@ -135,7 +168,7 @@ func (l *Lease) Fence(ctx context.Context) error {
 	case err != nil:
 		return fmt.Errorf("%w: it could not be renewed in time: %w", ErrLeaseLost, err)
 	case !ok:
-		return ErrLeaseLost
+		return fmt.Errorf("%w: another process holds it", ErrLeaseLost)
 	}
 	return nil
 }

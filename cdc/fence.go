@@ -19,14 +19,15 @@ import (
 // need no such fence: DynamoDB itself checks the lease's owner in the same
 // transaction (Checkpointer.Save).
 
-// fenceMiddleware fails an attempt with ErrLeaseLost unless held reports
-// the lease held. It runs after the retry middleware, so once per attempt.
-func fenceMiddleware(held func() bool) func(*middleware.Stack) error {
+// fenceMiddleware lets an attempt go only once wait reports the lease held
+// (a late renewal is waited for), and fails it with wait's ErrLeaseLost
+// otherwise. It runs after the retry middleware, so once per attempt.
+func fenceMiddleware(wait func(context.Context) error) func(*middleware.Stack) error {
 	return func(s *middleware.Stack) error {
 		return s.Finalize.Add(middleware.FinalizeMiddlewareFunc("StranglerCdcLeaseFence",
 			func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
-				if !held() {
-					return middleware.FinalizeOutput{}, middleware.Metadata{}, ErrLeaseLost
+				if err := wait(ctx); err != nil {
+					return middleware.FinalizeOutput{}, middleware.Metadata{}, err
 				}
 				return next.HandleFinalize(ctx, in)
 			}), middleware.After)
@@ -39,8 +40,8 @@ type fencedDynamoDB struct {
 	opt func(*dynamodb.Options)
 }
 
-func newFencedDynamoDB(c *dynamodb.Client, held func() bool) fencedDynamoDB {
-	mw := fenceMiddleware(held)
+func newFencedDynamoDB(c *dynamodb.Client, wait func(context.Context) error) fencedDynamoDB {
+	mw := fenceMiddleware(wait)
 	return fencedDynamoDB{c: c, opt: func(o *dynamodb.Options) { o.APIOptions = append(o.APIOptions, mw) }}
 }
 
@@ -71,8 +72,8 @@ type fencedEventBridge struct {
 	opt func(*eventbridge.Options)
 }
 
-func newFencedEventBridge(c *eventbridge.Client, held func() bool) fencedEventBridge {
-	mw := fenceMiddleware(held)
+func newFencedEventBridge(c *eventbridge.Client, wait func(context.Context) error) fencedEventBridge {
+	mw := fenceMiddleware(wait)
 	return fencedEventBridge{c: c, opt: func(o *eventbridge.Options) { o.APIOptions = append(o.APIOptions, mw) }}
 }
 

@@ -270,10 +270,14 @@ func (l *leader) lead(ctx context.Context) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		last := l.env.Now()
 		for {
-			if err := l.env.Sleep(rctx, cfg.Lease.TTL/3); err != nil {
+			// Every TTL/3 from the start of the last renewal, so a slow
+			// DynamoDB call does not also push the next one back.
+			if err := l.env.Sleep(rctx, max(cfg.Lease.TTL/3-l.env.Now().Sub(last), 0)); err != nil {
 				return
 			}
+			last = l.env.Now()
 			err := l.lease.Renew(rctx)
 			switch {
 			case rctx.Err() != nil:
@@ -319,13 +323,13 @@ func (l *leader) lead(ctx context.Context) error {
 		SkipMarkerTable: cfg.SkipMarkerTable,
 		OnReconnect:     func(error) { met.reconnect.Inc(); met.errors.WithLabelValues("read").Inc() },
 	})
-	writer := guard.NewWriter(newFencedDynamoDB(l.ddb, l.lease.Held), cfg.Table, cfg.Apply.WriteMode, guard.Options{Concurrency: cfg.Apply.WriteConcurrency})
-	publisher := events.NewPublisher(newFencedEventBridge(l.eb, l.lease.Held), events.PublisherOptions{
+	writer := guard.NewWriter(newFencedDynamoDB(l.ddb, l.lease.Wait), cfg.Table, cfg.Apply.WriteMode, guard.Options{Concurrency: cfg.Apply.WriteConcurrency})
+	publisher := events.NewPublisher(newFencedEventBridge(l.eb, l.lease.Wait), events.PublisherOptions{
 		Source: cfg.Events.Source, Bus: cfg.Events.Bus, Concurrency: cfg.Events.Concurrency,
 		MaxAttempts: cfg.Events.MaxAttempts, DeadLetters: l.ckp, Logger: log.With("component", "publisher"),
 	})
 	applier := NewApplier(writer, publisher, l.ckp, cfg.Events.Rules, cfg.TombstoneTTL, l.env.Now, log)
-	sweeper := NewSweeper(newFencedDynamoDB(l.ddb, l.lease.Held), l.ddb, cfg.Table, cfg.ControlTable, l.lease.pk,
+	sweeper := NewSweeper(newFencedDynamoDB(l.ddb, l.lease.Wait), l.ddb, cfg.Table, cfg.ControlTable, l.lease.pk,
 		log.With("component", "sweeper"), func(n int) { met.swept.Add(float64(n)) })
 	sweep := func(sw Sweep) {
 		wg.Add(1)

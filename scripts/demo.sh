@@ -238,6 +238,13 @@ say "load running (progress: .stack/demo/loadgen.out)"
 # routing state, the new service and the cdc share, and deep backfill queues would starve them.
 STRANGLER_MIGRATOR_BACKFILL_WRITE_CONCURRENCY=2 "${BIN}" migrate backfill --write-mode transact --workers 2 --log-format text
 alive
+# The cdc carried the load's writes next to the backfill, on the same DynamoDB Local:
+# let it catch up (its last checkpointed commit at most a second old) before comparing.
+for _ in $(seq 1 120); do
+    "${BIN}" cdc status | grep -Eq '^lag: +0 transactions|checkpointed commit [01]s ago' && break
+    sleep 0.5
+done
+say "cdc: $("${BIN}" cdc status | grep '^lag:')"
 
 bold "4/7 Shadow reads for ${SHADOW_SECONDS}s: legacy answers, the new service gets a copy, the proxy compares"
 route set get-order --mode shadow --reason "demo: shadow reads after the backfill"
