@@ -269,6 +269,16 @@ func (b *Backfiller) chunk(ctx context.Context, c Chunk) error {
 	)
 	_, refAt, hasRef := b.mapping.Ref()
 	stream := b.pool.Stream(ctx)
+	// Progress moves as each write call ends, not once a chunk is done: a
+	// chunk of 20,000 rows takes many seconds.
+	var streamed atomic.Int64
+	if b.progress != nil {
+		stream.OnDone(func(r guard.Result) {
+			n := int64(r.Written + r.Skipped + len(r.Dead))
+			streamed.Add(n)
+			b.progress.Add(n)
+		})
+	}
 	// The chunk's items share one position attribute and, through the
 	// builder, their text and attribute blocks: a few allocations per dozen
 	// rows instead of a dozen per row.
@@ -316,7 +326,7 @@ func (b *Backfiller) chunk(ctx context.Context, c Chunk) error {
 	b.metrics.calls.Add(float64(res.Calls))
 	b.metrics.rows.WithLabelValues("owned").Add(float64(owned))
 	if b.progress != nil {
-		b.progress.Add(int64(res.Written + res.Skipped + len(res.Dead) + owned))
+		b.progress.Add(int64(res.Written+res.Skipped+len(res.Dead)+owned) - streamed.Load())
 	}
 	if err != nil {
 		return causeOr(ctx, err)

@@ -548,10 +548,18 @@ type Stream struct {
 	submit func(group []Item)
 	wg     sync.WaitGroup
 
+	// onDone, when set, sees each group's result as its call ends.
+	onDone func(Result)
+
 	mu  sync.Mutex
 	res Result
 	err error
 }
+
+// OnDone sets f to see each group's result as soon as its call ends (for
+// progress: Close's total comes only at the end). Set it before the first
+// Add; f runs on the writing goroutines, concurrently.
+func (s *Stream) OnDone(f func(Result)) { s.onDone = f }
 
 // Stream starts a stream of writes with its own Concurrency calls in
 // flight; ctx bounds every call.
@@ -596,6 +604,9 @@ func (s *Stream) done(r Result, err error) {
 		s.cancel(err)
 	}
 	s.mu.Unlock()
+	if s.onDone != nil {
+		s.onDone(r)
+	}
 	s.wg.Done()
 }
 

@@ -162,12 +162,26 @@ func write(w *guard.Writer, stream bool, items []guard.Item) (guard.Result, erro
 		defer p.Close()
 		s = p.Stream(context.Background())
 	}
+	// OnDone sees every call's result: together the written and skipped
+	// counts of Close.
+	var mu sync.Mutex
+	var seen guard.Result
+	s.OnDone(func(r guard.Result) {
+		mu.Lock()
+		seen.Written += r.Written
+		seen.Skipped += r.Skipped
+		mu.Unlock()
+	})
 	for _, it := range items {
 		if err := s.Add(it); err != nil {
 			break
 		}
 	}
-	return s.Close()
+	res, err := s.Close()
+	if err == nil && (seen.Written != res.Written || seen.Skipped != res.Skipped) {
+		err = fmt.Errorf("OnDone saw %d written, %d skipped; Close says %d, %d", seen.Written, seen.Skipped, res.Written, res.Skipped)
+	}
+	return res, err
 }
 
 func TestWriteCountsAndDeadLetters(t *testing.T) {
