@@ -4,11 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"runtime"
@@ -306,7 +304,9 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.Run(gctx) })
 	g.Go(func() error {
-		return serve(gctx, cfg.Listen, s.Handler(), func() time.Duration { return time.Duration(s.drain.Load()) }, s.log.With("listener", "proxy"))
+		// Streamed bodies: no fixed read/write deadline; a stalled backend is
+		// bounded by transport.response_header_timeout.
+		return httpserver.ServeStreams(gctx, cfg.Listen, s.Handler(), func() time.Duration { return time.Duration(s.drain.Load()) }, s.log.With("listener", "proxy"))
 	})
 	g.Go(func() error {
 		return httpserver.Serve(gctx, cfg.Admin.Listen, s.AdminHandler(), cfg.ShutdownTimeout, s.log.With("listener", "admin"))
@@ -338,44 +338,6 @@ func tuneRuntime(cfg Config, logger *slog.Logger) {
 		limit = strconv.FormatInt(cfg.MemoryLimitBytes, 10)
 	}
 	logger.Info("runtime tuned", "component", "proxy", "gomaxprocs", runtime.GOMAXPROCS(0), "gogc", gogc, "memory_limit", limit)
-}
-
-// serve is httpserver.Serve for the proxied API, with the timeouts a proxy
-// needs: ReadHeaderTimeout against clients that never finish their headers
-// and IdleTimeout for idle keep-alive connections, but no ReadTimeout or
-// WriteTimeout, which would cut off a streamed body (request or response)
-// after a fixed time whatever its progress; a backend that stalls is bounded
-// by transport.response_header_timeout, a client that stalls by TCP. (Fewer
-// per-request deadline updates is also cheaper.)
-func serve(ctx context.Context, addr string, h http.Handler, drain func() time.Duration, logger *slog.Logger) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listening on %s: %w", addr, err)
-	}
-	hs := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	logger.Info("listening", "addr", ln.Addr().String())
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serving %s: %w", addr, err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain())
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		return fmt.Errorf("draining %s: %w", addr, err)
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	logger.Info("stopped")
-	return nil
 }
 
 // Plans returns the plan controller (for tests and embedding).

@@ -18,17 +18,33 @@ import (
 // Serve listens on addr and serves h until ctx ends, then shuts down
 // gracefully within drain.
 func Serve(ctx context.Context, addr string, h http.Handler, drain time.Duration, logger *slog.Logger) error {
+	hs := server(h, logger)
+	hs.ReadTimeout, hs.WriteTimeout = 30*time.Second, 30*time.Second
+	return run(ctx, addr, hs, func() time.Duration { return drain }, logger)
+}
+
+// ServeStreams is Serve for a handler that streams bodies (the proxy): it
+// keeps ReadHeaderTimeout, against clients that never finish their
+// headers, and IdleTimeout, but has no ReadTimeout or WriteTimeout, which
+// would cut off a streamed request or response after a fixed time whatever
+// its progress. drain is asked at shutdown, so it may change while serving.
+func ServeStreams(ctx context.Context, addr string, h http.Handler, drain func() time.Duration, logger *slog.Logger) error {
+	return run(ctx, addr, server(h, logger), drain, logger)
+}
+
+func server(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+}
+
+func run(ctx context.Context, addr string, hs *http.Server, drain func() time.Duration, logger *slog.Logger) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", addr, err)
-	}
-	hs := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -38,7 +54,7 @@ func Serve(ctx context.Context, addr string, h http.Handler, drain time.Duration
 		return fmt.Errorf("serving %s: %w", addr, err)
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain())
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {
 		return fmt.Errorf("draining %s: %w", addr, err)
