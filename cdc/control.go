@@ -40,6 +40,7 @@ func isConditionFailed(err error) bool {
 // reads the binlog and writes checkpoints; a standby takes it over once it
 // expires. It is safe for concurrent use.
 type Lease struct {
+	base  *control.Lease
 	api   ControlAPI
 	table string
 	pk    string
@@ -58,7 +59,8 @@ func NewLease(api ControlAPI, table, name, owner string, ttl time.Duration, now 
 	if now == nil {
 		now = time.Now
 	}
-	return &Lease{api: api, table: table, pk: "cdc#" + name, owner: owner, ttl: ttl, now: now}
+	pk := "cdc#" + name
+	return &Lease{base: control.NewLease(api, table, pk, "lease", owner, ttl, now), api: api, table: table, pk: pk, owner: owner, ttl: ttl, now: now}
 }
 
 func (l *Lease) key(sk string) map[string]types.AttributeValue {
@@ -67,37 +69,16 @@ func (l *Lease) key(sk string) map[string]types.AttributeValue {
 
 // Acquire takes or renews the lease; false means another owner holds it.
 func (l *Lease) Acquire(ctx context.Context) (bool, error) {
-	now := l.now()
-	ok, err := l.acquire(ctx, now)
+	until, ok, err := l.base.Acquire(ctx)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
 	case ok:
-		l.heldUntil = now.Add(l.ttl)
+		l.heldUntil = until
 	case err == nil:
 		l.heldUntil = time.Time{} // another owner has it
 	}
 	return ok, err
-}
-
-func (l *Lease) acquire(ctx context.Context, now time.Time) (bool, error) {
-	item := l.key("lease")
-	item["owner"] = control.S(l.owner)
-	item["until_ms"] = control.N(now.Add(l.ttl).UnixMilli())
-	item["renewed_ms"] = control.N(now.UnixMilli())
-	_, err := l.api.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: aws.String(l.table), Item: item,
-		ConditionExpression:       aws.String("attribute_not_exists(#pk) OR #owner = :me OR until_ms < :now"),
-		ExpressionAttributeNames:  map[string]string{"#pk": control.PK, "#owner": "owner"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":me": control.S(l.owner), ":now": control.N(now.UnixMilli())},
-	})
-	if isConditionFailed(err) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("taking the cdc lease: %w", err)
-	}
-	return true, nil
 }
 
 // Renew extends a held lease; ErrLeaseLost when another owner has it.
@@ -175,27 +156,15 @@ func (l *Lease) Fence(ctx context.Context) error {
 
 // Release gives the lease up so a standby need not wait for it to expire.
 func (l *Lease) Release(ctx context.Context) error {
-	_, err := l.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName: aws.String(l.table), Key: l.key("lease"),
-		ConditionExpression:       aws.String("#owner = :me"),
-		ExpressionAttributeNames:  map[string]string{"#owner": "owner"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":me": control.S(l.owner)},
-	})
+	err := l.base.Release(ctx)
 	l.mu.Lock()
 	l.heldUntil = time.Time{}
 	l.mu.Unlock()
-	if err != nil && !isConditionFailed(err) {
-		return fmt.Errorf("releasing the cdc lease: %w", err)
-	}
-	return nil
+	return err
 }
 
 // LeaseState is the lease as stored.
-type LeaseState struct {
-	Owner   string
-	Until   time.Time
-	Renewed time.Time
-}
+type LeaseState = control.LeaseState
 
 // Checkpoint is the last transaction whose changes both sinks acknowledged.
 type Checkpoint struct {
@@ -242,15 +211,7 @@ func loadCheckpoint(ctx context.Context, api ControlAPI, table, pk string) (Chec
 }
 
 func loadLease(ctx context.Context, api ControlAPI, table, pk string) (LeaseState, bool, error) {
-	out, err := api.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true),
-		Key: map[string]types.AttributeValue{control.PK: control.S(pk), control.SK: control.S("lease")}})
-	if err != nil {
-		return LeaseState{}, false, fmt.Errorf("reading the cdc lease: %w", err)
-	}
-	if out.Item == nil {
-		return LeaseState{}, false, nil
-	}
-	return LeaseState{Owner: control.Str(out.Item, "owner"), Until: time.UnixMilli(control.Int(out.Item, "until_ms")).UTC(), Renewed: time.UnixMilli(control.Int(out.Item, "renewed_ms")).UTC()}, true, nil
+	return control.NewLease(api, table, pk, "lease", "", 0, nil).Load(ctx)
 }
 
 // Save stores cp; ErrLeaseLost when the lease is no longer this owner's.

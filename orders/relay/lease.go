@@ -2,13 +2,8 @@ package relay
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/anycompany/strangler/internal/control"
 	"github.com/anycompany/strangler/orders/outbox"
@@ -19,13 +14,7 @@ import (
 const LeasePK = "lease"
 
 // LeaseAPI is the part of the DynamoDB client the leases use.
-type LeaseAPI interface {
-	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
-	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
-	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
-}
-
-var _ LeaseAPI = (*dynamodb.Client)(nil)
+type LeaseAPI = control.LeaseAPI
 
 // Leases are one process's handle on the per-shard leases: a shard is
 // published by the relay holding its lease, and taken over by another once
@@ -47,47 +36,26 @@ func NewLeases(api LeaseAPI, table, owner string, ttl time.Duration, now func() 
 	return &Leases{api: api, table: table, owner: owner, ttl: ttl, now: now}
 }
 
-func leaseKey(shard int) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{outbox.PK: control.S(LeasePK), outbox.SK: control.S(outbox.ShardKey(shard))}
+// lease is shard's lease item, sk outbox#<shard> under LeasePK.
+func (l *Leases) lease(shard int) *control.Lease {
+	return control.NewLease(l.api, l.table, LeasePK, outbox.ShardKey(shard), l.owner, l.ttl, l.now)
 }
 
 // Acquire takes or renews shard's lease and returns until when it holds;
 // ok is false when another owner holds an unexpired lease.
 func (l *Leases) Acquire(ctx context.Context, shard int) (until time.Time, ok bool, err error) {
-	now := l.now()
-	until = now.Add(l.ttl)
-	item := leaseKey(shard)
-	item["owner"] = control.S(l.owner)
-	item["until_ms"] = control.N(until.UnixMilli())
-	item["renewed_ms"] = control.N(now.UnixMilli())
-	_, err = l.api.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: aws.String(l.table), Item: item,
-		ConditionExpression:       aws.String("attribute_not_exists(#pk) OR #owner = :me OR until_ms < :now"),
-		ExpressionAttributeNames:  map[string]string{"#pk": outbox.PK, "#owner": "owner"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":me": control.S(l.owner), ":now": control.N(now.UnixMilli())},
-	})
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		return time.Time{}, false, nil
-	}
+	until, ok, err = l.lease(shard).Acquire(ctx)
 	if err != nil {
-		return time.Time{}, false, fmt.Errorf("taking the lease of outbox shard %d in %s: %w", shard, l.table, err)
+		return time.Time{}, false, fmt.Errorf("outbox shard %d: %w", shard, err)
 	}
-	return until, true, nil
+	return until, ok, nil
 }
 
 // Release gives shard's lease up, if it is still this owner's, so another
 // relay need not wait for it to expire.
 func (l *Leases) Release(ctx context.Context, shard int) error {
-	_, err := l.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName: aws.String(l.table), Key: leaseKey(shard),
-		ConditionExpression:       aws.String("#owner = :me"),
-		ExpressionAttributeNames:  map[string]string{"#owner": "owner"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":me": control.S(l.owner)},
-	})
-	var ccf *types.ConditionalCheckFailedException
-	if err != nil && !errors.As(err, &ccf) {
-		return fmt.Errorf("releasing the lease of outbox shard %d: %w", shard, err)
+	if err := l.lease(shard).Release(ctx); err != nil {
+		return fmt.Errorf("outbox shard %d: %w", shard, err)
 	}
 	return nil
 }
@@ -95,12 +63,9 @@ func (l *Leases) Release(ctx context.Context, shard int) error {
 // Holder returns the owner of shard's lease and until when it holds ("" when
 // there is none).
 func (l *Leases) Holder(ctx context.Context, shard int) (string, time.Time, error) {
-	out, err := l.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(l.table), Key: leaseKey(shard), ConsistentRead: aws.Bool(true)})
+	st, _, err := l.lease(shard).Load(ctx)
 	if err != nil {
-		return "", time.Time{}, fmt.Errorf("reading the lease of outbox shard %d: %w", shard, err)
+		return "", time.Time{}, fmt.Errorf("outbox shard %d: %w", shard, err)
 	}
-	if out.Item == nil {
-		return "", time.Time{}, nil
-	}
-	return control.Str(out.Item, "owner"), time.UnixMilli(control.Int(out.Item, "until_ms")).UTC(), nil
+	return st.Owner, st.Until, nil
 }
