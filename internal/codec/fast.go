@@ -478,6 +478,25 @@ func (s *jsonScanner) space() {
 	}
 }
 
+// after reads what follows a member of an object or array: a ',' (end is
+// false: another member follows) or its closing byte (end is true); ok is
+// false for anything else.
+func (s *jsonScanner) after(closing byte) (end, ok bool) {
+	s.space()
+	if s.i >= len(s.b) {
+		return false, false
+	}
+	switch s.b[s.i] {
+	case ',':
+		s.i++
+		return false, true
+	case closing:
+		s.i++
+		return true, true
+	}
+	return false, false
+}
+
 // value reads the value at s.i, nested depth levels deep, and returns its
 // attribute and attrSize.
 func (s *jsonScanner) value(depth int) (types.AttributeValue, int, bool) {
@@ -522,18 +541,10 @@ func (s *jsonScanner) value(depth int) (types.AttributeValue, int, bool) {
 				return nil, 0, false // a duplicate: the last one wins; the slow path knows
 			}
 			size += len(k) + n + 1
-			s.space()
-			if s.i >= len(s.b) {
+			if end, ok := s.after('}'); !ok {
 				return nil, 0, false
-			}
-			switch s.b[s.i] {
-			case ',':
-				s.i++
-			case '}':
-				s.i++
+			} else if end {
 				return s.sl.m(m), size, true
-			default:
-				return nil, 0, false
 			}
 		}
 	case c == '[':
@@ -555,18 +566,10 @@ func (s *jsonScanner) value(depth int) (types.AttributeValue, int, bool) {
 			}
 			s.sl.stack = append(s.sl.stack, v)
 			size += n + 1
-			s.space()
-			if s.i >= len(s.b) {
+			if end, ok := s.after(']'); !ok {
 				return nil, 0, false
-			}
-			switch s.b[s.i] {
-			case ',':
-				s.i++
-			case ']':
-				s.i++
+			} else if end {
 				return s.sl.l(start), size, true
-			default:
-				return nil, 0, false
 			}
 		}
 	case c == '"':
