@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -263,3 +264,44 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+// loadUntilStopped sends GETs from workers goroutines until the returned
+// stop is called: worker w's i-th request goes to url(w, i), then it waits
+// pause. ok, when not nil, judges each answer. stop waits for the workers
+// and returns how many requests were sent and how many failed (a transport
+// error, or an answer ok refused).
+func loadUntilStopped(workers int, url func(w, i int) string, pause time.Duration, ok func(*http.Response) bool) (stop func() (sent, failed int64)) {
+	var nSent, nFailed atomic.Int64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				resp, err := http.Get(url(w, i))
+				nSent.Add(1)
+				switch {
+				case err != nil:
+					nFailed.Add(1)
+				default:
+					if ok != nil && !ok(resp) {
+						nFailed.Add(1)
+					}
+					resp.Body.Close()
+				}
+				if pause > 0 {
+					time.Sleep(pause)
+				}
+			}
+		})
+	}
+	return func() (int64, int64) {
+		close(done)
+		wg.Wait()
+		return nSent.Load(), nFailed.Load()
+	}
+}

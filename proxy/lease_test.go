@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -118,25 +116,9 @@ func TestPlanLeaseOneDriver(t *testing.T) {
 	}
 
 	// Traffic through both replicas; only the holder's figures judge the plan.
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w, h := range []*harness{a, b} {
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := http.Get(fmt.Sprintf("%s/v1/orders/%d-%d", h.url, w, i))
-				if err == nil {
-					resp.Body.Close()
-				}
-				time.Sleep(2 * time.Millisecond)
-			}
-		})
-	}
-	defer func() { close(stop); wg.Wait() }()
+	replicas := []*harness{a, b}
+	stop := loadUntilStopped(len(replicas), func(w, i int) string { return fmt.Sprintf("%s/v1/orders/%d-%d", replicas[w].url, w, i) }, 2*time.Millisecond, nil)
+	defer stop()
 
 	weight := func(h *harness) float64 {
 		r, _ := h.srv.Switch().Table().Route("get-order")

@@ -8,8 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -470,32 +468,10 @@ routes:
 	}
 	h := startProxy(t, cfg, proxy.Deps{Reload: load, ConfigFile: file})
 
-	var sent, failed atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := http.Get(fmt.Sprintf("%s/v1/orders?customer_id=c%d-%d", h.url, w, i))
-				sent.Add(1)
-				if err != nil {
-					failed.Add(1)
-					continue
-				}
-				if resp.StatusCode != 200 || resp.Header.Get(proxy.HeaderBackend) == "" {
-					failed.Add(1)
-				}
-				resp.Body.Close()
-			}
-		}()
-	}
+	stop := loadUntilStopped(8, func(w, i int) string { return fmt.Sprintf("%s/v1/orders?customer_id=c%d-%d", h.url, w, i) }, 0,
+		func(resp *http.Response) bool {
+			return resp.StatusCode == 200 && resp.Header.Get(proxy.HeaderBackend) != ""
+		})
 	weightIs := func(w float64) func() bool {
 		return func() bool {
 			r, ok := h.srv.Switch().Table().Route("list-orders")
@@ -520,11 +496,10 @@ routes:
 			}
 		}
 	}
-	close(stop)
-	wg.Wait()
-	t.Logf("%d requests during 20 reloads, %d failed", sent.Load(), failed.Load())
-	if sent.Load() < 200 || failed.Load() != 0 {
-		t.Fatalf("%d of %d requests failed during reloads", failed.Load(), sent.Load())
+	sent, failed := stop()
+	t.Logf("%d requests during 20 reloads, %d failed", sent, failed)
+	if sent < 200 || failed != 0 {
+		t.Fatalf("%d of %d requests failed during reloads", failed, sent)
 	}
 	// The file's changes are audited.
 	entries, err := h.client().Audit(context.Background(), "list-orders", 100)

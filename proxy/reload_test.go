@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/anycompany/strangler/internal/config"
@@ -119,30 +118,8 @@ routes:
 
 	// Backends swapped back and forth under load drop no request: requests
 	// in flight finish on the upstream they started with.
-	var sent, failed atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := range 4 {
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				a, err := http.Get(fmt.Sprintf("%s/v1/orders/%d-%d", h.url, w, i))
-				sent.Add(1)
-				if err != nil {
-					failed.Add(1)
-					continue
-				}
-				if a.StatusCode != 200 {
-					failed.Add(1)
-				}
-				a.Body.Close()
-			}
-		})
-	}
+	stop := loadUntilStopped(4, func(w, i int) string { return fmt.Sprintf("%s/v1/orders/%d-%d", h.url, w, i) }, 0,
+		func(a *http.Response) bool { return a.StatusCode == 200 })
 	for i := range 10 {
 		to, name := nw.srv.URL, `"backend":"new"`
 		if i%2 == 1 {
@@ -153,11 +130,10 @@ routes:
 			return strings.Contains(string(call(t, "GET", h.url+"/v1/orders/x", "").body), name)
 		})
 	}
-	close(stop)
-	wg.Wait()
-	t.Logf("%d requests during 10 backend swaps, %d failed", sent.Load(), failed.Load())
-	if sent.Load() < 100 || failed.Load() != 0 {
-		t.Fatalf("%d of %d requests failed during backend swaps", failed.Load(), sent.Load())
+	sent, failed := stop()
+	t.Logf("%d requests during 10 backend swaps, %d failed", sent, failed)
+	if sent < 100 || failed != 0 {
+		t.Fatalf("%d of %d requests failed during backend swaps", failed, sent)
 	}
 	hitsOld := nw.hits.Load()
 

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -100,24 +99,8 @@ func TestPlanAdvancesThenRollsBack(t *testing.T) {
 	cfg.Circuit.MinRequests = 1000 // leave the failures to the plan
 	h := startProxy(t, cfg, proxy.Deps{PlanTick: 20 * time.Millisecond})
 
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := range 4 {
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := http.Get(fmt.Sprintf("%s/v1/orders/%d-%d", h.url, w, i))
-				if err == nil {
-					resp.Body.Close()
-				}
-			}
-		})
-	}
-	defer func() { close(stop); wg.Wait() }()
+	stop := loadUntilStopped(4, func(w, i int) string { return fmt.Sprintf("%s/v1/orders/%d-%d", h.url, w, i) }, 0, nil)
+	defer stop()
 
 	st, err := h.client().Plan(context.Background(), "get-order", proxy.PlanRequest{Action: "start", Actor: "alice"})
 	if err != nil || st.State != plan.StateRunning || st.Weight != 10 {
