@@ -94,8 +94,13 @@ type BackendsConfig struct {
 	New string `mapstructure:"new"`
 }
 
-// TransportConfig tunes the http.Transport of each backend.
+// TransportConfig tunes the transport of each backend.
 type TransportConfig struct {
+	// Client is the HTTP client of the backends: "lean", the proxy's own
+	// HTTP/1.1 transport (h1Transport: one round trip on the request's own
+	// goroutine, measured faster), or "stdlib", net/http's http.Transport,
+	// kept as a fallback. Optional: defaults to lean.
+	Client string `mapstructure:"client"`
 	// MaxIdleConnsPerHost is the keep-alive pool per backend; size it to the
 	// requests in flight at peak, or the proxy churns TCP connections.
 	// Optional: defaults to 256.
@@ -175,6 +180,7 @@ func DefaultConfig() Config {
 		Backends:     BackendsConfig{Legacy: "http://127.0.0.1:8080", New: "http://127.0.0.1:8081"},
 		MaxBodyBytes: 1 << 20,
 		Transport: TransportConfig{
+			Client:                ClientLean,
 			MaxIdleConnsPerHost:   256,
 			DialTimeout:           2 * time.Second,
 			ResponseHeaderTimeout: 30 * time.Second,
@@ -208,6 +214,7 @@ func (c *Config) Validate() error {
 	checkURL(ck, "backends.legacy", c.Backends.Legacy)
 	checkURL(ck, "backends.new", c.Backends.New)
 	ck.Check(c.MaxBodyBytes >= 1024, "max_body_bytes", c.MaxBodyBytes, "at least 1024")
+	ck.Check(c.Transport.Client == ClientLean || c.Transport.Client == ClientStdlib, "transport.client", c.Transport.Client, "lean or stdlib")
 	ck.Check(c.Transport.MaxIdleConnsPerHost > 0, "transport.max_idle_conns_per_host", c.Transport.MaxIdleConnsPerHost, "a positive number")
 	ck.Check(c.Transport.DialTimeout > 0, "transport.dial_timeout", c.Transport.DialTimeout, "a positive duration")
 	ck.Check(c.Transport.ResponseHeaderTimeout > 0, "transport.response_header_timeout", c.Transport.ResponseHeaderTimeout, "a positive duration")

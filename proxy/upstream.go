@@ -47,10 +47,34 @@ func (b *bufferPool) Put(buf []byte) {
 	b.p.Put((*[copyBufferSize]byte)(buf[:copyBufferSize]))
 }
 
-// newTransport returns the tuned transport of one backend: keep-alive pool
-// sized for the load, no transparent compression (a proxy passes encodings
-// through), HTTP/1.1 (backends on loopback gain nothing from h2).
-func newTransport(cfg TransportConfig) *http.Transport {
+// backendTransport is what the proxy needs of a backend's transport:
+// round trips, and dropping its idle connections when a reload replaces it.
+type backendTransport interface {
+	http.RoundTripper
+	CloseIdleConnections()
+}
+
+// Values of transport.client.
+const (
+	// ClientLean is h1Transport: the round trip on the caller's goroutine.
+	ClientLean = "lean"
+	// ClientStdlib is net/http's http.Transport.
+	ClientStdlib = "stdlib"
+)
+
+// newTransport returns the transport of one backend that cfg.Client names.
+func newTransport(cfg TransportConfig) backendTransport {
+	if cfg.Client == ClientStdlib {
+		return newStdlibTransport(cfg)
+	}
+	return newH1Transport(cfg)
+}
+
+// newStdlibTransport returns the tuned http.Transport of one backend:
+// keep-alive pool sized for the load, no transparent compression (a proxy
+// passes encodings through), HTTP/1.1 (backends on loopback gain nothing
+// from h2).
+func newStdlibTransport(cfg TransportConfig) *http.Transport {
 	d := &net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}
 	return &http.Transport{
 		Proxy:                 nil,
@@ -126,7 +150,7 @@ type upstreams struct {
 type Upstream struct {
 	name      Backend
 	url       *url.URL
-	transport *http.Transport
+	transport backendTransport
 	rp        *httputil.ReverseProxy
 }
 
