@@ -211,22 +211,32 @@ func keyOf(u *url.URL) (connKey, error) {
 // conn returns an idle connection to key, or a new one when there is none
 // or fresh is set.
 func (t *h1Transport) conn(ctx context.Context, key connKey, fresh bool) (*h1Conn, error) {
-	t.mu.Lock()
-	t.closeIdle = false // a new request: connections may become idle again
-	if !fresh {
-		if list := t.idle[key]; len(list) > 0 {
-			c := list[len(list)-1]
-			list[len(list)-1] = nil
-			t.idle[key] = list[:len(list)-1]
-			c.idle = false
+	for !fresh {
+		t.mu.Lock()
+		t.closeIdle = false // a new request: connections may become idle again
+		list := t.idle[key]
+		if len(list) == 0 {
 			t.mu.Unlock()
-			if c.idleTimer != nil {
-				c.idleTimer.Stop()
-			}
+			break
+		}
+		c := list[len(list)-1]
+		list[len(list)-1] = nil
+		t.idle[key] = list[:len(list)-1]
+		c.idle = false
+		t.mu.Unlock()
+		if c.idleTimer != nil {
+			c.idleTimer.Stop()
+		}
+		if c.alive() {
 			return c, nil
 		}
+		c.nc.Close() // the backend closed it while idle (its own idle timeout, a restart)
 	}
-	t.mu.Unlock()
+	if fresh {
+		t.mu.Lock()
+		t.closeIdle = false
+		t.mu.Unlock()
+	}
 	return t.dial(ctx, key)
 }
 
@@ -251,7 +261,9 @@ func (t *h1Transport) dial(ctx context.Context, key connKey) (*h1Conn, error) {
 		}
 		nc = tc
 	}
-	return &h1Conn{t: t, key: key, nc: nc, br: bufio.NewReaderSize(nc, 4<<10)}, nil
+	c := &h1Conn{t: t, key: key, nc: nc, br: bufio.NewReaderSize(nc, 4<<10)}
+	c.initProbe()
+	return c, nil
 }
 
 // put returns c to the idle pool, or closes it when the pool is full or
@@ -330,6 +342,7 @@ type h1Conn struct {
 	br      *bufio.Reader
 	written int64 // bytes written in the current round trip, by its writer
 	reused  bool  // it has been in the idle pool
+	probe   idleProbe
 
 	// Guarded by t.mu.
 	idle      bool
