@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -135,9 +134,7 @@ func (p *Publisher) entrySize(e Entry) int { return len(p.source) + len(e.Detail
 func (p *Publisher) Publish(ctx context.Context, entries []Entry) (Result, error) {
 	lanes := make([][]Entry, p.lanes)
 	for _, e := range entries {
-		h := fnv.New32a()
-		h.Write([]byte(e.Key))
-		i := int(h.Sum32() % uint32(p.lanes))
+		i := int(fnv32a(e.Key) % uint32(p.lanes))
 		lanes[i] = append(lanes[i], e)
 	}
 	var (
@@ -180,32 +177,35 @@ func (p *Publisher) lane(ctx context.Context, entries []Entry) (Result, error) {
 		}
 		queue = append(queue, pending{e: e})
 	}
+	source := aws.String(p.source)
+	var bus *string
+	if p.bus != "" {
+		bus = aws.String(p.bus)
+	}
+	var again []pending
 	throttles := 0
 	for len(queue) > 0 {
 		// The next call: entries in order, at most one per key, within the
 		// limits. A key seen twice stops the batch so its order holds even
 		// if the first fails.
 		n, size := 0, 0
-		keys := map[string]bool{}
 		for n < len(queue) && n < MaxEntries {
 			e := queue[n].e
 			s := p.entrySize(e)
-			if keys[e.Key] || (n > 0 && size+s > MaxCallBytes) {
+			if keyIn(queue[:n], e.Key) || (n > 0 && size+s > MaxCallBytes) {
 				break
 			}
-			keys[e.Key] = true
 			size += s
 			n++
 		}
 		batch := queue[:n]
 		in := &eventbridge.PutEventsInput{Entries: make([]types.PutEventsRequestEntry, n)}
+		// One string header block for the call: three pointers per entry
+		// would be three allocations each.
+		strs := make([]string, 2*n)
 		for i, pe := range batch {
-			in.Entries[i] = types.PutEventsRequestEntry{
-				Source: aws.String(p.source), DetailType: aws.String(pe.e.DetailType), Detail: aws.String(detailString(pe.e.Detail)),
-			}
-			if p.bus != "" {
-				in.Entries[i].EventBusName = aws.String(p.bus)
-			}
+			strs[2*i], strs[2*i+1] = pe.e.DetailType, detailString(pe.e.Detail)
+			in.Entries[i] = types.PutEventsRequestEntry{Source: source, DetailType: &strs[2*i], Detail: &strs[2*i+1], EventBusName: bus}
 		}
 		res.Calls++
 		// The SDK retries nothing: this loop retries only what failed.
@@ -234,7 +234,7 @@ func (p *Publisher) lane(ctx context.Context, entries []Entry) (Result, error) {
 		if len(out.Entries) != n {
 			return res, fmt.Errorf("publishing %d events: the bus answered %d results", n, len(out.Entries))
 		}
-		var again []pending
+		again = again[:0]
 		progress := false
 		for i, r := range out.Entries {
 			code := aws.ToString(r.ErrorCode)
@@ -259,7 +259,11 @@ func (p *Publisher) lane(ctx context.Context, entries []Entry) (Result, error) {
 		res.Retried += len(again)
 		// Failed entries go first into the next call, alone or with new ones
 		// (never behind a later entry of their key: a call holds one per key).
-		queue = append(again, queue[n:]...)
+		// They move into the tail of the slots just sent, so the queue is
+		// never copied (it holds a whole Publish: copying it per call was
+		// quadratic).
+		copy(queue[n-len(again):n], again)
+		queue = queue[n-len(again):]
 		// A call that made progress resets the backoff; one that made none
 		// (every entry failed) backs off like throttling.
 		if progress {
@@ -272,6 +276,26 @@ func (p *Publisher) lane(ctx context.Context, entries []Entry) (Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// fnv32a is FNV-1a of s (hash/fnv without its allocations).
+func fnv32a(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
+}
+
+// keyIn reports whether a queued entry has key.
+func keyIn(q []pending, key string) bool {
+	for _, pe := range q {
+		if pe.e.Key == key {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *Publisher) deadLetter(ctx context.Context, e Entry, reason string) error {
