@@ -177,7 +177,9 @@ func (s *Streamer) stream(ctx context.Context, from position.Position, out chan<
 	syncer := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
 		ServerID: s.addr.ServerID, Flavor: gomysql.MariaDBFlavor,
 		Host: s.addr.Host, Port: s.addr.Port, User: s.addr.User, Password: s.addr.Password,
-		ParseTime: true, UseDecimal: true, TimestampStringLocation: time.UTC,
+		// DECIMAL as go-mysql's exact string (the column's scale), not a
+		// decimal.Decimal: codec takes a plain one as it is.
+		ParseTime: true, UseDecimal: false, TimestampStringLocation: time.UTC,
 		HeartbeatPeriod: time.Second, ReadTimeout: 5 * time.Second,
 		DisableRetrySync: true, // Run reconnects, from the last whole transaction
 		// go-mysql buffers 10,240 events by default: with big row events

@@ -9,8 +9,8 @@ import (
 )
 
 // FromBinlog decodes a column value as go-mysql's replication package
-// delivers it from a row event (BinlogSyncerConfig with ParseTime,
-// UseDecimal and TimestampStringLocation UTC) into the canonical value, the
+// delivers it from a row event (BinlogSyncerConfig with ParseTime and
+// TimestampStringLocation UTC; UseDecimal either way) into the canonical value, the
 // same one FromText gives for the same row, so the backfill and the cdc
 // write the same item.
 //
@@ -18,8 +18,9 @@ import (
 //   - integers: int8…int64 or uint8…uint64 by width and signedness (an
 //     unsigned column whose signedness the table map did not carry arrives
 //     signed and is reinterpreted at its width); YEAR as int;
-//   - DECIMAL: a decimal.Decimal (anything with StringFixed), formatted with
-//     the column's Scale (5.50 prints "5.5" otherwise), or a string;
+//   - DECIMAL: a string with the column's scale (UseDecimal false, as the
+//     cdc reads), or a decimal.Decimal (anything with StringFixed),
+//     formatted with the column's Scale (5.50 prints "5.5" otherwise);
 //   - FLOAT float32, DOUBLE float64;
 //   - DATETIME and TIMESTAMP: time.Time, or a string for zero dates;
 //   - DATE and TIME: strings; CHAR/VARCHAR strings; TEXT and BLOB []byte;

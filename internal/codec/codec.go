@@ -165,6 +165,15 @@ var decimalSyntax = regexp.MustCompile(`^-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$`)
 // decimal checks s against the column's precision and scale and returns it
 // with exactly Scale decimals.
 func (c Column) decimal(s string) (string, error) {
+	if plainDecimal(s, c.Precision, c.Scale) {
+		return s, nil // already canonical: exactDecimal would return it unchanged
+	}
+	return c.exactDecimal(s)
+}
+
+// exactDecimal is decimal without the fast path: s parsed as a rational,
+// formatted with the column's scale and checked against its precision.
+func (c Column) exactDecimal(s string) (string, error) {
 	if !decimalSyntax.MatchString(s) {
 		return "", valueErr(c, "%q is not a decimal", s)
 	}

@@ -358,7 +358,7 @@ func numberSize(s string) int { return (len(s)+1)/2 + 1 }
 // optional minus, the whole part without leading zeros (or a single 0) and
 // within precision-scale digits, then exactly scale decimals (no point when
 // scale is 0), and not a negative zero.
-func plainDecimal(b []byte, precision, scale int) bool {
+func plainDecimal[T string | []byte](b T, precision, scale int) bool {
 	neg := len(b) > 0 && b[0] == '-'
 	if neg {
 		b = b[1:]
@@ -377,7 +377,8 @@ func plainDecimal(b []byte, precision, scale int) bool {
 		return false
 	}
 	zero := true
-	for i, c := range b {
+	for i := 0; i < len(b); i++ {
+		c := b[i]
 		if i == whole {
 			continue
 		}
