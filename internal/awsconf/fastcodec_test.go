@@ -1,0 +1,192 @@
+package awsconf
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+)
+
+// captured is what a request put on the wire.
+type captured struct {
+	target, contentType string
+	body                any
+}
+
+// recorder answers every call with an empty success and keeps what it got.
+func recorder(t *testing.T) (*httptest.Server, func() captured) {
+	t.Helper()
+	var (
+		mu   sync.Mutex
+		last captured
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, _ := io.ReadAll(r.Body)
+		var body any
+		if err := json.Unmarshal(raw, &body); err != nil {
+			t.Errorf("request body is not JSON: %v: %s", err, raw)
+		}
+		mu.Lock()
+		last = captured{r.Header.Get("X-Amz-Target"), r.Header.Get("Content-Type"), body}
+		mu.Unlock()
+		w.Header().Set("Content-Type", r.Header.Get("Content-Type"))
+		if strings.HasSuffix(r.Header.Get("X-Amz-Target"), "PutEvents") {
+			n := len(body.(map[string]any)["Entries"].([]any))
+			_, _ = io.WriteString(w, `{"FailedEntryCount":0,"Entries":[`+strings.TrimSuffix(strings.Repeat(`{"EventId":"e"},`, n), ",")+`]}`)
+			return
+		}
+		_, _ = io.WriteString(w, `{}`)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, func() captured { mu.Lock(); defer mu.Unlock(); return last }
+}
+
+// awkward holds what a JSON encoder can get wrong.
+var awkward = []string{"", "plain", `quote " and \ backslash`, "new\nline\ttab\rret\x00nul\x1fus\x7fdel", "héllo wörld ✓ 🙂",
+	"line\u2028sep\u2029", "bad \xff utf-8 \xc3", `{"json":"as text","n":[1,2]}`, "</script>&<>"}
+
+// TestFastCodecMatchesSDK: the hand-written encoders put on the wire what
+// the SDK's encoder puts there (same headers, same JSON once parsed), for
+// every member they handle and the awkward strings; inputs they do not
+// handle go to the SDK's encoder.
+func TestFastCodecMatchesSDK(t *testing.T) {
+	ctx := context.Background()
+	t.Setenv("AWS_ACCESS_KEY_ID", "k")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "s")
+	srv, last := recorder(t)
+	clients := func(sdk bool) (*dynamodb.Client, *eventbridge.Client) {
+		e := Local(srv.URL)
+		e.SDKCodec = sdk
+		d, err := e.DynamoDB(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		eb, err := e.EventBridge(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d, eb
+	}
+	fastD, fastEB := clients(false)
+	sdkD, sdkEB := clients(true)
+	if _, ok := fastD.Options().Protocol.(*fastCodec); !ok {
+		t.Fatalf("the DynamoDB client's protocol is %T, want the fast codec", fastD.Options().Protocol)
+	}
+	if _, ok := sdkEB.Options().Protocol.(*fastCodec); ok {
+		t.Fatal("SDKCodec set, but the EventBridge client has the fast codec")
+	}
+	same := func(name string, fast, sdk func() error) {
+		t.Helper()
+		if err := fast(); err != nil {
+			t.Fatalf("%s, fast codec: %v", name, err)
+		}
+		got := last()
+		if err := sdk(); err != nil {
+			t.Fatalf("%s, SDK codec: %v", name, err)
+		}
+		want := last()
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s:\nfast %+v\nsdk  %+v", name, got, want)
+		}
+	}
+
+	var entries []ebtypes.PutEventsRequestEntry
+	for _, s := range awkward {
+		entries = append(entries, ebtypes.PutEventsRequestEntry{Source: aws.String("com.anycompany.orders"), DetailType: aws.String("OrderUpdated" + s),
+			Detail: aws.String(`{"s":` + mustJSON(t, s) + `}`), EventBusName: aws.String("bus"), Resources: []string{"arn:a", s}, TraceHeader: aws.String(s)})
+	}
+	entries = append(entries, ebtypes.PutEventsRequestEntry{Detail: aws.String("{}")}, ebtypes.PutEventsRequestEntry{Resources: []string{}})
+	for i := 0; i < len(entries); i += 10 {
+		in := &eventbridge.PutEventsInput{Entries: entries[i:min(i+10, len(entries))]}
+		same("PutEvents", func() error { _, err := fastEB.PutEvents(ctx, in); return err }, func() error { _, err := sdkEB.PutEvents(ctx, in); return err })
+	}
+
+	item := map[string]ddbtypes.AttributeValue{
+		"pk": &ddbtypes.AttributeValueMemberS{Value: "o#1"}, "n": &ddbtypes.AttributeValueMemberN{Value: "-12.50"},
+		"t": &ddbtypes.AttributeValueMemberBOOL{Value: true}, "f": &ddbtypes.AttributeValueMemberBOOL{}, "null": &ddbtypes.AttributeValueMemberNULL{Value: true},
+		"b": &ddbtypes.AttributeValueMemberB{Value: []byte{0, 1, 2, 255}}, "b0": &ddbtypes.AttributeValueMemberB{}, "b1": &ddbtypes.AttributeValueMemberB{Value: []byte{}},
+		"ss": &ddbtypes.AttributeValueMemberSS{Value: awkward[1:]}, "ns": &ddbtypes.AttributeValueMemberNS{Value: []string{"1", "2.5"}},
+		"bs": &ddbtypes.AttributeValueMemberBS{Value: [][]byte{{1}, {2, 3}}},
+		"l":  &ddbtypes.AttributeValueMemberL{Value: []ddbtypes.AttributeValue{&ddbtypes.AttributeValueMemberS{Value: "x"}, &ddbtypes.AttributeValueMemberM{Value: map[string]ddbtypes.AttributeValue{"k": &ddbtypes.AttributeValueMemberN{Value: "1"}}}}},
+		"l0": &ddbtypes.AttributeValueMemberL{}, "m0": &ddbtypes.AttributeValueMemberM{}, "l1": &ddbtypes.AttributeValueMemberL{Value: []ddbtypes.AttributeValue{}},
+	}
+	for i, s := range awkward {
+		item["s"+string(rune('a'+i))] = &ddbtypes.AttributeValueMemberS{Value: s}
+		item[s] = &ddbtypes.AttributeValueMemberS{Value: "key " + s}
+	}
+	put := func(it map[string]ddbtypes.AttributeValue) ddbtypes.TransactWriteItem {
+		return ddbtypes.TransactWriteItem{Put: &ddbtypes.Put{TableName: aws.String("orders"), Item: it,
+			ConditionExpression:       aws.String("attribute_not_exists(#pk) OR #pos < :pos"),
+			ExpressionAttributeNames:  map[string]string{"#pk": "pk", "#pos": "src_pos"},
+			ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":pos": &ddbtypes.AttributeValueMemberN{Value: "42"}}}}
+	}
+	for name, in := range map[string]*dynamodb.TransactWriteItemsInput{
+		"puts": {ClientRequestToken: aws.String("token-1"), TransactItems: []ddbtypes.TransactWriteItem{put(item), put(map[string]ddbtypes.AttributeValue{"pk": &ddbtypes.AttributeValueMemberS{Value: "o#2"}}),
+			{Put: &ddbtypes.Put{TableName: aws.String("orders"), Item: map[string]ddbtypes.AttributeValue{"pk": &ddbtypes.AttributeValueMemberS{Value: "o#3"}}}}}},
+		"an update (SDK's encoder)": {ClientRequestToken: aws.String("token-2"), TransactItems: []ddbtypes.TransactWriteItem{put(item),
+			{Update: &ddbtypes.Update{TableName: aws.String("orders"), Key: map[string]ddbtypes.AttributeValue{"pk": &ddbtypes.AttributeValueMemberS{Value: "o#1"}}, UpdateExpression: aws.String("SET a = :a"),
+				ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":a": &ddbtypes.AttributeValueMemberS{Value: "v"}}}}}},
+		"consumed capacity (SDK's encoder)": {ClientRequestToken: aws.String("token-3"), ReturnConsumedCapacity: ddbtypes.ReturnConsumedCapacityTotal, TransactItems: []ddbtypes.TransactWriteItem{put(item)}},
+	} {
+		same("TransactWriteItems "+name, func() error { _, err := fastD.TransactWriteItems(ctx, in); return err }, func() error { _, err := sdkD.TransactWriteItems(ctx, in); return err })
+	}
+	// Without a token the SDK fills in a random one: it must be there either way.
+	if _, err := fastD.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []ddbtypes.TransactWriteItem{put(item)}}); err != nil {
+		t.Fatal(err)
+	}
+	if tok, _ := last().body.(map[string]any)["ClientRequestToken"].(string); tok == "" {
+		t.Errorf("TransactWriteItems without a token: none on the wire (%v)", last().body)
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestAppendStringIsJSON: every string, whatever its bytes, comes out as
+// the JSON string encoding/json reads back as the same text (invalid UTF-8
+// as U+FFFD), across the eight-byte fast path's edges.
+func TestAppendStringIsJSON(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	alphabet := []byte("abcXYZ019 {}:,\"\\\x00\x01\x1f\x7f\n\t/<>&" + "é✓🙂\u2028" + "\xff\xc3")
+	for n := range 4000 {
+		b := make([]byte, n%40)
+		for i := range b {
+			b[i] = alphabet[r.IntN(len(alphabet))]
+		}
+		s := string(b)
+		var got string
+		if err := json.Unmarshal(appendString(nil, s), &got); err != nil {
+			t.Fatalf("%q: %v: %s", s, err, appendString(nil, s))
+		}
+		// encoding/json writes each invalid byte as U+FFFD too.
+		if want := strings.ToValidUTF8(s, "\uFFFD"); got != want && got != readBack(s) {
+			t.Fatalf("%q: read back %q, want %q", s, got, readBack(s))
+		}
+	}
+}
+
+// readBack is s through encoding/json.
+func readBack(s string) string {
+	b, _ := json.Marshal(s)
+	var out string
+	_ = json.Unmarshal(b, &out)
+	return out
+}
