@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -43,8 +44,18 @@ func recorder(t *testing.T) (*httptest.Server, func() captured) {
 		mu.Unlock()
 		w.Header().Set("Content-Type", r.Header.Get("Content-Type"))
 		if strings.HasSuffix(r.Header.Get("X-Amz-Target"), "PutEvents") {
-			n := len(body.(map[string]any)["Entries"].([]any))
-			_, _ = io.WriteString(w, `{"FailedEntryCount":0,"Entries":[`+strings.TrimSuffix(strings.Repeat(`{"EventId":"e"},`, n), ",")+`]}`)
+			// Every third entry fails; unknown members are ignored.
+			var entries []string
+			failed := 0
+			for i := range len(body.(map[string]any)["Entries"].([]any)) {
+				if i%3 == 2 {
+					failed++
+					entries = append(entries, `{"ErrorCode":"InternalFailure","ErrorMessage":"boom \"`+strconv.Itoa(i)+`\" \u00e9","EventId":null}`)
+					continue
+				}
+				entries = append(entries, `{"EventId":"e-`+strconv.Itoa(i)+`","Extra":{"a":[1,2]}}`)
+			}
+			_, _ = io.WriteString(w, `{"Entries":[`+strings.Join(entries, ",")+`],"FailedEntryCount":`+strconv.Itoa(failed)+`}`)
 			return
 		}
 		_, _ = io.WriteString(w, `{}`)
@@ -110,7 +121,12 @@ func TestFastCodecMatchesSDK(t *testing.T) {
 	entries = append(entries, ebtypes.PutEventsRequestEntry{Detail: aws.String("{}")}, ebtypes.PutEventsRequestEntry{Resources: []string{}})
 	for i := 0; i < len(entries); i += 10 {
 		in := &eventbridge.PutEventsInput{Entries: entries[i:min(i+10, len(entries))]}
-		same("PutEvents", func() error { _, err := fastEB.PutEvents(ctx, in); return err }, func() error { _, err := sdkEB.PutEvents(ctx, in); return err })
+		var fastOut, sdkOut *eventbridge.PutEventsOutput
+		same("PutEvents", func() (err error) { fastOut, err = fastEB.PutEvents(ctx, in); return err }, func() (err error) { sdkOut, err = sdkEB.PutEvents(ctx, in); return err })
+		// The answer reads the same too.
+		if !reflect.DeepEqual(fastOut.Entries, sdkOut.Entries) || fastOut.FailedEntryCount != sdkOut.FailedEntryCount || (len(in.Entries) >= 3 && sdkOut.FailedEntryCount == 0) {
+			t.Errorf("PutEvents answer: fast %d failed %+v, sdk %d failed %+v", fastOut.FailedEntryCount, fastOut.Entries, sdkOut.FailedEntryCount, sdkOut.Entries)
+		}
 	}
 
 	item := map[string]ddbtypes.AttributeValue{
@@ -189,4 +205,18 @@ func readBack(s string) string {
 	var out string
 	_ = json.Unmarshal(b, &out)
 	return out
+}
+
+// BenchmarkAppendString encodes an event detail (JSON as a string, so
+// quote-heavy) and a plain attribute; -benchmem shows no allocation.
+func BenchmarkAppendString(b *testing.B) {
+	detail := `{"event_id":"0-1-322907.12.o#123","occurred_at":"2026-11-22T18:16:43.000000Z","source_position":"0000000001000000322907000012",` +
+		`"order":{"id":123,"customer_id":"cust-0042","status":"accepted","total":"123.45","currency":"EUR","items":[{"sku":"sku-1","qty":2,"price":"10.00"}],` +
+		`"shipping_address":{"street":"1 Main St","city":"Springfield","zip":"12345"},"notes":"leave at the door","created_at":"2026-11-22 18:16:43"}}`
+	plain := "leave at the door, ring twice, thank you very much"
+	buf := make([]byte, 0, 4096)
+	b.SetBytes(int64(len(detail) + len(plain)))
+	for b.Loop() {
+		buf = appendString(appendString(buf[:0], detail), plain)
+	}
 }
