@@ -13,9 +13,10 @@ import (
 // backend has neither closed it nor sent anything (an answer nobody asked
 // for makes it unusable too). http.Transport learns the same from the read
 // its per-connection goroutine keeps pending; without that goroutine, the
-// probe before each reuse is what keeps a request that cannot be retried
-// (a POST without an Idempotency-Key) off a connection the backend closed
-// after its own idle timeout. The zero value probes nothing (always open).
+// probe before reusing a connection idle for probeIdleAfter or more is what
+// keeps a request that cannot be retried (a POST without an
+// Idempotency-Key) off a connection the backend closed after its own idle
+// timeout. The zero value probes nothing (always open).
 type idleProbe struct {
 	rc   syscall.RawConn
 	fn   func(fd uintptr) bool // made once: a closure per probe would allocate

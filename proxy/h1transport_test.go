@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/anycompany/strangler/internal/config"
 )
 
 // countingServer is an httptest server that counts the TCP connections it accepted.
@@ -261,8 +263,8 @@ const okAnswer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
 // TestH1IdleCloseProbed: a kept-alive connection the backend closed while
 // it was idle (cleanly or with a reset, e.g. its own idle timeout) is found
-// before reuse, so even a POST that could not be retried goes out on a new
-// connection.
+// before reuse (it was idle for longer than probeIdleAfter), so even a POST
+// that could not be retried goes out on a new connection.
 func TestH1IdleCloseProbed(t *testing.T) {
 	for _, reset := range []bool{false, true} {
 		t.Run(fmt.Sprintf("reset=%v", reset), func(t *testing.T) {
@@ -279,7 +281,7 @@ func TestH1IdleCloseProbed(t *testing.T) {
 			tr := testH1(t)
 			for i := range 3 {
 				do(t, tr, "GET", srv.url(), nil)
-				time.Sleep(20 * time.Millisecond) // the close arrives
+				time.Sleep(probeIdleAfter + 20*time.Millisecond) // the close arrives; the connection is probed
 				if _, got := do(t, tr, "POST", srv.url(), strings.NewReader("{}")); got != "ok" {
 					t.Fatalf("POST after an idle close: %q", got)
 				}
@@ -707,5 +709,30 @@ func BenchmarkTransports(b *testing.B) {
 			}
 		})
 		tr.CloseIdleConnections()
+	}
+}
+
+// TestTransportClientKey: transport.client picks the backends' transport;
+// any other value is refused, naming the key.
+func TestTransportClientKey(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Admin.Token = "0123456789abcdef"
+	for _, c := range []struct {
+		client string
+		want   any
+	}{{ClientLean, &h1Transport{}}, {ClientStdlib, &http.Transport{}}} {
+		cfg.Transport.Client = c.client
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("client %q: %v", c.client, err)
+		}
+		tr := newTransport(cfg.Transport)
+		if fmt.Sprintf("%T", tr) != fmt.Sprintf("%T", c.want) {
+			t.Errorf("client %q: a %T, want a %T", c.client, tr, c.want)
+		}
+	}
+	cfg.Transport.Client = "fast"
+	var ce *config.Error
+	if err := cfg.Validate(); !errors.As(err, &ce) || ce.Key != "transport.client" {
+		t.Errorf("client %q: %v, want an error naming transport.client", cfg.Transport.Client, err)
 	}
 }
