@@ -736,3 +736,31 @@ func TestTransportClientKey(t *testing.T) {
 		t.Errorf("client %q: %v, want an error naming transport.client", cfg.Transport.Client, err)
 	}
 }
+
+// TestH1TLS: an https backend is dialled with TLS (HTTP/1.1 by ALPN) and
+// its connection reused like a plain one.
+func TestH1TLS(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s %v", r.Proto, r.TLS != nil)
+	}))
+	var conns atomic.Int64
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	tr := testH1(t)
+	tr.tlsConfig = srv.Client().Transport.(*http.Transport).TLSClientConfig
+	for range 3 {
+		resp, got := do(t, tr, "GET", srv.URL, nil)
+		if got != "HTTP/1.1 true" || resp.TLS == nil {
+			t.Fatalf("answer %q, TLS state %v; want HTTP/1.1 over TLS", got, resp.TLS != nil)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("%d connections, want 1", n)
+	}
+}
