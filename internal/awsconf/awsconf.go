@@ -34,10 +34,17 @@ type Endpoint struct {
 	// MaxConns is the idle connections kept per host; the SDK's default of 10
 	// makes a busy writer open thousands of TCP connections. Optional: defaults to 128.
 	MaxConns int `mapstructure:"max_conns"`
-	// SDKCodec encodes every request with the SDK's own encoder, without
-	// the hand-written ones of PutEvents and TransactWriteItems (fastCodec):
-	// for benchmark references that measure the bare SDK.
-	SDKCodec bool `mapstructure:"-"`
+	// sdkCodec encodes every request with the SDK's own encoder (see
+	// WithSDKCodec). Unexported: not a configuration key.
+	sdkCodec bool
+}
+
+// WithSDKCodec is e encoding every request with the SDK's own encoder,
+// without the hand-written ones of PutEvents and TransactWriteItems
+// (fastCodec): for benchmark references that measure the bare SDK.
+func (e Endpoint) WithSDKCodec() Endpoint {
+	e.sdkCodec = true
+	return e
 }
 
 // Local returns the endpoint of the local stack at url.
@@ -90,7 +97,7 @@ func (e Endpoint) DynamoDB(ctx context.Context) (*dynamodb.Client, error) {
 			// DynamoDB Local's error responses fail the SDK's CRC check.
 			o.DisableValidateResponseChecksum = true
 		}
-		if !e.SDKCodec {
+		if !e.sdkCodec {
 			withFastCodec(&o.Protocol, "DynamoDB_20120810", "1.0")
 		}
 	}), nil
@@ -106,7 +113,7 @@ func (e Endpoint) EventBridge(ctx context.Context) (*eventbridge.Client, error) 
 		if e.URL != "" {
 			o.BaseEndpoint = aws.String(e.URL)
 		}
-		if !e.SDKCodec {
+		if !e.sdkCodec {
 			withFastCodec(&o.Protocol, "AWSEvents", "1.1")
 		}
 	}), nil

@@ -79,7 +79,9 @@ func TestFastCodecMatchesSDK(t *testing.T) {
 	srv, last := recorder(t)
 	clients := func(sdk bool) (*dynamodb.Client, *eventbridge.Client) {
 		e := Local(srv.URL)
-		e.SDKCodec = sdk
+		if sdk {
+			e = e.WithSDKCodec()
+		}
 		d, err := e.DynamoDB(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -96,7 +98,7 @@ func TestFastCodecMatchesSDK(t *testing.T) {
 		t.Fatalf("the DynamoDB client's protocol is %T, want the fast codec", fastD.Options().Protocol)
 	}
 	if _, ok := sdkEB.Options().Protocol.(*fastCodec); ok {
-		t.Fatal("SDKCodec set, but the EventBridge client has the fast codec")
+		t.Fatal("WithSDKCodec, but the EventBridge client has the fast codec")
 	}
 	same := func(name string, fast, sdk func() error) {
 		t.Helper()
