@@ -29,6 +29,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,6 +41,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
 	gosql "github.com/go-sql-driver/mysql"
@@ -60,7 +63,9 @@ import (
 
 type flags struct {
 	dsn, db, ddb, bus, start, table, control, cpuprofile string
+	trace                                                string
 	orders, rounds, changes, items, rate, inFlight       int
+	maxBatch, eventsConcurrency                          int
 	duration                                             time.Duration
 }
 
@@ -84,14 +89,23 @@ func main() {
 	fs.IntVar(&f.items, "items", 50000, "items/events written by sink")
 	fs.IntVar(&f.rate, "rate", 500, "changes/s (lag)")
 	fs.IntVar(&f.inFlight, "in-flight", 0, "apply.in_flight of the engine (0: the default)")
+	fs.IntVar(&f.maxBatch, "max-batch", 0, "apply.max_batch of the engine (0: the default)")
+	fs.IntVar(&f.eventsConcurrency, "events-concurrency", 0, "events.concurrency of the engine (0: the default)")
 	fs.DurationVar(&f.duration, "duration", 10*time.Second, "lag run length")
 	fs.StringVar(&f.cpuprofile, "cpuprofile", "", "write a CPU profile here")
+	fs.StringVar(&f.trace, "trace", "", "write an execution trace here (go tool trace)")
 	_ = fs.Parse(os.Args[2:])
 	ctx := context.Background()
 	if f.cpuprofile != "" {
 		pf, err := os.Create(f.cpuprofile)
 		if err == nil && pprof.StartCPUProfile(pf) == nil {
 			defer pprof.StopCPUProfile()
+		}
+	}
+	if f.trace != "" {
+		tf, err := os.Create(f.trace)
+		if err == nil && trace.Start(tf) == nil {
+			defer trace.Stop()
 		}
 	}
 	var err error
@@ -111,6 +125,7 @@ func main() {
 	}
 	if err != nil {
 		pprof.StopCPUProfile()
+		trace.Stop()
 		fmt.Fprintln(os.Stderr, "cdcbench:", err)
 		os.Exit(1)
 	}
@@ -309,7 +324,10 @@ func sink(ctx context.Context, f flags) error {
 	if err := initTables(ctx, f); err != nil {
 		return err
 	}
-	client, err := awsconf.Local(f.ddb).DynamoDB(ctx)
+	// The bare SDK: its own request encoders, not the project's (awsconf's
+	// fast codec, which the engine uses).
+	bare := func(url string) awsconf.Endpoint { return awsconf.Local(url).WithSDKCodec() }
+	client, err := bare(f.ddb).DynamoDB(ctx)
 	if err != nil {
 		return err
 	}
@@ -337,64 +355,110 @@ func sink(ctx context.Context, f flags) error {
 		p.Seq, p.Index = start.Seq+1+uint64(i/500), uint32(i%500)
 		posAt[i] = p.Number()
 	}
-	// The timed writer is the bare SDK: TransactWriteItems of 100 puts,
-	// each with the position guard, WriteConcurrency calls in flight (as
-	// the engine's writer is configured).
+	// The timed writers are the bare SDK. Items: TransactWriteItems of 100
+	// puts, each with the position guard, WriteConcurrency calls in flight
+	// (as the engine's writer is configured). Events: PutEvents of 10
+	// entries, events.concurrency calls in flight, built before the clock
+	// starts (700-byte details; the engine's are about 600 bytes).
 	cond := aws.String(guard.Condition)
 	names := map[string]string{"#pk": "pk", "#pos": "src_pos"}
 	table := aws.String(f.table)
-	began, cpu0 := time.Now(), cpuSeconds()
-	written := 0
-	for base := 0; base < f.items; base += len(rows) {
-		n := min(len(rows), f.items-base)
-		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(dc.Apply.WriteConcurrency)
-		for lo := 0; lo < n; lo += 100 {
-			hi := min(lo+100, n)
-			g.Go(func() error {
-				tx := make([]types.TransactWriteItem, 0, hi-lo)
-				for i := lo; i < hi; i++ {
-					pos := posAt[base+i]
-					item := rows[i]
-					item["src_pos"] = &types.AttributeValueMemberN{Value: pos}
-					tx = append(tx, types.TransactWriteItem{Put: &types.Put{TableName: table, Item: item, ConditionExpression: cond,
-						ExpressionAttributeNames: names, ExpressionAttributeValues: map[string]types.AttributeValue{":pos": &types.AttributeValueMemberN{Value: pos}}}})
-				}
-				_, err := client.TransactWriteItems(gctx, &dynamodb.TransactWriteItemsInput{TransactItems: tx})
-				return err
-			})
+	writeItems := func(ctx context.Context) (int, error) {
+		written := 0
+		for base := 0; base < f.items; base += len(rows) {
+			n := min(len(rows), f.items-base)
+			g, gctx := errgroup.WithContext(ctx)
+			g.SetLimit(dc.Apply.WriteConcurrency)
+			for lo := 0; lo < n; lo += 100 {
+				hi := min(lo+100, n)
+				g.Go(func() error {
+					tx := make([]types.TransactWriteItem, 0, hi-lo)
+					for i := lo; i < hi; i++ {
+						pos := posAt[base+i]
+						item := rows[i]
+						item["src_pos"] = &types.AttributeValueMemberN{Value: pos}
+						tx = append(tx, types.TransactWriteItem{Put: &types.Put{TableName: table, Item: item, ConditionExpression: cond,
+							ExpressionAttributeNames: names, ExpressionAttributeValues: map[string]types.AttributeValue{":pos": &types.AttributeValueMemberN{Value: pos}}}})
+					}
+					_, err := client.TransactWriteItems(gctx, &dynamodb.TransactWriteItemsInput{TransactItems: tx})
+					return err
+				})
+			}
+			if err := g.Wait(); err != nil {
+				return written, fmt.Errorf("TransactWriteItems: %w", err)
+			}
+			written += n
 		}
-		if err := g.Wait(); err != nil {
-			return fmt.Errorf("TransactWriteItems: %w", err)
-		}
-		written += n
+		return written, nil
 	}
-	ddbEl, ddbCPU := time.Since(began), cpuSeconds()-cpu0
 	url, stop, err := busURL(f, nil)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	eb, err := awsconf.Local(url).EventBridge(ctx)
+	eb, err := bare(url).EventBridge(ctx)
 	if err != nil {
 		return err
 	}
-	p := events.NewPublisher(eb, events.PublisherOptions{Concurrency: dc.Events.Concurrency})
-	const keys = 10000
-	var entries []events.Entry
 	detail := strings.Repeat("x", 700)
-	for i := range f.items {
-		entries = append(entries, events.Entry{Key: strconv.Itoa(i % keys), DetailType: "OrderUpdated", EventID: strconv.Itoa(i),
-			Detail: []byte(`{"event_id":"` + strconv.Itoa(i) + `","pad":"` + detail + `"}`)})
+	var calls []*eventbridge.PutEventsInput
+	for lo := 0; lo < f.items; lo += events.MaxEntries {
+		in := &eventbridge.PutEventsInput{}
+		for i := lo; i < min(lo+events.MaxEntries, f.items); i++ {
+			in.Entries = append(in.Entries, ebtypes.PutEventsRequestEntry{Source: aws.String(dc.Events.Source), DetailType: aws.String("OrderUpdated"),
+				Detail: aws.String(`{"event_id":"` + strconv.Itoa(i) + `","pad":"` + detail + `"}`)})
+		}
+		calls = append(calls, in)
 	}
-	began, cpu0 = time.Now(), cpuSeconds()
-	res, err := p.Publish(ctx, entries)
+	writeEvents := func(ctx context.Context) (int, error) {
+		var accepted atomic.Int64
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(dc.Events.Concurrency)
+		for _, in := range calls {
+			g.Go(func() error {
+				out, err := eb.PutEvents(gctx, in)
+				if err != nil {
+					return err
+				}
+				if out.FailedEntryCount != 0 {
+					return fmt.Errorf("PutEvents: %d of %d entries failed", out.FailedEntryCount, len(in.Entries))
+				}
+				accepted.Add(int64(len(in.Entries)))
+				return nil
+			})
+		}
+		err := g.Wait()
+		return int(accepted.Load()), err
+	}
+	timed := func(write func(context.Context) (int, error)) (n int, el time.Duration, cpu float64, err error) {
+		began, cpu0 := time.Now(), cpuSeconds()
+		n, err = write(ctx)
+		return n, time.Since(began), cpuSeconds() - cpu0, err
+	}
+	// Each kind alone, then both at once: every change of the engine is an
+	// item and an event, so the sink ceiling of its write kind is the two
+	// bare writers sharing the machine (each alone has every core).
+	written, ddbEl, ddbCPU, err := timed(writeItems)
 	if err != nil {
 		return err
 	}
-	ebEl, ebCPU := time.Since(began), cpuSeconds()-cpu0
-	fmt.Printf("RESULT sink dynamodb_transact items=%d seconds=%.2f rate=%.0f/s cpu_us_per_item=%.1f | putevents(%s) events=%d calls=%d seconds=%.2f eb_rate=%.0f/s cpu_us_per_event=%.1f\n",
-		written, ddbEl.Seconds(), float64(written)/ddbEl.Seconds(), ddbCPU*1e6/float64(written), f.bus, res.Accepted, res.Calls, ebEl.Seconds(), float64(res.Accepted)/ebEl.Seconds(), ebCPU*1e6/float64(res.Accepted))
+	accepted, ebEl, ebCPU, err := timed(writeEvents)
+	if err != nil {
+		return fmt.Errorf("PutEvents: %w", err)
+	}
+	var bothItems, bothEvents int
+	_, bothEl, bothCPU, err := timed(func(ctx context.Context) (int, error) {
+		g, gctx := errgroup.WithContext(ctx)
+		g.Go(func() (err error) { bothItems, err = writeItems(gctx); return err })
+		g.Go(func() (err error) { bothEvents, err = writeEvents(gctx); return err })
+		return 0, g.Wait()
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("RESULT sink dynamodb_transact items=%d seconds=%.2f rate=%.0f/s cpu_us_per_item=%.1f | putevents(%s) events=%d calls=%d seconds=%.2f eb_rate=%.0f/s cpu_us_per_event=%.1f | both items=%d events=%d seconds=%.2f both_rate=%.0f/s cpu_us_per_pair=%.1f\n",
+		written, ddbEl.Seconds(), float64(written)/ddbEl.Seconds(), ddbCPU*1e6/float64(written), f.bus, accepted, len(calls), ebEl.Seconds(), float64(accepted)/ebEl.Seconds(), ebCPU*1e6/float64(accepted),
+		bothItems, bothEvents, bothEl.Seconds(), float64(min(bothItems, bothEvents))/bothEl.Seconds(), bothCPU*1e6/float64(min(bothItems, bothEvents)))
 	return nil
 }
 
@@ -460,6 +524,12 @@ func cdcConfig(f flags, busURL string) cdc.Config {
 	if f.inFlight > 0 {
 		cfg.Apply.InFlight = f.inFlight
 	}
+	if f.maxBatch > 0 {
+		cfg.Apply.MaxBatch = f.maxBatch
+	}
+	if f.eventsConcurrency > 0 {
+		cfg.Events.Concurrency = f.eventsConcurrency
+	}
 	return cfg
 }
 
@@ -505,7 +575,17 @@ func engine(ctx context.Context, f flags) error {
 	go func() {
 		done <- cdc.Run(rctx, cfg, cdc.Options{From: f.start}, cdc.Env{Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), Out: io.Discard, Registry: reg})
 	}()
-	for counter(reg, "strangler_cdc_events_published_total") < float64(f.changes) {
+	// startup is until the first events were published (connecting,
+	// checks, the lease), and atStartup how many: the steady rate is the
+	// rest over the rest of the time.
+	var (
+		startup   time.Duration
+		atStartup float64
+	)
+	for n := 0.0; n < float64(f.changes); n = counter(reg, "strangler_cdc_events_published_total") {
+		if n > 0 && startup == 0 {
+			startup, atStartup = time.Since(began), n
+		}
 		select {
 		case err := <-done:
 			cancel()
@@ -528,8 +608,8 @@ func engine(ctx context.Context, f flags) error {
 	}
 	cancel()
 	<-done
-	fmt.Printf("RESULT engine(ddb=%s bus=%s) changes=%d seconds=%.2f rate=%.0f/s cpu_us_per_change=%.1f items_written=%.0f coalesced_or_skipped=%.0f ddb_calls=%.0f peak_rss=%s\n",
-		f.ddb, f.bus, f.changes, el.Seconds(), float64(f.changes)/el.Seconds(), cpu*1e6/float64(f.changes), written, skipped, ddbCalls, peakRSS())
+	fmt.Printf("RESULT engine(ddb=%s bus=%s) changes=%d seconds=%.2f rate=%.0f/s startup_seconds=%.2f steady_rate=%.0f/s cpu_us_per_change=%.1f items_written=%.0f coalesced_or_skipped=%.0f ddb_calls=%.0f peak_rss=%s\n",
+		f.ddb, f.bus, f.changes, el.Seconds(), float64(f.changes)/el.Seconds(), startup.Seconds(), (float64(f.changes)-atStartup)/(el-startup).Seconds(), cpu*1e6/float64(f.changes), written, skipped, ddbCalls, peakRSS())
 	return nil
 }
 
