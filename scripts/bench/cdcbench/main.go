@@ -349,11 +349,17 @@ func sink(ctx context.Context, f flags) error {
 	if err != nil {
 		return fmt.Errorf("-start: %w", err)
 	}
-	posAt := make([]string, f.items)
-	for i := range posAt {
-		p := start
-		p.Seq, p.Index = start.Seq+1+uint64(i/500), uint32(i%500)
-		posAt[i] = p.Number()
+	// posAt[run][i]: the items are written in two runs (alone, then beside
+	// the events), the second with newer positions, or the guard would
+	// refuse every write of it.
+	var posAt [2][]string
+	for run := range posAt {
+		posAt[run] = make([]string, f.items)
+		for i := range posAt[run] {
+			p := start
+			p.Seq, p.Index = start.Seq+1+uint64(run*(f.items/500+1)+i/500), uint32(i%500)
+			posAt[run][i] = p.Number()
+		}
 	}
 	// The timed writers are the bare SDK. Items: TransactWriteItems of 100
 	// puts, each with the position guard, WriteConcurrency calls in flight
@@ -363,7 +369,7 @@ func sink(ctx context.Context, f flags) error {
 	cond := aws.String(guard.Condition)
 	names := map[string]string{"#pk": "pk", "#pos": "src_pos"}
 	table := aws.String(f.table)
-	writeItems := func(ctx context.Context) (int, error) {
+	writeItems := func(ctx context.Context, run int) (int, error) {
 		written := 0
 		for base := 0; base < f.items; base += len(rows) {
 			n := min(len(rows), f.items-base)
@@ -374,7 +380,7 @@ func sink(ctx context.Context, f flags) error {
 				g.Go(func() error {
 					tx := make([]types.TransactWriteItem, 0, hi-lo)
 					for i := lo; i < hi; i++ {
-						pos := posAt[base+i]
+						pos := posAt[run][base+i]
 						item := rows[i]
 						item["src_pos"] = &types.AttributeValueMemberN{Value: pos}
 						tx = append(tx, types.TransactWriteItem{Put: &types.Put{TableName: table, Item: item, ConditionExpression: cond,
@@ -438,7 +444,7 @@ func sink(ctx context.Context, f flags) error {
 	// Each kind alone, then both at once: every change of the engine is an
 	// item and an event, so the sink ceiling of its write kind is the two
 	// bare writers sharing the machine (each alone has every core).
-	written, ddbEl, ddbCPU, err := timed(writeItems)
+	written, ddbEl, ddbCPU, err := timed(func(ctx context.Context) (int, error) { return writeItems(ctx, 0) })
 	if err != nil {
 		return err
 	}
@@ -449,7 +455,7 @@ func sink(ctx context.Context, f flags) error {
 	var bothItems, bothEvents int
 	_, bothEl, bothCPU, err := timed(func(ctx context.Context) (int, error) {
 		g, gctx := errgroup.WithContext(ctx)
-		g.Go(func() (err error) { bothItems, err = writeItems(gctx); return err })
+		g.Go(func() (err error) { bothItems, err = writeItems(gctx, 1); return err })
 		g.Go(func() (err error) { bothEvents, err = writeEvents(gctx); return err })
 		return 0, g.Wait()
 	})
