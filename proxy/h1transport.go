@@ -785,20 +785,8 @@ func (c *h1Conn) writeRequest(req *http.Request, body *reqBody, stream bool) (er
 	if req.Close && !hasToken(req.Header["Connection"], "close") {
 		bw.WriteString("Connection: close\r\n")
 	}
-	for k, vv := range req.Header {
-		switch k {
-		case "Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer":
-			continue
-		}
-		if !validToken(k) {
-			return fmt.Errorf("invalid header field name %q", k)
-		}
-		for _, v := range vv {
-			bw.WriteString(k)
-			bw.WriteString(": ")
-			bw.WriteString(cleanValue(v))
-			bw.WriteString("\r\n")
-		}
+	if err := writeFields(bw, req.Header, "header", true); err != nil {
+		return err
 	}
 	bw.WriteString("\r\n")
 	if body == nil {
@@ -878,9 +866,27 @@ func (w *h1Writer) writeChunked(body io.Reader, trailer http.Header) error {
 		}
 	}
 	bw.WriteString("0\r\n")
-	for k, vv := range trailer {
+	if err := writeFields(bw, trailer, "trailer", false); err != nil {
+		return err
+	}
+	bw.WriteString("\r\n")
+	return nil
+}
+
+// writeFields writes h's fields, "Name: value" lines, refusing a name that
+// is not a token; with framing, it leaves out the fields the request line
+// and the body's framing carry (Host, User-Agent, Content-Length,
+// Transfer-Encoding, Trailer). kind names the fields in an error.
+func writeFields(bw *bufio.Writer, h http.Header, kind string, framing bool) error {
+	for k, vv := range h {
+		if framing {
+			switch k {
+			case "Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer":
+				continue
+			}
+		}
 		if !validToken(k) {
-			return fmt.Errorf("invalid trailer field name %q", k)
+			return fmt.Errorf("invalid %s field name %q", kind, k)
 		}
 		for _, v := range vv {
 			bw.WriteString(k)
@@ -889,7 +895,6 @@ func (w *h1Writer) writeChunked(body io.Reader, trailer http.Header) error {
 			bw.WriteString("\r\n")
 		}
 	}
-	bw.WriteString("\r\n")
 	return nil
 }
 
