@@ -34,17 +34,6 @@ type Endpoint struct {
 	// MaxConns is the idle connections kept per host; the SDK's default of 10
 	// makes a busy writer open thousands of TCP connections. Optional: defaults to 128.
 	MaxConns int `mapstructure:"max_conns"`
-	// sdkCodec encodes every request with the SDK's own encoder (see
-	// WithSDKCodec). Unexported: not a configuration key.
-	sdkCodec bool
-}
-
-// WithSDKCodec is e encoding every request with the SDK's own encoder,
-// without the hand-written ones of PutEvents and TransactWriteItems
-// (fastCodec): for benchmark references that measure the bare SDK.
-func (e Endpoint) WithSDKCodec() Endpoint {
-	e.sdkCodec = true
-	return e
 }
 
 // Local returns the endpoint of the local stack at url.
@@ -85,36 +74,34 @@ func (e Endpoint) Load(ctx context.Context) (aws.Config, error) {
 	return cfg, nil
 }
 
-// DynamoDB returns a DynamoDB client for e.
-func (e Endpoint) DynamoDB(ctx context.Context) (*dynamodb.Client, error) {
+// DynamoDB returns a DynamoDB client for e; opts run last.
+func (e Endpoint) DynamoDB(ctx context.Context, opts ...func(*dynamodb.Options)) (*dynamodb.Client, error) {
 	cfg, err := e.Load(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
+	base := func(o *dynamodb.Options) {
 		if e.URL != "" {
 			o.BaseEndpoint = aws.String(e.URL)
 			// DynamoDB Local's error responses fail the SDK's CRC check.
 			o.DisableValidateResponseChecksum = true
 		}
-		if !e.sdkCodec {
-			withFastCodec(&o.Protocol, "DynamoDB_20120810", "1.0")
-		}
-	}), nil
+		withFastCodec(&o.Protocol, "DynamoDB_20120810", "1.0")
+	}
+	return dynamodb.NewFromConfig(cfg, append([]func(*dynamodb.Options){base}, opts...)...), nil
 }
 
-// EventBridge returns an EventBridge client for e.
-func (e Endpoint) EventBridge(ctx context.Context) (*eventbridge.Client, error) {
+// EventBridge returns an EventBridge client for e; opts run last.
+func (e Endpoint) EventBridge(ctx context.Context, opts ...func(*eventbridge.Options)) (*eventbridge.Client, error) {
 	cfg, err := e.Load(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return eventbridge.NewFromConfig(cfg, func(o *eventbridge.Options) {
+	base := func(o *eventbridge.Options) {
 		if e.URL != "" {
 			o.BaseEndpoint = aws.String(e.URL)
 		}
-		if !e.sdkCodec {
-			withFastCodec(&o.Protocol, "AWSEvents", "1.1")
-		}
-	}), nil
+		withFastCodec(&o.Protocol, "AWSEvents", "1.1")
+	}
+	return eventbridge.NewFromConfig(cfg, append([]func(*eventbridge.Options){base}, opts...)...), nil
 }

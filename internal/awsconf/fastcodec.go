@@ -381,6 +381,21 @@ func plain8(w uint64) bool {
 	return (w&highs)|less20|hasQuote|hasBackslash == 0
 }
 
+// DynamoDBSDKCodec is an option of Endpoint.DynamoDB: every request
+// encoded by the SDK's own encoder, without fastCodec (for benchmark
+// references that measure the bare SDK).
+func DynamoDBSDKCodec(o *dynamodb.Options) { o.Protocol = sdkCodec(o.Protocol) }
+
+// EventBridgeSDKCodec is DynamoDBSDKCodec for Endpoint.EventBridge.
+func EventBridgeSDKCodec(o *eventbridge.Options) { o.Protocol = sdkCodec(o.Protocol) }
+
+func sdkCodec(p smithyhttp.ClientProtocol) smithyhttp.ClientProtocol {
+	if f, ok := p.(*fastCodec); ok {
+		return f.ClientProtocol
+	}
+	return p
+}
+
 // withFastCodec wraps the client's protocol (set before option functions
 // run) in fastCodec; version is the JSON protocol's, 1.0 or 1.1.
 func withFastCodec(p *smithyhttp.ClientProtocol, target, version string) {

@@ -79,14 +79,16 @@ func TestFastCodecMatchesSDK(t *testing.T) {
 	srv, last := recorder(t)
 	clients := func(sdk bool) (*dynamodb.Client, *eventbridge.Client) {
 		e := Local(srv.URL)
+		var dopts []func(*dynamodb.Options)
+		var eopts []func(*eventbridge.Options)
 		if sdk {
-			e = e.WithSDKCodec()
+			dopts, eopts = append(dopts, DynamoDBSDKCodec), append(eopts, EventBridgeSDKCodec)
 		}
-		d, err := e.DynamoDB(ctx)
+		d, err := e.DynamoDB(ctx, dopts...)
 		if err != nil {
 			t.Fatal(err)
 		}
-		eb, err := e.EventBridge(ctx)
+		eb, err := e.EventBridge(ctx, eopts...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -98,7 +100,7 @@ func TestFastCodecMatchesSDK(t *testing.T) {
 		t.Fatalf("the DynamoDB client's protocol is %T, want the fast codec", fastD.Options().Protocol)
 	}
 	if _, ok := sdkEB.Options().Protocol.(*fastCodec); ok {
-		t.Fatal("WithSDKCodec, but the EventBridge client has the fast codec")
+		t.Fatal("EventBridgeSDKCodec, but the EventBridge client has the fast codec")
 	}
 	same := func(name string, fast, sdk func() error) {
 		t.Helper()

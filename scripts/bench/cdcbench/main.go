@@ -326,8 +326,7 @@ func sink(ctx context.Context, f flags) error {
 	}
 	// The bare SDK: its own request encoders, not the project's (awsconf's
 	// fast codec, which the engine uses).
-	bare := func(url string) awsconf.Endpoint { return awsconf.Local(url).WithSDKCodec() }
-	client, err := bare(f.ddb).DynamoDB(ctx)
+	client, err := awsconf.Local(f.ddb).DynamoDB(ctx, awsconf.DynamoDBSDKCodec)
 	if err != nil {
 		return err
 	}
@@ -402,7 +401,7 @@ func sink(ctx context.Context, f flags) error {
 		return err
 	}
 	defer stop()
-	eb, err := bare(url).EventBridge(ctx)
+	eb, err := awsconf.Local(url).EventBridge(ctx, awsconf.EventBridgeSDKCodec)
 	if err != nil {
 		return err
 	}
