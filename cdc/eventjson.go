@@ -6,9 +6,9 @@ import (
 	"slices"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/anycompany/strangler/internal/codec"
+	"github.com/anycompany/strangler/internal/jsonstr"
 )
 
 // This file encodes an event's Detail without reflection: encoding/json of
@@ -48,7 +48,7 @@ func newShape(m *codec.Mapping) *shape {
 		return 0
 	})
 	for _, i := range sh.cols {
-		sh.names = append(sh.names, append(appendJSONString(nil, m.Columns[i].Name), ':'))
+		sh.names = append(sh.names, append(jsonstr.Append(nil, m.Columns[i].Name), ':'))
 	}
 	return sh
 }
@@ -67,11 +67,11 @@ func (sh *shape) orderValue(img codec.Row, i int) any {
 func appendDetail(b []byte, sh *shape, m *codec.Mapping, eventID, occurredAt, pos string, img, before codec.Row, changed []int) ([]byte, error) {
 	var err error
 	b = append(b, `{"event_id":`...)
-	b = appendJSONString(b, eventID)
+	b = jsonstr.Append(b, eventID)
 	b = append(b, `,"occurred_at":`...)
-	b = appendJSONString(b, occurredAt)
+	b = jsonstr.Append(b, occurredAt)
 	b = append(b, `,"source_position":`...)
-	b = appendJSONString(b, pos)
+	b = jsonstr.Append(b, pos)
 	b = append(b, `,"order":{`...)
 	for n, i := range sh.cols {
 		if n > 0 {
@@ -89,7 +89,7 @@ func appendDetail(b []byte, sh *shape, m *codec.Mapping, eventID, occurredAt, po
 			if n > 0 {
 				b = append(b, ',')
 			}
-			b = appendJSONString(b, m.Columns[i].Name)
+			b = jsonstr.Append(b, m.Columns[i].Name)
 		}
 		b = append(b, `],"previous":{`...)
 		first := true
@@ -120,7 +120,7 @@ func appendValue(b []byte, v any) ([]byte, error) {
 	case nil, codec.JSONNull:
 		return append(b, "null"...), nil
 	case string:
-		return appendJSONString(b, t), nil
+		return jsonstr.Append(b, t), nil
 	case int64:
 		return strconv.AppendInt(b, t, 10), nil
 	case uint64:
@@ -153,7 +153,7 @@ func appendValue(b []byte, v any) ([]byte, error) {
 			if n > 0 {
 				b = append(b, ',')
 			}
-			b = appendJSONString(b, k)
+			b = jsonstr.Append(b, k)
 			b = append(b, ':')
 			var err error
 			if b, err = appendValue(b, t[k]); err != nil {
@@ -180,59 +180,4 @@ func appendValue(b []byte, v any) ([]byte, error) {
 		return nil, err
 	}
 	return append(b, enc...), nil
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s quoted as encoding/json quotes it (HTML
-// characters escaped, invalid UTF-8 as U+FFFD, U+2028 and U+2029 escaped).
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '\\', '"':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

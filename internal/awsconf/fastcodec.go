@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"sync/atomic"
-	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -18,17 +16,21 @@ import (
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/anycompany/strangler/internal/jsonstr"
 )
 
 // fastCodec is the SDK's JSON protocol with hand-written request encoders
 // for the two calls the cdc and the backfill make by the hundred thousand:
 // PutEvents and TransactWriteItems. The SDK's encoder walks a schema per
 // member and escapes strings a rune at a time; for these two it was a
-// tenth of the cdc's CPU. Everything else, and any input using a member the
-// encoders do not know (they say so by returning false), goes to the SDK's
-// own encoder; responses are always the SDK's. Signing, retries, endpoints
-// and errors are untouched: only the request body and the two headers the
-// protocol sets are written here.
+// tenth of the cdc's CPU. Strings are written as encoding/json writes them
+// (jsonstr): the services read the same text as from the SDK's encoder.
+// Everything else, and any input using a member the encoders do not know
+// (they say so by returning false), goes to the SDK's own encoder;
+// responses are the SDK's but for successful PutEvents answers. Signing,
+// retries, endpoints and errors are untouched: only the request body and
+// the two headers the protocol sets are written here.
 type fastCodec struct {
 	smithyhttp.ClientProtocol
 	// target is the X-Amz-Target prefix, contentType the protocol's.
@@ -124,7 +126,7 @@ func appendPutEvents(b []byte, in *eventbridge.PutEventsInput) ([]byte, bool) {
 				continue
 			}
 			b = appendKey(b, m.name, &first)
-			b = appendString(b, *m.v)
+			b = jsonstr.Append(b, *m.v)
 		}
 		if e.Resources != nil {
 			b = appendKey(b, "Resources", &first)
@@ -147,7 +149,7 @@ func appendTransactWriteItems(b []byte, in *dynamodb.TransactWriteItemsInput) ([
 	first := true
 	if in.ClientRequestToken != nil {
 		b = appendKey(b, "ClientRequestToken", &first)
-		b = appendString(b, *in.ClientRequestToken)
+		b = jsonstr.Append(b, *in.ClientRequestToken)
 	}
 	if in.TransactItems != nil {
 		b = appendKey(b, "TransactItems", &first)
@@ -164,7 +166,7 @@ func appendTransactWriteItems(b []byte, in *dynamodb.TransactWriteItemsInput) ([
 			pf := true
 			if p.ConditionExpression != nil {
 				b = appendKey(b, "ConditionExpression", &pf)
-				b = appendString(b, *p.ConditionExpression)
+				b = jsonstr.Append(b, *p.ConditionExpression)
 			}
 			if p.ExpressionAttributeNames != nil {
 				b = appendKey(b, "ExpressionAttributeNames", &pf)
@@ -172,7 +174,7 @@ func appendTransactWriteItems(b []byte, in *dynamodb.TransactWriteItemsInput) ([
 				nf := true
 				for k, v := range p.ExpressionAttributeNames {
 					b = appendKey(b, k, &nf)
-					b = appendString(b, v)
+					b = jsonstr.Append(b, v)
 				}
 				b = append(b, '}')
 			}
@@ -191,7 +193,7 @@ func appendTransactWriteItems(b []byte, in *dynamodb.TransactWriteItemsInput) ([
 			}
 			if p.TableName != nil {
 				b = appendKey(b, "TableName", &pf)
-				b = appendString(b, *p.TableName)
+				b = jsonstr.Append(b, *p.TableName)
 			}
 			b = append(b, "}}"...)
 		}
@@ -219,10 +221,10 @@ func appendAttr(b []byte, v ddbtypes.AttributeValue) ([]byte, bool) {
 	switch t := v.(type) {
 	case *ddbtypes.AttributeValueMemberS:
 		b = append(b, `{"S":`...)
-		b = appendString(b, t.Value)
+		b = jsonstr.Append(b, t.Value)
 	case *ddbtypes.AttributeValueMemberN:
 		b = append(b, `{"N":`...)
-		b = appendString(b, t.Value)
+		b = jsonstr.Append(b, t.Value)
 	case *ddbtypes.AttributeValueMemberBOOL:
 		b = append(b, `{"BOOL":`...)
 		b = appendBool(b, t.Value)
@@ -276,7 +278,7 @@ func appendKey(b []byte, k string, first *bool) []byte {
 		b = append(b, ',')
 	}
 	*first = false
-	b = appendString(b, k)
+	b = jsonstr.Append(b, k)
 	return append(b, ':')
 }
 
@@ -286,7 +288,7 @@ func appendStrings(b []byte, ss []string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, s)
+		b = jsonstr.Append(b, s)
 	}
 	return append(b, ']')
 }
@@ -306,79 +308,6 @@ func appendBlob(b []byte, v []byte) []byte {
 	b = append(b, '"')
 	b = base64.StdEncoding.AppendEncode(b, v)
 	return append(b, '"')
-}
-
-// escapes[c] is the escape of ASCII byte c in a JSON string, or "" when c
-// stands as it is.
-var escapes = func() (t [utf8.RuneSelf]string) {
-	const hex = "0123456789abcdef"
-	for c := range 0x20 {
-		t[c] = `\u00` + string(hex[c>>4]) + string(hex[c&0xf])
-	}
-	t['\n'], t['\r'], t['\t'] = `\n`, `\r`, `\t`
-	t['"'], t['\\'] = `\"`, `\\`
-	return t
-}()
-
-// look[c] is true for a byte appendString must look at: one with an
-// escape, or one of 0x80 and over (its UTF-8 is checked).
-var look = func() (t [256]bool) {
-	for c := range t {
-		t[c] = c >= utf8.RuneSelf || escapes[c] != ""
-	}
-	return t
-}()
-
-// appendString appends s as a JSON string, copying runs that need no
-// escape in one go. Like the SDK's encoder, it writes a byte that is not
-// UTF-8 as U+FFFD, so the service reads the same text either way.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start, i := 0, 0
-	for {
-		// Eight bytes at a time while none needs a look, then one at a time.
-		for i+8 <= len(s) && plain8(binary.LittleEndian.Uint64([]byte(s[i:i+8]))) {
-			i += 8
-		}
-		for i < len(s) && !look[s[i]] {
-			i++
-		}
-		if i == len(s) {
-			break
-		}
-		if c := s[i]; c < utf8.RuneSelf {
-			b = append(b, s[start:i]...)
-			b = append(b, escapes[c]...)
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, "\\ufffd"...)
-			start = i + 1
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
-
-const (
-	ones  = 0x0101010101010101
-	highs = 0x8080808080808080
-)
-
-// plain8 reports that none of the eight bytes of w needs escaping or a
-// UTF-8 check (bit tricks from "Bit Twiddling Hacks": a byte under n, a
-// zero byte).
-func plain8(w uint64) bool {
-	less20 := (w - ones*0x20) & ^w & highs
-	quote, backslash := w^(ones*'"'), w^(ones*'\\')
-	hasQuote := (quote - ones) & ^quote & highs
-	hasBackslash := (backslash - ones) & ^backslash & highs
-	return (w&highs)|less20|hasQuote|hasBackslash == 0
 }
 
 // DynamoDBSDKCodec is an option of Endpoint.DynamoDB: every request

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -178,49 +177,4 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-// TestAppendStringIsJSON: every string, whatever its bytes, comes out as
-// the JSON string encoding/json reads back as the same text (invalid UTF-8
-// as U+FFFD), across the eight-byte fast path's edges.
-func TestAppendStringIsJSON(t *testing.T) {
-	r := rand.New(rand.NewPCG(3, 4))
-	alphabet := []byte("abcXYZ019 {}:,\"\\\x00\x01\x1f\x7f\n\t/<>&" + "é✓🙂\u2028" + "\xff\xc3")
-	for n := range 4000 {
-		b := make([]byte, n%40)
-		for i := range b {
-			b[i] = alphabet[r.IntN(len(alphabet))]
-		}
-		s := string(b)
-		var got string
-		if err := json.Unmarshal(appendString(nil, s), &got); err != nil {
-			t.Fatalf("%q: %v: %s", s, err, appendString(nil, s))
-		}
-		// encoding/json writes each invalid byte as U+FFFD too.
-		if want := strings.ToValidUTF8(s, "\uFFFD"); got != want && got != readBack(s) {
-			t.Fatalf("%q: read back %q, want %q", s, got, readBack(s))
-		}
-	}
-}
-
-// readBack is s through encoding/json.
-func readBack(s string) string {
-	b, _ := json.Marshal(s)
-	var out string
-	_ = json.Unmarshal(b, &out)
-	return out
-}
-
-// BenchmarkAppendString encodes an event detail (JSON as a string, so
-// quote-heavy) and a plain attribute; -benchmem shows no allocation.
-func BenchmarkAppendString(b *testing.B) {
-	detail := `{"event_id":"0-1-322907.12.o#123","occurred_at":"2026-11-22T18:16:43.000000Z","source_position":"0000000001000000322907000012",` +
-		`"order":{"id":123,"customer_id":"cust-0042","status":"accepted","total":"123.45","currency":"EUR","items":[{"sku":"sku-1","qty":2,"price":"10.00"}],` +
-		`"shipping_address":{"street":"1 Main St","city":"Springfield","zip":"12345"},"notes":"leave at the door","created_at":"2026-11-22 18:16:43"}}`
-	plain := "leave at the door, ring twice, thank you very much"
-	buf := make([]byte, 0, 4096)
-	b.SetBytes(int64(len(detail) + len(plain)))
-	for b.Loop() {
-		buf = appendString(appendString(buf[:0], detail), plain)
-	}
 }
