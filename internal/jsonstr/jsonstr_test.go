@@ -1,6 +1,7 @@
 package jsonstr
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"math/rand/v2"
 	"strings"
@@ -49,5 +50,19 @@ func BenchmarkAppend(b *testing.B) {
 	b.SetBytes(int64(len(detail) + len(plain)))
 	for b.Loop() {
 		buf = Append(Append(buf[:0], detail), plain)
+	}
+}
+
+// TestPlain8: for every byte at every position of a word of plain bytes,
+// the eight-byte test agrees with the byte table.
+func TestPlain8(t *testing.T) {
+	for c := range 256 {
+		for p := range 8 {
+			w := []byte("aZ 9~!%'")
+			w[p] = byte(c)
+			if got, want := plain8(binary.LittleEndian.Uint64(w)), !look[c]; got != want {
+				t.Errorf("byte %#x at %d: plain8 %v, want %v", c, p, got, want)
+			}
+		}
 	}
 }
