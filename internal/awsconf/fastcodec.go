@@ -45,13 +45,14 @@ func (c *fastCodec) SerializeRequest(ctx context.Context, schema *smithy.Operati
 		ok   bool
 		op   string
 	)
-	buf := make([]byte, 0, c.size.Load()+512)
+	// The buffer is made only for a call encoded here: the client's other
+	// calls (GetItem, Query, …) go to the SDK's encoder with nothing spent.
 	switch v := in.(type) {
 	case *eventbridge.PutEventsInput:
-		body, ok = appendPutEvents(buf, v)
+		body, ok = appendPutEvents(c.buf(), v)
 		op = "PutEvents"
 	case *dynamodb.TransactWriteItemsInput:
-		body, ok = appendTransactWriteItems(buf, v)
+		body, ok = appendTransactWriteItems(c.buf(), v)
 		op = "TransactWriteItems"
 	}
 	if !ok {
@@ -71,6 +72,9 @@ func (c *fastCodec) SerializeRequest(ctx context.Context, schema *smithy.Operati
 	*req = *sreq
 	return nil
 }
+
+// buf is an empty buffer with room for a body the size of the last one.
+func (c *fastCodec) buf() []byte { return make([]byte, 0, c.size.Load()+512) }
 
 // DeserializeResponse reads a successful PutEvents answer itself (its
 // entries' ids and error codes: the SDK's schema walk took 20 us a call);
