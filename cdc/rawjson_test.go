@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
 	"github.com/anycompany/strangler/internal/codec"
 )
 
@@ -37,22 +39,32 @@ func TestRawJSONItemAndEvent(t *testing.T) {
 				t.Fatal(err)
 			}
 			want, werr := m.Item(decoded)
-			var text []byte
-			got, gerr := (&Applier{}).item(Change{Kind: Insert, Key: "k", After: raw, Mapping: m}, "1", &text)
-			var wve, gve *codec.ValueError
-			if werr != nil || gerr != nil {
-				if !errors.As(werr, &wve) || !errors.As(gerr, &gve) || *wve != *gve {
-					t.Errorf("doc %d: errors differ: Item %v, cdc %v", i, werr, gerr)
+			// As attributes, and encoded (EncodeItems).
+			for _, a := range []*Applier{{}, {encode: true}} {
+				var text, slab []byte
+				it, gerr := a.item(Change{Kind: Insert, Key: "k", After: raw, Mapping: m}, "1", &text, &slab)
+				var wve, gve *codec.ValueError
+				if werr != nil || gerr != nil {
+					if !errors.As(werr, &wve) || !errors.As(gerr, &gve) || *wve != *gve {
+						t.Errorf("doc %d (encode %v): errors differ: Item %v, cdc %v", i, a.encode, werr, gerr)
+					}
+					continue
 				}
-				continue
-			}
-			delete(got.Item, codec.AttrPos)
-			if len(want) != len(got.Item) {
-				t.Errorf("doc %d: %d attributes, want %d", i, len(got.Item), len(want))
-			}
-			for k, w := range want {
-				if codec.Show(w) != codec.Show(got.Item[k]) {
-					t.Errorf("doc %d: %s = %s, want %s", i, k, codec.Show(got.Item[k]), codec.Show(w))
+				got, err := it.Attrs()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if pos, _ := got[codec.AttrPos].(*types.AttributeValueMemberN); pos == nil || pos.Value != "1" {
+					t.Errorf("doc %d (encode %v): src_pos %s, want 1", i, a.encode, codec.Show(got[codec.AttrPos]))
+				}
+				delete(got, codec.AttrPos)
+				if len(want) != len(got) {
+					t.Errorf("doc %d (encode %v): %d attributes, want %d", i, a.encode, len(got), len(want))
+				}
+				for k, w := range want {
+					if codec.Show(w) != codec.Show(got[k]) {
+						t.Errorf("doc %d (encode %v): %s = %s, want %s", i, a.encode, k, codec.Show(got[k]), codec.Show(w))
+					}
 				}
 			}
 			b, err := appendDetail(nil, newShape(m), m, "id", "t", "1", raw, nil, nil)
@@ -75,6 +87,37 @@ func TestRawJSONItemAndEvent(t *testing.T) {
 	}
 	if len(fs) == 0 {
 		t.Error("no row with a DOUBLE went through")
+	}
+
+	// An order's own column types are encoded (a BIT, BLOB or DOUBLE above
+	// takes the attributes), to the same item.
+	mf := &codec.Mapping{Table: "orders", Columns: []codec.Column{m.Columns[0], m.Columns[1], m.Columns[2], m.Columns[3], m.Columns[4], m.Columns[5], m.Columns[8], m.Columns[10]}}
+	for i, doc := range docs {
+		raw := codec.Row{uint64(7 + i), rawJSON(doc), "12.50", at, int64(-3), "accepted", "a note <&>", rawJSON(`{"city":"Zürich"}`)}
+		decoded, err := decodedRow(mf, raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := mf.Item(decoded)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var text, slab []byte
+		it, err := (&Applier{encode: true}).item(Change{Kind: Insert, Key: "k", After: raw, Mapping: mf}, "1", &text, &slab)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if it.Item != nil {
+			t.Errorf("doc %d: not encoded", i)
+		}
+		got, err := it.Attrs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[codec.AttrPos] = &types.AttributeValueMemberN{Value: "1"}
+		if codec.Show(&types.AttributeValueMemberM{Value: got}) != codec.Show(&types.AttributeValueMemberM{Value: want}) {
+			t.Errorf("doc %d: encoded %s, want %s", i, codec.Show(&types.AttributeValueMemberM{Value: got}), codec.Show(&types.AttributeValueMemberM{Value: want}))
+		}
 	}
 }
 

@@ -189,7 +189,10 @@ func appendTransactWriteItems(b []byte, in *dynamodb.TransactWriteItemsInput) ([
 					return nil, false
 				}
 			}
-			if p.Item != nil {
+			if enc, isEnc := encodedOf(p.Item); isEnc {
+				b = appendKey(b, "Item", &pf)
+				b = append(b, enc...)
+			} else if p.Item != nil {
 				b = appendKey(b, "Item", &pf)
 				if b, ok = appendAttrMap(b, p.Item); !ok {
 					return nil, false
@@ -327,6 +330,39 @@ func sdkCodec(p smithyhttp.ClientProtocol) smithyhttp.ClientProtocol {
 		return f.ClientProtocol
 	}
 	return p
+}
+
+// encodedTag names the one attribute of an EncodedItem: not a name a
+// mapping gives an attribute (a NUL byte starts it).
+const encodedTag = "\x00strangler:encoded-item"
+
+// EncodedItem carries an item already in DynamoDB's JSON wire form (an
+// attribute map, as codec.AppendItemJSON writes it) as the Item of a Put
+// of TransactWriteItems: the fast codec writes its bytes as they are,
+// which spares building the item's attributes and walking them again. Only
+// a client of Endpoint.DynamoDB with the fast codec (HasFastCodec) can
+// send one: the SDK's own encoder does not know it.
+func EncodedItem(b []byte) map[string]ddbtypes.AttributeValue {
+	return map[string]ddbtypes.AttributeValue{encodedTag: &ddbtypes.UnknownUnionMember{Tag: encodedTag, Value: b}}
+}
+
+// encodedOf is the bytes of an EncodedItem.
+func encodedOf(item map[string]ddbtypes.AttributeValue) ([]byte, bool) {
+	if len(item) != 1 {
+		return nil, false
+	}
+	u, ok := item[encodedTag].(*ddbtypes.UnknownUnionMember)
+	if !ok || u.Tag != encodedTag {
+		return nil, false
+	}
+	return u.Value, true
+}
+
+// HasFastCodec reports that c encodes TransactWriteItems itself, so its
+// Puts may carry EncodedItems.
+func HasFastCodec(c *dynamodb.Client) bool {
+	_, ok := c.Options().Protocol.(*fastCodec)
+	return ok
 }
 
 // withFastCodec wraps the client's protocol (set before option functions

@@ -161,6 +161,25 @@ func TestFastCodecMatchesSDK(t *testing.T) {
 	} {
 		same("TransactWriteItems "+name, func() error { _, err := fastD.TransactWriteItems(ctx, in); return err }, func() error { _, err := sdkD.TransactWriteItems(ctx, in); return err })
 	}
+	// An EncodedItem goes on the wire as the item it encodes, beside items
+	// given as attributes.
+	enc, ok := appendAttrMap(nil, item)
+	if !ok {
+		t.Fatal("the test item cannot be encoded")
+	}
+	o2 := map[string]ddbtypes.AttributeValue{"pk": &ddbtypes.AttributeValueMemberS{Value: "o#2"}}
+	same("TransactWriteItems with an EncodedItem",
+		func() error {
+			_, err := fastD.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{ClientRequestToken: aws.String("t"), TransactItems: []ddbtypes.TransactWriteItem{put(EncodedItem(enc)), put(o2)}})
+			return err
+		},
+		func() error {
+			_, err := sdkD.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{ClientRequestToken: aws.String("t"), TransactItems: []ddbtypes.TransactWriteItem{put(item), put(o2)}})
+			return err
+		})
+	if !HasFastCodec(fastD) || HasFastCodec(sdkD) {
+		t.Errorf("HasFastCodec: %v for the default client, %v with DynamoDBSDKCodec", HasFastCodec(fastD), HasFastCodec(sdkD))
+	}
 	// Without a token the SDK fills in a random one: it must be there either way.
 	if _, err := fastD.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []ddbtypes.TransactWriteItem{put(item)}}); err != nil {
 		t.Fatal(err)

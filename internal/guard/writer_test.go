@@ -260,3 +260,71 @@ func TestNewSizedItem(t *testing.T) {
 		t.Fatalf("NewSizedItem size %d, ItemSize of the stamped item %d", got, want)
 	}
 }
+
+// encodedOf is itemOf in DynamoDB's JSON (NewEncodedItem); a bad value
+// makes DynamoDB refuse it.
+func encodedOf(key string, v version, bad bool) guard.Item {
+	pos := strconv.Itoa(v.pos)
+	n := strconv.Itoa(v.value)
+	if bad {
+		n = ""
+	}
+	enc := `{"pk":{"S":"` + key + `"},"value":{"N":"` + n + `"},"l":{"L":[{"S":"<&>"},{"M":{"k":{"BOOL":true}}}]},"src_pos":{"N":"` + pos + `"}}`
+	return guard.NewEncodedItem(key, []byte(enc), pos, len("pk")+len(key)+len("value")+len(n)+20)
+}
+
+// TestEncodedItems: items given in DynamoDB's JSON are written as the
+// same items given as attributes, by every mode (Transact sends the bytes;
+// a lone item's PutItem and a batch decode them), guarded the same, and one
+// DynamoDB refuses is a dead letter.
+func TestEncodedItems(t *testing.T) {
+	c := stacktest.DynamoDB(t)
+	ctx := context.Background()
+	for _, mode := range []guard.Mode{guard.Transact, guard.Put, guard.Batch} {
+		t.Run(string(mode), func(t *testing.T) {
+			table := newTable(t, c)
+			w := guard.NewWriter(c, table, mode, guard.Options{})
+			var items []guard.Item
+			for i := range 130 {
+				items = append(items, encodedOf("k"+strconv.Itoa(i), version{pos: 10, value: i}, false))
+			}
+			items = append(items, encodedOf("bad", version{pos: 10}, true))
+			res, err := w.Write(ctx, items)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Written != 130 || len(res.Dead) != 1 || res.Dead[0].Key != "bad" {
+				t.Fatalf("written %d dead %v; want 130 written, bad dead", res.Written, res.Dead)
+			}
+			// A lone item (PutItem in every mode but Batch).
+			res, err = w.Write(ctx, []guard.Item{encodedOf("lone", version{pos: 10, value: 7}, false)})
+			if err != nil || res.Written != 1 {
+				t.Fatalf("lone item: %+v, %v", res, err)
+			}
+			if mode != guard.Batch {
+				older := []guard.Item{encodedOf("k1", version{pos: 9, value: -1}, false), encodedOf("k2", version{pos: 11, value: -2}, false)}
+				if res, err = w.Write(ctx, older); err != nil || res.Written != 1 || res.Skipped != 1 {
+					t.Fatalf("older/newer: %+v, %v; want 1 written 1 skipped", res, err)
+				}
+			}
+			for key, want := range map[string]string{"k0": "0", "k129": "129", "lone": "7", "k1": "1", "k2": "-2"} {
+				if mode == guard.Batch && key == "k2" {
+					want = "2"
+				}
+				out, err := c.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: key}}, ConsistentRead: aws.Bool(true)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantItem := map[string]types.AttributeValue{
+					"pk": &types.AttributeValueMemberS{Value: key}, "value": &types.AttributeValueMemberN{Value: want},
+					"l": &types.AttributeValueMemberL{Value: []types.AttributeValue{&types.AttributeValueMemberS{Value: "<&>"},
+						&types.AttributeValueMemberM{Value: map[string]types.AttributeValue{"k": &types.AttributeValueMemberBOOL{Value: true}}}}},
+					"src_pos": out.Item["src_pos"],
+				}
+				if got, w := codec.Show(&types.AttributeValueMemberM{Value: out.Item}), codec.Show(&types.AttributeValueMemberM{Value: wantItem}); got != w || out.Item["src_pos"] == nil {
+					t.Errorf("%s: %s, want %s", key, got, w)
+				}
+			}
+		})
+	}
+}
