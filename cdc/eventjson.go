@@ -129,7 +129,7 @@ func appendValue(b []byte, v any) ([]byte, error) {
 		return strconv.AppendBool(b, t), nil
 	case time.Time:
 		b = append(b, '"')
-		b = t.UTC().AppendFormat(b, codec.TimeLayout)
+		b = codec.AppendTime(b, t)
 		return append(b, '"'), nil
 	case json.Number:
 		if t == "" || (t[0] != '-' && (t[0] < '0' || t[0] > '9')) || !json.Valid([]byte(t)) {

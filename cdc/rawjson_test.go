@@ -1,8 +1,12 @@
 package cdc
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,4 +132,71 @@ func jsonText(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// compactCases are JSON texts good and bad, spaced and not.
+var compactCases = []string{
+	`{}`, `[]`, ` { } `, "\t[\n]\r", `{"a":1}`, ` { "a" : [ 1 , 2.50 , -3e5 , true , false , null , "x\"y" , { } ] , "m" : { "k" : [ ] } } `,
+	`[{"sku": "TLS-2001", "name": "Microfibre Cloths (12)", "quantity": 1, "unit_price": "9.99"}, {"sku": "CLN-1017", "quantity": 2}]`,
+	`"just a string"`, `""`, `0`, `-0`, `-0.5e-3`, `1E+2`, `12345678901234567890123456789012345678901234567890`, `null`, `true`, `false`,
+	`"\u00e9\n\t\"\\\/\b\f\r \ud83d\udc22 <&> ` + "\u2028 żółw \xff\xfe \x7f" + `"`, `{"":1}`, `{"a":1,"a":2}`,
+	strings.Repeat("[", 600) + strings.Repeat("]", 600), strings.Repeat(`{"a":`, 100) + "1" + strings.Repeat("}", 100),
+	``, ` `, `{`, `}`, `[`, `]`, `{"a"}`, `{"a":}`, `{"a":1,}`, `[1,]`, `[,1]`, `{,}`, `{"a":1 "b":2}`, `[1 2]`, `{1:2}`,
+	`01`, `1.`, `.5`, `+1`, `-`, `1e`, `1e+`, `--1`, `0x10`, `NaN`, `tru`, `truex`, `nul`, `nulll`, `falsey`, `[truex]`,
+	`{} {}`, `[] x`, `1 2`, `"a" "b"`, `{}]`, `[]}`, `"abc`, `"a\"`, `"\x"`, `"\u12"`, `"\u12G4"`, "\"a\nb\"", "\"a\x01b\"", `"a\`,
+	"\xef\xbb\xbf{}", `{a:1}`, `{'a':1}`, `['a']`, `{"a":1}}`, `[1]]`, "[1,\v2]", "\x00", `[-]`, `[1e5.5]`, `{"a":[1,{"b":}]}`,
+}
+
+// TestCompactIsEncodingJSON: appendRawJSON writes what json.Compact
+// writes, and fails where it fails, for every case and random mutations
+// of them; the compactor takes the good cases itself.
+func TestCompactIsEncodingJSON(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	cases := slices.Clone(compactCases)
+	const breakers = "{}[],:\"\\ \t-.e0+\x00\xff"
+	for range 20000 {
+		s := []byte(compactCases[r.IntN(len(compactCases))])
+		for range 1 + r.IntN(3) {
+			if len(s) == 0 {
+				break
+			}
+			switch i := r.IntN(len(s)); r.IntN(3) {
+			case 0:
+				s[i] = breakers[r.IntN(len(breakers))]
+			case 1:
+				s = slices.Delete(s, i, i+1)
+			default:
+				s = slices.Insert(s, i, breakers[r.IntN(len(breakers))])
+			}
+		}
+		cases = append(cases, string(s))
+	}
+	took := 0
+	for _, doc := range cases {
+		var want bytes.Buffer
+		want.WriteString("prefix")
+		werr := json.Compact(&want, []byte(doc))
+		got, gerr := appendRawJSON([]byte("prefix"), rawJSON(doc))
+		if (werr == nil) != (gerr == nil) || werr != nil && werr.Error() != gerr.Error() {
+			t.Fatalf("%q: error %v, json.Compact's %v", doc, gerr, werr)
+		}
+		if werr == nil && string(got) != want.String() {
+			t.Fatalf("%q: %q, json.Compact wrote %q", doc, got, want.String())
+		}
+		c := compactor{src: []byte(doc)}
+		if c.value(0) && c.space() == len(doc) {
+			took++
+			if werr != nil {
+				t.Fatalf("%q: the compactor took what json.Compact refuses", doc)
+			}
+		}
+	}
+	for _, doc := range compactCases[:13] {
+		if c := (compactor{src: []byte(doc)}); !c.value(0) || c.space() != len(doc) {
+			t.Errorf("%q: the compactor left it to json.Compact", doc)
+		}
+	}
+	if took < len(cases)/20 {
+		t.Errorf("the compactor took %d of %d cases", took, len(cases))
+	}
 }

@@ -47,7 +47,11 @@ func Append(b []byte, s string) []byte {
 		}
 		if c := s[i]; c < utf8.RuneSelf {
 			b = append(b, s[start:i]...)
-			b = append(b, escapes[c]...)
+			if c == '"' || c == '\\' {
+				b = append(b, '\\', c) // the common escapes (a JSON text's quotes): no copy of a table string
+			} else {
+				b = append(b, escapes[c]...)
+			}
 			i++
 			start = i
 			continue

@@ -74,6 +74,12 @@ NULL_TABLE="bench_null_${TS}"
 "$WORK/nullddb" -listen "127.0.0.1:${NULL_PORT}" -forward "$DDB" -discard-table "$NULL_TABLE" 2>"$WORK/nullddb.err" &
 PIDS+=($!)
 sleep 0.5
+# Another null endpoint on the port (a run of one's own) would take these
+# writes and forward them to DynamoDB Local: refuse to measure that.
+if ! kill -0 "${PIDS[-1]}" 2>/dev/null; then
+	echo "cdc.sh: the null endpoint could not start on 127.0.0.1:${NULL_PORT}: $(cat "$WORK/nullddb.err"); stop what listens there or set NULL_PORT" >&2
+	exit 1
+fi
 echo "== (b) sink ceilings (load: $(cut -d' ' -f1-3 /proc/loadavg))"
 BN=$("$B" sink -db bench_cdc -start "$START" -ddb "http://127.0.0.1:${NULL_PORT}" -bus null -items "$SINK_ITEMS" -table "$NULL_TABLE" -control "bench_nullc_${TS}" | grep RESULT | sed 's/^RESULT sink/RESULT sink(null)/')
 echo "$BN"
