@@ -197,3 +197,54 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// TestReadPutEventsAnswer: what the answer reader takes, it reads as
+// encoding/json reads it; it takes the plain answers, leaves the rest.
+func TestReadPutEventsAnswer(t *testing.T) {
+	take := []string{
+		`{"Entries":[{"EventId":"e-1"},{"EventId":"e-2"}],"FailedEntryCount":0}`,
+		`{"FailedEntryCount":1,"Entries":[{"EventId":"e-1"},{"ErrorCode":"InternalFailure","ErrorMessage":"boom","EventId":null}]}`,
+		" {\n \"Entries\" : [ { } , {\"EventId\":\"\"} ] ,\t\"FailedEntryCount\" : 2147483647 }\r\n", `{}`, `{"Entries":[]}`,
+		`{"Entries":[{"EventId":null,"EventId":"x"}]}`,
+	}
+	leave := []string{
+		``, `null`, `[]`, `{"Entries":null}`, `{"Entries":[{"EventId":"a\"b"}]}`, `{"Entries":[{"EventId":"é"}]}`,
+		`{"Entries":[{"EventId":"e","Extra":1}]}`, `{"FailedEntryCount":2147483648}`, `{"FailedEntryCount":-1}`, `{"FailedEntryCount":01}`,
+		`{"FailedEntryCount":1.0}`, `{"Other":1}`, `{"Entries":[],"Entries":[]}`, `{"Entries":[{"EventId":"a","EventId":"b"}]}`,
+		`{"Entries":[{"EventId":"e"}]`, `{"Entries":[{"EventId":"e"}]} x`, `{"Entries":[{"EventId":"e"},]}`, `{,}`,
+	}
+	type entry struct {
+		EventID      *string `json:"EventId"`
+		ErrorCode    *string `json:"ErrorCode"`
+		ErrorMessage *string `json:"ErrorMessage"`
+	}
+	for _, s := range take {
+		got, ok := readPutEventsAnswer([]byte(s))
+		if !ok {
+			t.Errorf("%q: left to encoding/json", s)
+			continue
+		}
+		var want struct {
+			Entries          []entry
+			FailedEntryCount int32
+		}
+		if err := json.Unmarshal([]byte(s), &want); err != nil {
+			t.Fatalf("%q: %v", s, err)
+		}
+		if got.FailedEntryCount != want.FailedEntryCount || len(got.Entries) != len(want.Entries) || (got.Entries == nil) != (want.Entries == nil) {
+			t.Errorf("%q: read %d failed %+v, encoding/json %d failed %+v", s, got.FailedEntryCount, got.Entries, want.FailedEntryCount, want.Entries)
+			continue
+		}
+		for i, e := range want.Entries {
+			g := got.Entries[i]
+			if !reflect.DeepEqual(entry{g.EventId, g.ErrorCode, g.ErrorMessage}, e) {
+				t.Errorf("%q: entry %d read %+v, encoding/json %+v", s, i, g, e)
+			}
+		}
+	}
+	for _, s := range leave {
+		if _, ok := readPutEventsAnswer([]byte(s)); ok {
+			t.Errorf("%q: taken, should be left to encoding/json", s)
+		}
+	}
+}

@@ -7,6 +7,7 @@ package jsonstr
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"unicode/utf8"
 )
 
@@ -35,15 +36,17 @@ var look = func() (t [256]bool) {
 func Append(b []byte, s string) []byte {
 	b = append(b, '"')
 	start, i := 0, 0
-	for {
-		for i+8 <= len(s) && plain8(binary.LittleEndian.Uint64([]byte(s[i:i+8]))) {
-			i += 8
-		}
-		for i < len(s) && !look[s[i]] {
+	for i < len(s) {
+		if i+8 <= len(s) {
+			m := special8(binary.LittleEndian.Uint64([]byte(s[i : i+8])))
+			if m == 0 {
+				i += 8
+				continue
+			}
+			i += bits.TrailingZeros64(m) >> 3 // the first byte to look at
+		} else if !look[s[i]] {
 			i++
-		}
-		if i == len(s) {
-			break
+			continue
 		}
 		if c := s[i]; c < utf8.RuneSelf {
 			b = append(b, s[start:i]...)
@@ -83,9 +86,14 @@ const (
 // Twiddling Hacks": a byte under n, a zero byte). '"' (0x22) and '&'
 // (0x26) are the only bytes b with b|0x04 == 0x26, '<' (0x3c) and '>'
 // (0x3e) the only ones with b|0x02 == 0x3e: five bytes in three tests.
-func plain8(w uint64) bool {
+func plain8(w uint64) bool { return special8(w) == 0 }
+
+// special8 has the high bit of each byte of w that needs a look set, and
+// maybe of some after the first such byte (a borrow runs up), never of one
+// before it: its lowest set bit is in the first byte to look at.
+func special8(w uint64) uint64 {
 	under20 := (w - ones*0x20) & ^w & highs
-	return (w&highs)|under20|zero((w|ones*0x04)^ones*0x26)|zero((w|ones*0x02)^ones*0x3e)|zero(w^ones*'\\') == 0
+	return (w & highs) | under20 | zero((w|ones*0x04)^ones*0x26) | zero((w|ones*0x02)^ones*0x3e) | zero(w^ones*'\\')
 }
 
 // zero is non-zero when a byte of x is zero.

@@ -3,6 +3,7 @@ package jsonstr
 import (
 	"encoding/binary"
 	"encoding/json"
+	"math/bits"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -62,6 +63,30 @@ func TestPlain8(t *testing.T) {
 			w[p] = byte(c)
 			if got, want := plain8(binary.LittleEndian.Uint64(w)), !look[c]; got != want {
 				t.Errorf("byte %#x at %d: plain8 %v, want %v", c, p, got, want)
+			}
+		}
+	}
+}
+
+// TestSpecial8First: in a word with bytes to look at (one or two, any
+// bytes, any positions), special8's lowest set bit is in the first.
+func TestSpecial8First(t *testing.T) {
+	var specials []int
+	for c := range 256 {
+		if look[c] {
+			specials = append(specials, c)
+		}
+	}
+	for _, c := range specials {
+		for p := range 8 {
+			for d := range 256 {
+				for q := p + 1; q < 8; q++ {
+					w := []byte("aZ 9~!%'")
+					w[p], w[q] = byte(c), byte(d)
+					if got := bits.TrailingZeros64(special8(binary.LittleEndian.Uint64(w))) >> 3; got != p {
+						t.Fatalf("bytes %#x at %d, %#x at %d: first at %d", c, p, d, q, got)
+					}
+				}
 			}
 		}
 	}
