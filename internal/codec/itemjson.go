@@ -302,40 +302,23 @@ func attrFromJSON(raw json.RawMessage) (types.AttributeValue, error) {
 		return nil, fmt.Errorf("an attribute value has one member, not %d", len(u))
 	}
 	for kind, v := range u {
-		var err error
 		switch kind {
 		case "S":
-			var av types.AttributeValueMemberS
-			err = json.Unmarshal(v, &av.Value)
-			return &av, err
+			return member(v, func(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} })
 		case "N":
-			var av types.AttributeValueMemberN
-			err = json.Unmarshal(v, &av.Value)
-			return &av, err
+			return member(v, func(s string) types.AttributeValue { return &types.AttributeValueMemberN{Value: s} })
 		case "BOOL":
-			var av types.AttributeValueMemberBOOL
-			err = json.Unmarshal(v, &av.Value)
-			return &av, err
+			return member(v, func(b bool) types.AttributeValue { return &types.AttributeValueMemberBOOL{Value: b} })
 		case "NULL":
-			var av types.AttributeValueMemberNULL
-			err = json.Unmarshal(v, &av.Value)
-			return &av, err
+			return member(v, func(b bool) types.AttributeValue { return &types.AttributeValueMemberNULL{Value: b} })
 		case "B":
-			var av types.AttributeValueMemberB
-			err = json.Unmarshal(v, &av.Value)
-			return &av, err
+			return member(v, func(b []byte) types.AttributeValue { return &types.AttributeValueMemberB{Value: b} })
 		case "SS":
-			var av types.AttributeValueMemberSS
-			err = json.Unmarshal(v, &av.Value)
-			return &av, err
+			return member(v, func(ss []string) types.AttributeValue { return &types.AttributeValueMemberSS{Value: ss} })
 		case "NS":
-			var av types.AttributeValueMemberNS
-			err = json.Unmarshal(v, &av.Value)
-			return &av, err
+			return member(v, func(ss []string) types.AttributeValue { return &types.AttributeValueMemberNS{Value: ss} })
 		case "BS":
-			var av types.AttributeValueMemberBS
-			err = json.Unmarshal(v, &av.Value)
-			return &av, err
+			return member(v, func(bs [][]byte) types.AttributeValue { return &types.AttributeValueMemberBS{Value: bs} })
 		case "M":
 			var m map[string]json.RawMessage
 			if err := json.Unmarshal(v, &m); err != nil {
@@ -353,6 +336,7 @@ func attrFromJSON(raw json.RawMessage) (types.AttributeValue, error) {
 			}
 			out := make([]types.AttributeValue, len(l))
 			for i, e := range l {
+				var err error
 				if out[i], err = attrFromJSON(e); err != nil {
 					return nil, fmt.Errorf("element %d: %w", i, err)
 				}
@@ -362,5 +346,14 @@ func attrFromJSON(raw json.RawMessage) (types.AttributeValue, error) {
 			return nil, fmt.Errorf("unknown attribute type %q", kind)
 		}
 	}
-	panic("unreachable")
+	return nil, nil // not reached: u has one member
+}
+
+// member decodes raw as a V and wraps it as an attribute.
+func member[V any](raw json.RawMessage, wrap func(V) types.AttributeValue) (types.AttributeValue, error) {
+	var v V
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, err
+	}
+	return wrap(v), nil
 }
