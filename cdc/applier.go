@@ -259,10 +259,11 @@ func (a *Applier) item(c Change, pos string, buf, slab *[]byte) (guard.Item, err
 	if raw, b, ok := textRow(c.Mapping, c.After, (*buf)[:0]); ok {
 		*buf = b
 		if a.encode {
-			// The batch's items share slabs of 64 KiB. A new slab when the
-			// item may not fit (an order's JSON is about 1.5 times its
-			// text; one that outgrows the room left is still right, its
-			// slab copied by append).
+			// The batch's items share slabs of 64 KiB, a new one when the
+			// room left is under four times the row's text (the JSON's
+			// wrappers make an item longer than its text; one that still
+			// outgrows the room is right all the same, its slab copied by
+			// append).
 			if need := 4*len(b) + 1024; cap(*slab)-len(*slab) < need {
 				*slab = make([]byte, 0, max(64<<10, need))
 			}

@@ -3,6 +3,7 @@ package codec
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -19,7 +20,7 @@ import (
 // the cdc's hot path. key and size are ItemFromText's (size without the
 // stamp).
 //
-// ok is false, and dst's appended bytes are to be dropped, for any row
+// ok is false (and out is dst as it was) for any row
 // ItemFromText's fast path would not take or that needs a look this
 // writer leaves to it: a ref column, a value other than a string, ENUM,
 // integer, plain DECIMAL, DATETIME/TIMESTAMP or JSON text, a JSON object
@@ -37,18 +38,19 @@ func (m *Mapping) AppendItemJSON(dst []byte, raw [][]byte, pos string) (out []by
 			total += len(raw[i])
 		}
 	}
-	buf := make([]byte, 0, total)
 	var offsets [64]int
 	if len(m.Columns) > len(offsets) {
 		return dst, "", 0, false
 	}
+	var sb strings.Builder
+	sb.Grow(total)
 	for i := range raw {
-		offsets[i] = len(buf)
+		offsets[i] = sb.Len()
 		if i == 0 || raw[i] != nil && i != m.ref {
-			buf = append(buf, raw[i]...)
+			sb.Write(raw[i])
 		}
 	}
-	all := string(buf)
+	all := sb.String()
 	key, ok = m.fastKey(raw[0], all[:len(raw[0])])
 	if !ok {
 		return dst, "", 0, false
