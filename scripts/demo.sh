@@ -18,7 +18,8 @@
 #      with the same content; downstream event counts; a one-screen summary
 #
 # Knobs: DEMO_SEED_ORDERS, DEMO_RATE, DEMO_BAKE (each plan step's bake time),
-# DEMO_MIN_REQUESTS (per step before the SLO is judged), DEMO_SHADOW (seconds of shadow).
+# DEMO_MIN_REQUESTS (per step before the SLO is judged), DEMO_SHADOW (seconds of shadow),
+# DEMO_BACKFILL_WCU (the backfill's write units a second; 0 is unthrottled).
 set -euo pipefail
 
 REPO="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
@@ -29,6 +30,7 @@ RATE="${DEMO_RATE:-200}"
 BAKE="${DEMO_BAKE:-4s}"
 MIN_REQUESTS="${DEMO_MIN_REQUESTS:-5}"
 SHADOW_SECONDS="${DEMO_SHADOW:-8}"
+BACKFILL_WCU="${DEMO_BACKFILL_WCU:-1600}"
 STEPS="${DEMO_STEPS:-1,5,25,50,100}"
 MYSQL_PORT="${STACK_MYSQL_PORT:-3307}"
 # The demo runs its own event bus (configs/eventbus.yaml's rules, fresh queues each run):
@@ -234,9 +236,17 @@ bold "3/7 Load on the proxy (${RATE} ops/s until the end) while the backfill cop
     --created-out "${RUN}/created.txt" >"${RUN}/loadgen.out" 2>&1 &
 load_pid=$!
 say "load running (progress: .stack/demo/loadgen.out)"
-# Two workers with two write calls each: DynamoDB Local is one process that the proxy's
-# routing state, the new service and the cdc share, and deep backfill queues would starve them.
-STRANGLER_MIGRATOR_BACKFILL_WRITE_CONCURRENCY=2 "${BIN}" migrate backfill --write-mode transact --workers 2 --log-format text
+# Two workers with two write calls each, held to DEMO_BACKFILL_WCU write units a second
+# (backfill.max_wcu, about 800 orders/s), as an operator throttles a backfill to protect live
+# traffic: DynamoDB Local is one process, about one core, that the proxy's idempotency pins and
+# routing state, the new service and the cdc share. Unthrottled (about 1,150 orders/s) it
+# saturated: a single PutItem waited 2-9 s, and the load's creates (each pins its
+# Idempotency-Key there) reached a 7 s p95 with about 100 timeouts at 10 s.
+if [[ "${BACKFILL_WCU}" != 0 ]]; then
+    say "backfill throttled to ${BACKFILL_WCU} write units/s (backfill.max_wcu) so the live path keeps its share of DynamoDB Local"
+fi
+STRANGLER_MIGRATOR_BACKFILL_MAX_WCU="${BACKFILL_WCU}" STRANGLER_MIGRATOR_BACKFILL_WRITE_CONCURRENCY=2 \
+    "${BIN}" migrate backfill --write-mode transact --workers 2 --log-format text
 alive
 # The cdc carried the load's writes next to the backfill, on the same DynamoDB Local:
 # let it catch up (its last checkpointed commit at most a second old) before comparing.
