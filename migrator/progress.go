@@ -78,13 +78,16 @@ func (p *Progress) show(final bool) {
 		rate = float64(done) / elapsed
 	}
 	all := p.base + done
+	// total was counted when the job was planned; rows written since then
+	// are copied too, so it grows with them rather than be passed.
+	total := max(p.total, all)
 	pct := 100.0
-	if p.total > 0 {
-		pct = min(100, 100*float64(all)/float64(p.total))
+	if total > 0 {
+		pct = 100 * float64(all) / float64(total)
 	}
 	eta := "-"
-	if rate > 0 && p.total > all {
-		eta = time.Duration(float64(p.total-all) / rate * float64(time.Second)).Round(time.Second).String()
+	if rate > 0 && total > all {
+		eta = time.Duration(float64(total-all) / rate * float64(time.Second)).Round(time.Second).String()
 	}
 	if p.out != nil {
 		const width = 30
@@ -101,9 +104,9 @@ func (p *Progress) show(final bool) {
 		if final {
 			end = "\n"
 		}
-		fmt.Fprintf(p.out, "\r[%s] %5.1f%%  %d/%d rows  %.0f rows/s  ETA %s   %s", bar, pct, all, p.total, rate, eta, end)
+		fmt.Fprintf(p.out, "\r[%s] %5.1f%%  %d/%d rows  %.0f rows/s  ETA %s   %s", bar, pct, all, total, rate, eta, end)
 		return
 	}
-	p.log.Info("backfill progress", "rows_done", all, "rows_total", p.total, "percent", fmt.Sprintf("%.1f", pct),
+	p.log.Info("backfill progress", "rows_done", all, "rows_total", total, "percent", fmt.Sprintf("%.1f", pct),
 		"rows_per_s", int64(rate), "eta", eta, "final", final)
 }
