@@ -302,16 +302,11 @@ func appendPutEvents(b []byte, in *eventbridge.PutEventsInput) ([]byte, bool) {
 		}
 		b = append(b, '{')
 		first := true
-		for _, m := range [...]struct {
-			name string
-			v    *string
-		}{{"Detail", e.Detail}, {"DetailType", e.DetailType}, {"EventBusName", e.EventBusName}, {"Source", e.Source}, {"TraceHeader", e.TraceHeader}} {
-			if m.v == nil {
-				continue
-			}
-			b = appendKey(b, m.name, &first)
-			b = jsonstr.Append(b, *m.v)
-		}
+		b = appendString(b, "Detail", e.Detail, &first)
+		b = appendString(b, "DetailType", e.DetailType, &first)
+		b = appendString(b, "EventBusName", e.EventBusName, &first)
+		b = appendString(b, "Source", e.Source, &first)
+		b = appendString(b, "TraceHeader", e.TraceHeader, &first)
 		if e.Resources != nil {
 			b = appendKey(b, "Resources", &first)
 			b = appendStrings(b, e.Resources)
@@ -331,10 +326,7 @@ func appendTransactWriteItems(b []byte, in *dynamodb.TransactWriteItemsInput) ([
 	}
 	b = append(b, '{')
 	first := true
-	if in.ClientRequestToken != nil {
-		b = appendKey(b, "ClientRequestToken", &first)
-		b = jsonstr.Append(b, *in.ClientRequestToken)
-	}
+	b = appendString(b, "ClientRequestToken", in.ClientRequestToken, &first)
 	if in.TransactItems != nil {
 		b = appendKey(b, "TransactItems", &first)
 		b = append(b, '[')
@@ -348,10 +340,7 @@ func appendTransactWriteItems(b []byte, in *dynamodb.TransactWriteItemsInput) ([
 			}
 			b = append(b, `{"Put":{`...)
 			pf := true
-			if p.ConditionExpression != nil {
-				b = appendKey(b, "ConditionExpression", &pf)
-				b = jsonstr.Append(b, *p.ConditionExpression)
-			}
+			b = appendString(b, "ConditionExpression", p.ConditionExpression, &pf)
 			if p.ExpressionAttributeNames != nil {
 				b = appendKey(b, "ExpressionAttributeNames", &pf)
 				b = append(b, '{')
@@ -369,19 +358,15 @@ func appendTransactWriteItems(b []byte, in *dynamodb.TransactWriteItemsInput) ([
 					return nil, false
 				}
 			}
-			if enc, isEnc := encodedOf(p.Item); isEnc {
+			if p.Item != nil {
 				b = appendKey(b, "Item", &pf)
-				b = append(b, enc...)
-			} else if p.Item != nil {
-				b = appendKey(b, "Item", &pf)
-				if b, ok = appendAttrMap(b, p.Item); !ok {
+				if enc, isEnc := encodedOf(p.Item); isEnc {
+					b = append(b, enc...)
+				} else if b, ok = appendAttrMap(b, p.Item); !ok {
 					return nil, false
 				}
 			}
-			if p.TableName != nil {
-				b = appendKey(b, "TableName", &pf)
-				b = jsonstr.Append(b, *p.TableName)
-			}
+			b = appendString(b, "TableName", p.TableName, &pf)
 			b = append(b, "}}"...)
 		}
 		b = append(b, ']')
@@ -458,6 +443,14 @@ func appendAttr(b []byte, v ddbtypes.AttributeValue) ([]byte, bool) {
 		return nil, false
 	}
 	return append(b, '}'), true
+}
+
+// appendString appends the member name: v, unless v is nil.
+func appendString(b []byte, name string, v *string, first *bool) []byte {
+	if v == nil {
+		return b
+	}
+	return jsonstr.Append(appendKey(b, name, first), *v)
 }
 
 func appendKey(b []byte, k string, first *bool) []byte {
