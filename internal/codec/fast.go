@@ -468,16 +468,7 @@ type jsonScanner struct {
 	i   int
 }
 
-func (s *jsonScanner) space() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
-	}
-}
+func (s *jsonScanner) space() { s.i = skipSpace(s.b, s.i) }
 
 // after reads what follows a member of an object or array: a ',' (end is
 // false: another member follows) or its closing byte (end is true); ok is
@@ -602,7 +593,7 @@ func (s *jsonScanner) value(depth int) (types.AttributeValue, int, bool) {
 }
 
 func (s *jsonScanner) literal(word string) bool {
-	if len(s.b)-s.i < len(word) || string(s.b[s.i:s.i+len(word)]) != word {
+	if !hasLiteral(s.b, s.i, word) {
 		return false
 	}
 	s.i += len(word)
@@ -646,47 +637,13 @@ func (s *jsonScanner) str() (string, bool) {
 // number reads a JSON number's text (RFC 8259's grammar, as encoding/json
 // reads it).
 func (s *jsonScanner) number() (string, bool) {
-	start := s.i
-	b := s.b
-	i := s.i
-	if i < len(b) && b[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(b) && b[i] == '0':
-		i++
-	case i < len(b) && b[i] >= '1' && b[i] <= '9':
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-	default:
+	end, ok := numberEnd(s.b, s.i)
+	if !ok {
 		return "", false
 	}
-	if i < len(b) && b[i] == '.' {
-		i++
-		d := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == d {
-			return "", false
-		}
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		d := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == d {
-			return "", false
-		}
-	}
-	s.i = i
-	return s.src[start:i], true
+	n := s.src[s.i:end]
+	s.i = end
+	return n, true
 }
 
 // fastNumberOK reports a JSON number checkNumber surely accepts: no
