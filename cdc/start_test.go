@@ -16,11 +16,14 @@ import (
 
 func (f *fixture) runOnce(opts cdc.Options) error {
 	f.t.Helper()
-	// Each use expects Run to refuse quickly; the bound only stops a Run that
-	// wrongly streams. It is generous because under make test the other
-	// packages' tests (the demo's among them) can keep DynamoDB Local busy for
-	// seconds, and the cdc's start talks to it.
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	// Each use expects Run to refuse quickly (about a second alone); the bound
+	// only stops a Run that wrongly streams. It is generous because under make
+	// test the other packages' tests (the demo's among them) load DynamoDB
+	// Local, which the cdc's start talks to (lease, checkpoint): the demo's
+	// load stalls single writes there for seconds at a time, and a bound of
+	// 45 s was once passed that way (a purged start then refused all the same
+	// when run alone).
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	return cdc.Run(ctx, f.cfg, opts, cdc.Env{Log: f.log, Out: io.Discard})
 }
