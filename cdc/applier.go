@@ -70,18 +70,7 @@ type Applier struct {
 	ttl       time.Duration
 	now       func() time.Time
 	log       *slog.Logger
-	// encode: items go to the writer in DynamoDB's JSON (EncodeItems).
-	encode bool
 }
-
-// EncodeItems makes the applier hand its writer items already in
-// DynamoDB's JSON wire form (guard.NewEncodedItem) where the codec's
-// writer takes the row (codec.Mapping.AppendItemJSON), rather than as
-// attributes: building the attributes and walking them again to encode
-// them was a sixth of the cdc's CPU. The writer must be a Transact
-// guard.Writer over a DynamoDB client with the fast codec
-// (awsconf.HasFastCodec).
-func (a *Applier) EncodeItems() { a.encode = true }
 
 // NewApplier returns an applier.
 func NewApplier(w ItemWriter, p EventPublisher, dead DeadLetterStore, rules []Rule, tombstoneTTL time.Duration, now func() time.Time, log *slog.Logger) *Applier {
@@ -144,7 +133,7 @@ func (a *Applier) Prepare(ctx context.Context, txns []Txn) (*Batch, error) {
 		b.entries, evErr = a.events(txns, b.res.Changes)
 	}()
 	done := make(map[string]bool, b.res.Changes)
-	var text, slab []byte
+	var text []byte
 	for ti := len(txns) - 1; ti >= 0; ti-- {
 		t := txns[ti]
 		for ci := len(t.Changes) - 1; ci >= 0; ci-- {
@@ -154,7 +143,7 @@ func (a *Applier) Prepare(ctx context.Context, txns []Txn) (*Batch, error) {
 				continue
 			}
 			pos := c.Pos.Number()
-			it, err := a.item(c, pos, &text, &slab)
+			it, err := a.item(c, pos, &text)
 			if err != nil {
 				var ve *codec.ValueError
 				if !errors.As(err, &ve) {
@@ -252,27 +241,12 @@ func (b *Batch) DropChanges() {
 // item is the change's item: from the row's text by codec's scanner when
 // every value renders as text (JSON stays text), else from the decoded row.
 // buf is scratch space for the text.
-func (a *Applier) item(c Change, pos string, buf, slab *[]byte) (guard.Item, error) {
+func (a *Applier) item(c Change, pos string, buf *[]byte) (guard.Item, error) {
 	if c.Kind == Delete {
 		return guard.Tombstone(c.Key, pos, a.now().Add(a.ttl)), nil
 	}
 	if raw, b, ok := textRow(c.Mapping, c.After, (*buf)[:0]); ok {
 		*buf = b
-		if a.encode {
-			// The batch's items share slabs of 64 KiB, a new one when the
-			// room left is under four times the row's text (the JSON's
-			// wrappers make an item longer than its text; one that still
-			// outgrows the room is right all the same, its slab copied by
-			// append).
-			if need := 4*len(b) + 1024; cap(*slab)-len(*slab) < need {
-				*slab = make([]byte, 0, max(64<<10, need))
-			}
-			start := len(*slab)
-			if out, _, size, ok := c.Mapping.AppendItemJSON(*slab, raw, pos); ok {
-				*slab = out
-				return guard.NewEncodedItem(c.Key, out[start:len(out):len(out)], pos, size), nil
-			}
-		}
 		it, _, size, _, err := c.Mapping.ItemFromText(raw)
 		if err != nil {
 			return guard.Item{}, err

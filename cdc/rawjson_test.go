@@ -43,31 +43,28 @@ func TestRawJSONItemAndEvent(t *testing.T) {
 				t.Fatal(err)
 			}
 			want, werr := m.Item(decoded)
-			// As attributes, and encoded (EncodeItems).
-			for _, a := range []*Applier{{}, {encode: true}} {
-				var text, slab []byte
-				it, gerr := a.item(Change{Kind: Insert, Key: "k", After: raw, Mapping: m}, "1", &text, &slab)
+			{
+				a := &Applier{}
+				var text []byte
+				it, gerr := a.item(Change{Kind: Insert, Key: "k", After: raw, Mapping: m}, "1", &text)
 				var wve, gve *codec.ValueError
 				if werr != nil || gerr != nil {
 					if !errors.As(werr, &wve) || !errors.As(gerr, &gve) || *wve != *gve {
-						t.Errorf("doc %d (encode %v): errors differ: Item %v, cdc %v", i, a.encode, werr, gerr)
+						t.Errorf("doc %d: errors differ: Item %v, cdc %v", i, werr, gerr)
 					}
 					continue
 				}
-				got, err := it.Attrs()
-				if err != nil {
-					t.Fatal(err)
-				}
+				got := it.Item
 				if pos, _ := got[codec.AttrPos].(*types.AttributeValueMemberN); pos == nil || pos.Value != "1" {
-					t.Errorf("doc %d (encode %v): src_pos %s, want 1", i, a.encode, codec.Show(got[codec.AttrPos]))
+					t.Errorf("doc %d: src_pos %s, want 1", i, codec.Show(got[codec.AttrPos]))
 				}
 				delete(got, codec.AttrPos)
 				if len(want) != len(got) {
-					t.Errorf("doc %d (encode %v): %d attributes, want %d", i, a.encode, len(got), len(want))
+					t.Errorf("doc %d: %d attributes, want %d", i, len(got), len(want))
 				}
 				for k, w := range want {
 					if codec.Show(w) != codec.Show(got[k]) {
-						t.Errorf("doc %d (encode %v): %s = %s, want %s", i, a.encode, k, codec.Show(got[k]), codec.Show(w))
+						t.Errorf("doc %d: %s = %s, want %s", i, k, codec.Show(got[k]), codec.Show(w))
 					}
 				}
 			}
@@ -106,18 +103,12 @@ func TestRawJSONItemAndEvent(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var text, slab []byte
-		it, err := (&Applier{encode: true}).item(Change{Kind: Insert, Key: "k", After: raw, Mapping: mf}, "1", &text, &slab)
+		var text []byte
+		it, err := (&Applier{}).item(Change{Kind: Insert, Key: "k", After: raw, Mapping: mf}, "1", &text)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if it.Item != nil {
-			t.Errorf("doc %d: not encoded", i)
-		}
-		got, err := it.Attrs()
-		if err != nil {
-			t.Fatal(err)
-		}
+		got := it.Item
 		want[codec.AttrPos] = &types.AttributeValueMemberN{Value: "1"}
 		if codec.Show(&types.AttributeValueMemberM{Value: got}) != codec.Show(&types.AttributeValueMemberM{Value: want}) {
 			t.Errorf("doc %d: encoded %s, want %s", i, codec.Show(&types.AttributeValueMemberM{Value: got}), codec.Show(&types.AttributeValueMemberM{Value: want}))

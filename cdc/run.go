@@ -20,7 +20,6 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/anycompany/strangler/internal/awsconf"
 	"github.com/anycompany/strangler/internal/clock"
 	"github.com/anycompany/strangler/internal/codec"
 	"github.com/anycompany/strangler/internal/control"
@@ -330,9 +329,6 @@ func (l *leader) lead(ctx context.Context) error {
 		MaxAttempts: cfg.Events.MaxAttempts, DeadLetters: l.ckp, Logger: log.With("component", "publisher"),
 	})
 	applier := NewApplier(writer, publisher, l.ckp, cfg.Events.Rules, cfg.TombstoneTTL, l.env.Now, log)
-	if cfg.Apply.WriteMode == guard.Transact && awsconf.HasFastCodec(l.ddb) {
-		applier.EncodeItems()
-	}
 	sweeper := NewSweeper(newFencedDynamoDB(l.ddb, l.lease.Wait), l.ddb, cfg.Table, cfg.ControlTable, l.lease.pk,
 		log.With("component", "sweeper"), func(n int) { met.swept.Add(float64(n)) })
 	sweep := func(sw Sweep) {

@@ -86,7 +86,6 @@ func (e Endpoint) DynamoDB(ctx context.Context, opts ...func(*dynamodb.Options))
 			// DynamoDB Local's error responses fail the SDK's CRC check.
 			o.DisableValidateResponseChecksum = true
 		}
-		withFastCodec(&o.Protocol, "DynamoDB_20120810", "1.0")
 	}
 	return dynamodb.NewFromConfig(cfg, append([]func(*dynamodb.Options){base}, opts...)...), nil
 }
@@ -101,7 +100,6 @@ func (e Endpoint) EventBridge(ctx context.Context, opts ...func(*eventbridge.Opt
 		if e.URL != "" {
 			o.BaseEndpoint = aws.String(e.URL)
 		}
-		withFastCodec(&o.Protocol, "AWSEvents", "1.1")
 	}
 	return eventbridge.NewFromConfig(cfg, append([]func(*eventbridge.Options){base}, opts...)...), nil
 }

@@ -3,7 +3,6 @@ package codec
 import (
 	"database/sql"
 	"fmt"
-	"maps"
 	"math/rand/v2"
 	"reflect"
 	"strconv"
@@ -109,37 +108,6 @@ func checkSame(t *testing.T, m *Mapping, raw [][]byte) {
 	}
 	if size != wSize {
 		t.Fatalf("row %s: fast size %d, slow %d", show(), size, wSize)
-	}
-	checkJSON(t, m, raw, item, key, size, show)
-}
-
-// checkJSON: AppendItemJSON, when it takes a row, writes ItemFromText's
-// item (given), stamped, and gives its key and size; the bytes before
-// dst's length are kept.
-func checkJSON(t *testing.T, m *Mapping, raw [][]byte, item map[string]types.AttributeValue, key string, size int, show func() string) {
-	t.Helper()
-	const pos = "1000000000000042000017"
-	b, jKey, jSize, ok := m.AppendItemJSON([]byte("prefix"), raw, pos)
-	if !ok {
-		if string(b) != "prefix" {
-			t.Fatalf("row %s: a refused row left %q", show(), b)
-		}
-		return
-	}
-	if !strings.HasPrefix(string(b), "prefix") {
-		t.Fatalf("row %s: dst not kept: %q", show(), b)
-	}
-	got, err := ItemFromJSON(b[len("prefix"):])
-	if err != nil {
-		t.Fatalf("row %s: the item JSON %s: %v", show(), b[len("prefix"):], err)
-	}
-	want := maps.Clone(item)
-	want[AttrPos] = &types.AttributeValueMemberN{Value: pos}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("row %s:\njson %s\nitem %s", show(), Show(&types.AttributeValueMemberM{Value: got}), Show(&types.AttributeValueMemberM{Value: want}))
-	}
-	if jKey != key || jSize != size {
-		t.Fatalf("row %s: json key %q size %d, item key %q size %d", show(), jKey, jSize, key, size)
 	}
 }
 
@@ -471,9 +439,6 @@ func TestItemFromTextTakesTheFastPath(t *testing.T) {
 	m := everyTypeMapping(t, "uint")
 	if _, _, _, ok := m.fastItem(orderLikeRow(m), &slabs{}); !ok {
 		t.Fatal("an order-like row took the slow path")
-	}
-	if _, _, _, ok := m.AppendItemJSON(nil, orderLikeRow(m), "1"); !ok {
-		t.Fatal("AppendItemJSON refused an order-like row")
 	}
 	for _, j := range []string{`{}`, `[]`, `{"a":[1,-2.5,"x",true,false,null,{}]}`, `"🐢"`, `"\n"`, `0`, `12345678901234567890123456789012345678`,
 		strings.Repeat("[", 32) + strings.Repeat("]", 32)} {

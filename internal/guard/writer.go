@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -25,7 +24,6 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/anycompany/strangler/internal/awsconf"
 	"github.com/anycompany/strangler/internal/clock"
 	"github.com/anycompany/strangler/internal/codec"
 )
@@ -82,29 +80,6 @@ type Item struct {
 	Pos string
 	// size is the item's estimated size, computed once by Write.
 	size int
-	// encoded is the item in DynamoDB's JSON (NewEncodedItem), Item nil.
-	encoded []byte
-}
-
-// NewEncodedItem is an item given in DynamoDB's JSON wire form, stamped
-// with pos (codec.Mapping.AppendItemJSON), of codec.ItemSize size before
-// the stamp. A Transact writer sends its bytes as they are, as an
-// awsconf.EncodedItem: its DynamoDB client must have the fast codec
-// (awsconf.HasFastCodec). A lone item (PutItem) or a batch decodes it.
-func NewEncodedItem(key string, encoded []byte, pos string, size int) Item {
-	return Item{Key: key, Pos: pos, encoded: encoded, size: size + len(codec.AttrPos) + (len(pos)+1)/2 + 1}
-}
-
-// Attrs is the item's attributes: Item, or its encoding decoded.
-func (it Item) Attrs() (map[string]types.AttributeValue, error) {
-	if it.encoded == nil {
-		return it.Item, nil
-	}
-	item, err := codec.ItemFromJSON(it.encoded)
-	if err != nil {
-		return nil, fmt.Errorf("item %s: %w", it.Key, err)
-	}
-	return item, nil
 }
 
 // NewItem stamps item with pos (an encoded position).
@@ -334,11 +309,7 @@ func (w *Writer) put(ctx context.Context, it Item, guarded bool) (Result, error)
 	if err := w.wait(ctx, wcu(it, 1)); err != nil {
 		return res, err
 	}
-	item, err := it.Attrs()
-	if err != nil {
-		return res, err
-	}
-	in := &dynamodb.PutItemInput{TableName: aws.String(w.table), Item: item}
+	in := &dynamodb.PutItemInput{TableName: aws.String(w.table), Item: it.Item}
 	if guarded {
 		in.ConditionExpression = aws.String(w.condition)
 		in.ExpressionAttributeNames = map[string]string{"#pk": codec.AttrPK, "#pos": codec.AttrPos}
@@ -396,11 +367,7 @@ func (w *Writer) transactGroup(ctx context.Context, group []Item) (Result, error
 			if values == nil || it.Pos != valuesPos {
 				valuesPos, values = it.Pos, map[string]types.AttributeValue{":pos": &types.AttributeValueMemberN{Value: it.Pos}}
 			}
-			item := it.Item
-			if it.encoded != nil {
-				item = awsconf.EncodedItem(it.encoded)
-			}
-			puts[i] = types.Put{TableName: table, Item: item, ConditionExpression: cond, ExpressionAttributeNames: names, ExpressionAttributeValues: values}
+			puts[i] = types.Put{TableName: table, Item: it.Item, ConditionExpression: cond, ExpressionAttributeNames: names, ExpressionAttributeValues: values}
 			tx[i] = types.TransactWriteItem{Put: &puts[i]}
 		}
 		if err := w.wait(ctx, units); err != nil {
@@ -467,21 +434,7 @@ func (w *Writer) batchChunk(ctx context.Context, chunk []Item) (Result, error) {
 	reqs := make([]types.WriteRequest, len(chunk))
 	puts := make([]types.PutRequest, len(chunk))
 	units := 0
-	cloned := false
 	for i, it := range chunk {
-		if it.encoded != nil {
-			// itemOf finds an item by its attributes' identity: decode it
-			// into a copy of the chunk (the caller's stays as it is).
-			item, err := it.Attrs()
-			if err != nil {
-				return res, err
-			}
-			if !cloned {
-				chunk, cloned = slices.Clone(chunk), true
-			}
-			chunk[i].Item, chunk[i].encoded = item, nil
-			it = chunk[i]
-		}
 		puts[i].Item = it.Item
 		reqs[i] = types.WriteRequest{PutRequest: &puts[i]}
 		units += wcu(it, 1)

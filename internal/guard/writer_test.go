@@ -261,23 +261,24 @@ func TestNewSizedItem(t *testing.T) {
 	}
 }
 
-// encodedOf is itemOf in DynamoDB's JSON (NewEncodedItem); a bad value
-// makes DynamoDB refuse it.
-func encodedOf(key string, v version, bad bool) guard.Item {
-	pos := strconv.Itoa(v.pos)
+// nestedOf is itemOf with a list and a map beside the value; a bad value
+// (an empty number) makes DynamoDB refuse it.
+func nestedOf(key string, v version, bad bool) guard.Item {
 	n := strconv.Itoa(v.value)
 	if bad {
 		n = ""
 	}
-	enc := `{"pk":{"S":"` + key + `"},"value":{"N":"` + n + `"},"l":{"L":[{"S":"<&>"},{"M":{"k":{"BOOL":true}}}]},"src_pos":{"N":"` + pos + `"}}`
-	return guard.NewEncodedItem(key, []byte(enc), pos, len("pk")+len(key)+len("value")+len(n)+20)
+	return guard.NewItem(key, map[string]types.AttributeValue{
+		"pk": &types.AttributeValueMemberS{Value: key}, "value": &types.AttributeValueMemberN{Value: n},
+		"l": &types.AttributeValueMemberL{Value: []types.AttributeValue{&types.AttributeValueMemberS{Value: "<&>"},
+			&types.AttributeValueMemberM{Value: map[string]types.AttributeValue{"k": &types.AttributeValueMemberBOOL{Value: true}}}}},
+	}, strconv.Itoa(v.pos))
 }
 
-// TestEncodedItems: items given in DynamoDB's JSON are written as the
-// same items given as attributes, by every mode (Transact sends the bytes;
-// a lone item's PutItem and a batch decode them), guarded the same, and one
-// DynamoDB refuses is a dead letter.
-func TestEncodedItems(t *testing.T) {
+// TestWriteModes: every mode writes nested items as given (Transact in
+// groups, a lone item by PutItem, Batch unguarded), guards them alike, and
+// an item DynamoDB refuses is a dead letter.
+func TestWriteModes(t *testing.T) {
 	c := stacktest.DynamoDB(t)
 	ctx := context.Background()
 	for _, mode := range []guard.Mode{guard.Transact, guard.Put, guard.Batch} {
@@ -286,9 +287,9 @@ func TestEncodedItems(t *testing.T) {
 			w := guard.NewWriter(c, table, mode, guard.Options{})
 			var items []guard.Item
 			for i := range 130 {
-				items = append(items, encodedOf("k"+strconv.Itoa(i), version{pos: 10, value: i}, false))
+				items = append(items, nestedOf("k"+strconv.Itoa(i), version{pos: 10, value: i}, false))
 			}
-			items = append(items, encodedOf("bad", version{pos: 10}, true))
+			items = append(items, nestedOf("bad", version{pos: 10}, true))
 			res, err := w.Write(ctx, items)
 			if err != nil {
 				t.Fatal(err)
@@ -297,12 +298,12 @@ func TestEncodedItems(t *testing.T) {
 				t.Fatalf("written %d dead %v; want 130 written, bad dead", res.Written, res.Dead)
 			}
 			// A lone item (PutItem in every mode but Batch).
-			res, err = w.Write(ctx, []guard.Item{encodedOf("lone", version{pos: 10, value: 7}, false)})
+			res, err = w.Write(ctx, []guard.Item{nestedOf("lone", version{pos: 10, value: 7}, false)})
 			if err != nil || res.Written != 1 {
 				t.Fatalf("lone item: %+v, %v", res, err)
 			}
 			if mode != guard.Batch {
-				older := []guard.Item{encodedOf("k1", version{pos: 9, value: -1}, false), encodedOf("k2", version{pos: 11, value: -2}, false)}
+				older := []guard.Item{nestedOf("k1", version{pos: 9, value: -1}, false), nestedOf("k2", version{pos: 11, value: -2}, false)}
 				if res, err = w.Write(ctx, older); err != nil || res.Written != 1 || res.Skipped != 1 {
 					t.Fatalf("older/newer: %+v, %v; want 1 written 1 skipped", res, err)
 				}

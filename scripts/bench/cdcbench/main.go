@@ -324,9 +324,8 @@ func sink(ctx context.Context, f flags) error {
 	if err := initTables(ctx, f); err != nil {
 		return err
 	}
-	// The bare SDK: its own request encoders, not the project's (awsconf's
-	// fast codec, which the engine uses).
-	client, err := awsconf.Local(f.ddb).DynamoDB(ctx, awsconf.DynamoDBSDKCodec)
+	// The bare SDK: its own request encoders, as the engine's clients.
+	client, err := awsconf.Local(f.ddb).DynamoDB(ctx)
 	if err != nil {
 		return err
 	}
@@ -401,7 +400,7 @@ func sink(ctx context.Context, f flags) error {
 		return err
 	}
 	defer stop()
-	eb, err := awsconf.Local(url).EventBridge(ctx, awsconf.EventBridgeSDKCodec)
+	eb, err := awsconf.Local(url).EventBridge(ctx)
 	if err != nil {
 		return err
 	}
