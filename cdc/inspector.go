@@ -86,19 +86,10 @@ func (in *Inspector) grants(ctx context.Context) (string, error) {
 	return b.String(), rows.Err()
 }
 
-// Current is the source's position now (the last transaction logged).
-func (in *Inspector) Current(ctx context.Context) (position.Position, error) {
-	var s string
-	if err := in.db.QueryRowContext(ctx, "SELECT @@gtid_binlog_pos").Scan(&s); err != nil {
-		return position.Position{}, fmt.Errorf("reading @@gtid_binlog_pos: %w", err)
-	}
-	return position.ParseMariaDBGTID(s)
-}
-
 // CheckStart refuses a start position older than the oldest binlog the
 // source still has (ErrPositionPurged) or ahead of the source.
 func (in *Inspector) CheckStart(ctx context.Context, start position.Position) error {
-	cur, err := in.Current(ctx)
+	cur, err := position.Current(ctx, in.db)
 	if err != nil {
 		return err
 	}

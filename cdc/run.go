@@ -27,7 +27,6 @@ import (
 	"github.com/anycompany/strangler/internal/guard"
 	"github.com/anycompany/strangler/internal/httpserver"
 	"github.com/anycompany/strangler/internal/position"
-	"github.com/anycompany/strangler/migrator"
 )
 
 // Env is what Run needs besides its config.
@@ -657,7 +656,7 @@ func (l *leader) build(ctx context.Context, applier *Applier, txns <-chan Txn, o
 
 // startPosition is the checkpoint, else --from, else the backfill's
 // recorded position, else (with FromNow) the source's current one.
-func startPosition(ctx context.Context, cfg Config, opts Options, ckp *Checkpointer, api migrator.ControlAPI, in *Inspector) (position.Position, string, error) {
+func startPosition(ctx context.Context, cfg Config, opts Options, ckp *Checkpointer, api control.ItemGetter, in *Inspector) (position.Position, string, error) {
 	cp, ok, err := ckp.Load(ctx)
 	if err != nil {
 		return position.Position{}, "", err
@@ -669,15 +668,15 @@ func startPosition(ctx context.Context, cfg Config, opts Options, ckp *Checkpoin
 		p, err := position.ParseMariaDBGTID(opts.From)
 		return p, "--from", err
 	}
-	js, ok, err := migrator.NewJobStore(api, cfg.ControlTable, cfg.backfillJob(), nil).Job(ctx)
+	p, ok, err := control.LoadBackfillStart(ctx, api, cfg.ControlTable, cfg.backfillJob())
 	if err != nil {
 		return position.Position{}, "", err
 	}
-	if ok && js.StartPosSet {
-		return js.StartPos, "backfill " + cfg.backfillJob(), nil
+	if ok {
+		return p, "backfill " + cfg.backfillJob(), nil
 	}
 	if opts.FromNow {
-		p, err := in.Current(ctx)
+		p, err := position.Current(ctx, in.db)
 		return p, "now", err
 	}
 	return position.Position{}, "", ErrNoStart

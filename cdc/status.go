@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/anycompany/strangler/internal/position"
 )
 
 // Status is what strangler cdc status prints.
@@ -29,7 +31,7 @@ func RunStatus(ctx context.Context, cfg Config, out io.Writer, now func() time.T
 		return st, fmt.Errorf("mysql.dsn: %w", err)
 	}
 	defer db.Close()
-	cur, err := NewInspector(db).Current(ctx)
+	cur, err := position.Current(ctx, db)
 	if err != nil {
 		return st, err
 	}

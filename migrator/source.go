@@ -97,75 +97,13 @@ type Inspector struct {
 // NewInspector returns an inspector of m's table in db.
 func NewInspector(db *sql.DB, m *codec.Mapping) *Inspector { return &Inspector{db: db, m: m} }
 
-type queryer interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-// CurrentPosition returns the position of the last transaction the source
-// committed, at its end: a safe lower bound for a snapshot begun after it.
-func CurrentPosition(ctx context.Context, q queryer) (position.Position, error) {
-	var version string
-	if err := q.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
-		return position.Position{}, fmt.Errorf("reading the server version: %w", err)
-	}
-	if strings.Contains(strings.ToLower(version), "mariadb") {
-		var gtid string
-		if err := q.QueryRowContext(ctx, "SELECT @@gtid_binlog_pos").Scan(&gtid); err != nil {
-			return position.Position{}, fmt.Errorf("reading @@gtid_binlog_pos: %w", err)
-		}
-		p, err := position.ParseMariaDBGTID(gtid)
-		return p.At(position.EndOfTransaction), err
-	}
-	var mode sql.NullString
-	_ = q.QueryRowContext(ctx, "SELECT @@gtid_mode").Scan(&mode)
-	if strings.EqualFold(mode.String, "ON") {
-		var set string
-		if err := q.QueryRowContext(ctx, "SELECT @@gtid_executed").Scan(&set); err != nil {
-			return position.Position{}, fmt.Errorf("reading @@gtid_executed: %w", err)
-		}
-		p, err := position.ParseMySQLGTIDSet(strings.ReplaceAll(set, "\n", ""))
-		return p.At(position.EndOfTransaction), err
-	}
-	return position.Position{}, errors.New("the source has no GTIDs: enable gtid_mode (MySQL) or use MariaDB; file positions are not supported by the backfill yet")
-}
-
-// SnapshotPosition returns the position a consistent snapshot reflects
-// exactly; call it inside START TRANSACTION WITH CONSISTENT SNAPSHOT. On
-// MariaDB that is the GTID at the snapshot's binlog coordinates
-// (Binlog_snapshot_file/position through BINLOG_GTID_POS): every transaction
-// up to it is visible in the snapshot and none after it. (Reading
-// @@gtid_binlog_pos before the snapshot is not a safe bound there: a
-// transaction is written to the binlog before its engine commit becomes
-// visible, so a snapshot begun in between misses a change the position
-// already counts, and a deleted row could come back.) Elsewhere it falls back
-// to CurrentPosition read inside the snapshot.
-func SnapshotPosition(ctx context.Context, conn *sql.Conn) (position.Position, error) {
-	var file, offset string
-	var name string
-	if err := conn.QueryRowContext(ctx, "SHOW STATUS LIKE 'binlog_snapshot_file'").Scan(&name, &file); err == nil && file != "" {
-		if err := conn.QueryRowContext(ctx, "SHOW STATUS LIKE 'binlog_snapshot_position'").Scan(&name, &offset); err != nil {
-			return position.Position{}, fmt.Errorf("reading the snapshot's binlog position: %w", err)
-		}
-		var gtid sql.NullString
-		if err := conn.QueryRowContext(ctx, "SELECT BINLOG_GTID_POS(?, ?)", file, offset).Scan(&gtid); err != nil {
-			return position.Position{}, fmt.Errorf("reading the snapshot's GTID (BINLOG_GTID_POS(%s, %s)): %w", file, offset, err)
-		}
-		if !gtid.Valid {
-			return position.Position{}, fmt.Errorf("BINLOG_GTID_POS(%s, %s) is NULL: the snapshot's binlog is gone", file, offset)
-		}
-		p, err := position.ParseMariaDBGTID(gtid.String)
-		return p.At(position.EndOfTransaction), err
-	}
-	return CurrentPosition(ctx, conn)
-}
-
 // beginSnapshot starts a read-only consistent snapshot on conn and returns
 // the position it reflects. The caller ends it with ROLLBACK.
 func beginSnapshot(ctx context.Context, conn *sql.Conn) (position.Position, error) {
 	if _, err := conn.ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"); err != nil {
 		return position.Position{}, fmt.Errorf("starting a consistent snapshot: %w", err)
 	}
-	return SnapshotPosition(ctx, conn)
+	return position.Snapshot(ctx, conn)
 }
 
 // PlanPosition returns the position of a consistent snapshot taken now:
@@ -268,7 +206,7 @@ type BadRow struct {
 
 // ReadChunk reads keys in (lo, hi] (lo or hi unset: unbounded) in its own
 // consistent snapshot, stamped with the position that snapshot reflects
-// (SnapshotPosition).
+// (position.Snapshot).
 func (in *Inspector) ReadChunk(ctx context.Context, lo, hi Bound) (Snapshot, error) {
 	var snap Snapshot
 	err := in.ScanChunk(ctx, lo, hi, func(pos position.Position) error {

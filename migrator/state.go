@@ -19,9 +19,11 @@ import (
 // one job:
 //
 //	pk "backfill#<job>", sk "job":           plan state, chunk count, rows, and
-//	                                         start_pos: the lowest position any
-//	                                         finished chunk was stamped with,
-//	                                         where the cdc must start.
+//	                                         the start position: the lowest
+//	                                         position any finished chunk was
+//	                                         stamped with, where the cdc must
+//	                                         start (its format is the contract
+//	                                         control.LoadBackfillStart reads).
 //	pk "backfill#<job>", sk "chunk#<n>":     bounds, state (pending, leased,
 //	                                         done), lease owner and expiry,
 //	                                         reads (leases taken), rows written.
@@ -92,7 +94,7 @@ func NewJobStore(api ControlAPI, table, job string, now func() time.Time) *JobSt
 	if now == nil {
 		now = time.Now
 	}
-	return &JobStore{api: api, table: table, pk: "backfill#" + job, now: now}
+	return &JobStore{api: api, table: table, pk: control.BackfillPK(job), now: now}
 }
 
 func (j *JobStore) key(sk string) map[string]types.AttributeValue {
@@ -108,7 +110,7 @@ func isConditionFailed(err error) bool {
 
 // Job reads the job item; ok is false when there is none.
 func (j *JobStore) Job(ctx context.Context) (JobState, bool, error) {
-	out, err := j.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(j.table), Key: j.key("job"), ConsistentRead: aws.Bool(true)})
+	out, err := j.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(j.table), Key: j.key(control.BackfillJobSK), ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		return JobState{}, false, fmt.Errorf("reading the backfill job: %w", err)
 	}
@@ -120,15 +122,8 @@ func (j *JobStore) Job(ctx context.Context) (JobState, bool, error) {
 		Chunks: int(control.Int(out.Item, "chunks")), TotalRows: control.Int(out.Item, "total_rows"),
 		UpdatedAt: time.UnixMilli(control.Int(out.Item, "updated_ms")),
 	}
-	if r := control.Str(out.Item, "start_resume"); r != "" || out.Item["start_pos"] != nil {
-		kind := position.Kind(control.Int(out.Item, "start_kind"))
-		p, err := position.ParseResume(kind, r)
-		if err != nil {
-			return js, true, fmt.Errorf("reading the backfill job's start position %q: %w", r, err)
-		}
-		js.StartPos, js.StartPosSet = p.At(position.EndOfTransaction), true
-	}
-	return js, true, nil
+	js.StartPos, js.StartPosSet, err = control.BackfillStart(out.Item)
+	return js, true, err
 }
 
 // ClaimPlanning makes owner the planner of a job that has none, or whose
@@ -138,7 +133,7 @@ func (j *JobStore) ClaimPlanning(ctx context.Context, owner string, ttl time.Dur
 	_, err := j.api.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: aws.String(j.table),
 		Item: map[string]types.AttributeValue{
-			control.PK: control.S(j.pk), control.SK: control.S("job"), "state": control.S(jobPlanning), "planner": control.S(owner),
+			control.PK: control.S(j.pk), control.SK: control.S(control.BackfillJobSK), "state": control.S(jobPlanning), "planner": control.S(owner),
 			"updated_ms": control.N(now.UnixMilli()), "created": control.S(now.UTC().Format(time.RFC3339)),
 		},
 		ConditionExpression:       aws.String("attribute_not_exists(#pk) OR (#st = :planning AND #up < :stale)"),
@@ -184,14 +179,15 @@ func (j *JobStore) SavePlan(ctx context.Context, owner string, bounds []Bound, c
 		}
 		reqs = append(out.UnprocessedItems[j.table], reqs[len(batch):]...)
 	}
+	num, resume, kind := control.StartValues(pos)
 	_, err := j.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(j.table), Key: j.key("job"),
+		TableName: aws.String(j.table), Key: j.key(control.BackfillJobSK),
 		UpdateExpression:         aws.String("SET #st = :planned, #chunks = :c, #total = :t, #up = :now, #sp = :p, #sr = :r, #sk = :k"),
 		ConditionExpression:      aws.String("#st = :planning AND #planner = :me"),
-		ExpressionAttributeNames: map[string]string{"#st": "state", "#chunks": "chunks", "#total": "total_rows", "#up": "updated_ms", "#sp": "start_pos", "#sr": "start_resume", "#sk": "start_kind", "#planner": "planner"},
+		ExpressionAttributeNames: map[string]string{"#st": "state", "#chunks": "chunks", "#total": "total_rows", "#up": "updated_ms", "#sp": control.AttrStartPos, "#sr": control.AttrStartResume, "#sk": control.AttrStartKind, "#planner": "planner"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":planned": control.S(jobPlanned), ":planning": control.S(jobPlanning), ":me": control.S(owner),
 			":c": control.N(int64(len(bounds))), ":t": control.N(total), ":now": control.N(j.now().UnixMilli()),
-			":p": &types.AttributeValueMemberN{Value: pos.Number()}, ":r": control.S(pos.Resume()), ":k": control.N(int64(pos.Kind))},
+			":p": num, ":r": resume, ":k": kind},
 	})
 	if isConditionFailed(err) {
 		return errors.New("another worker took over planning this backfill job; rerun to join it")
@@ -296,12 +292,13 @@ func (j *JobStore) Finish(ctx context.Context, i int, owner string, rows, skippe
 	if err != nil {
 		return fmt.Errorf("marking chunk %d done: %w", i, err)
 	}
+	num, resume, kind := control.StartValues(pos)
 	_, err = j.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(j.table), Key: j.key("job"),
+		TableName: aws.String(j.table), Key: j.key(control.BackfillJobSK),
 		UpdateExpression:          aws.String("SET #sp = :p, #sr = :r, #sk = :k, #up = :now"),
 		ConditionExpression:       aws.String("attribute_not_exists(#sp) OR #sp > :p"),
-		ExpressionAttributeNames:  map[string]string{"#sp": "start_pos", "#sr": "start_resume", "#sk": "start_kind", "#up": "updated_ms"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":p": &types.AttributeValueMemberN{Value: pos.Number()}, ":r": control.S(pos.Resume()), ":k": control.N(int64(pos.Kind)), ":now": control.N(j.now().UnixMilli())},
+		ExpressionAttributeNames:  map[string]string{"#sp": control.AttrStartPos, "#sr": control.AttrStartResume, "#sk": control.AttrStartKind, "#up": "updated_ms"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":p": num, ":r": resume, ":k": kind, ":now": control.N(j.now().UnixMilli())},
 	})
 	if err != nil && !isConditionFailed(err) {
 		return fmt.Errorf("recording the cdc start position: %w", err)
@@ -312,7 +309,7 @@ func (j *JobStore) Finish(ctx context.Context, i int, owner string, rows, skippe
 // MarkDone marks the whole job done.
 func (j *JobStore) MarkDone(ctx context.Context) error {
 	_, err := j.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(j.table), Key: j.key("job"),
+		TableName: aws.String(j.table), Key: j.key(control.BackfillJobSK),
 		UpdateExpression:          aws.String("SET #st = :done, #up = :now"),
 		ExpressionAttributeNames:  map[string]string{"#st": "state", "#up": "updated_ms"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":done": control.S(jobDone), ":now": control.N(j.now().UnixMilli())},

@@ -7,6 +7,10 @@
 //	backfill  pk "backfill#<job>"          sk "job" | "chunk#<n, zero-padded>"
 //	cdc       pk "cdc#<source>"            sk "checkpoint" | "lease"
 //	proxy     pk "proxy#<name>"            sk "route#<route>" | "audit#<time>#<seq>"
+//
+// Where one part reads what another wrote, the item's format is a contract
+// kept here: the backfill job's start position, which the cdc starts from
+// (LoadBackfillStart), and the lease layout (Lease).
 package control
 
 import (
