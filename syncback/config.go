@@ -30,7 +30,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/anycompany/strangler/internal/config"
-	"github.com/anycompany/strangler/orders/outbox"
+	"github.com/anycompany/strangler/internal/events"
 )
 
 // Config is the sync-back's configuration (configs/syncback.yaml). Start
@@ -91,7 +91,7 @@ func DefaultConfig() Config {
 		Ref:             "order_ref",
 		MarkerTable:     DefaultMarkerTable,
 		Workers:         8,
-		Source:          outbox.DefaultSource,
+		Source:          events.ServiceSource,
 		MaxBodyBytes:    320 << 10,
 		ShutdownTimeout: 10 * time.Second,
 	}
@@ -115,7 +115,7 @@ func (c *Config) Validate() error {
 	ck.Check(identifier.MatchString(c.MarkerTable) && c.MarkerTable != c.Table, "marker_table", c.MarkerTable, "a MySQL table name other than table")
 	ck.Check(len(c.Name) <= 80, "name", c.Name, "at most 80 characters")
 	ck.Check(c.Workers >= 1 && c.Workers <= 256, "workers", c.Workers, "1 to 256")
-	ck.Check(c.Source != "", "source", c.Source, fmt.Sprintf("an event source, e.g. %s", outbox.DefaultSource))
+	ck.Check(c.Source != "", "source", c.Source, fmt.Sprintf("an event source, e.g. %s", events.ServiceSource))
 	ck.Check(c.MaxBodyBytes >= 1024, "max_body_bytes", c.MaxBodyBytes, "at least 1024")
 	ck.Check(c.ShutdownTimeout > 0, "shutdown_timeout", c.ShutdownTimeout, "a positive duration like 10s")
 	return ck.Err()

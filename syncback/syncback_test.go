@@ -26,7 +26,6 @@ import (
 	"github.com/anycompany/strangler/internal/stacktest"
 	"github.com/anycompany/strangler/legacy"
 	"github.com/anycompany/strangler/migrator"
-	"github.com/anycompany/strangler/orders/outbox"
 	"github.com/anycompany/strangler/syncback"
 )
 
@@ -79,14 +78,15 @@ func start(t *testing.T) *harness {
 // envelope is an event of the new service as the bus delivers it.
 func envelope(detailType string, s orderitem.Stored) []byte {
 	d := events.Detail{
-		EventID:        events.ID(s.UpdatedAt.String(), outbox.EventTable, s.ID+"#"+detailType),
+		// The service derives its events' ids with the table name "orders".
+		EventID:        events.ID(s.UpdatedAt.String(), "orders", s.ID+"#"+detailType),
 		OccurredAt:     s.UpdatedAt.String(),
 		SourcePosition: "0",
 		Order:          orderitem.Image(s),
 	}
 	detail, _ := json.Marshal(d)
 	b, _ := json.Marshal(map[string]any{
-		"version": "0", "id": "evt-" + d.EventID, "detail-type": detailType, "source": outbox.DefaultSource,
+		"version": "0", "id": "evt-" + d.EventID, "detail-type": detailType, "source": events.ServiceSource,
 		"account": "000000000000", "time": s.UpdatedAt.String(), "region": "us-east-1", "resources": []string{},
 		"detail": json.RawMessage(detail),
 	})

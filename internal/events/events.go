@@ -28,8 +28,13 @@ const (
 	OrderDeleted       = "OrderDeleted"
 )
 
-// DefaultSource is the entries' Source unless configured.
+// DefaultSource is the entries' Source unless configured: the cdc's.
 const DefaultSource = "com.anycompany.orders"
+
+// ServiceSource is the Source of the new order service's events (its
+// outbox relay): consumers tell them apart from the cdc's, and the
+// sync-back consumer subscribes to these only.
+const ServiceSource = "com.anycompany.orders.service"
 
 // TimeLayout is how occurred_at is written: RFC 3339 UTC with microseconds.
 const TimeLayout = "2006-01-02T15:04:05.000000Z"

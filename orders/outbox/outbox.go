@@ -42,10 +42,9 @@ import (
 // DefaultTable is the service table's default name.
 const DefaultTable = "orders_service"
 
-// DefaultSource is the Source of the new service's events: consumers tell
-// them apart from the cdc's (events.DefaultSource), and the sync-back
-// consumer subscribes to these only.
-const DefaultSource = "com.anycompany.orders.service"
+// DefaultSource is the Source of the new service's events
+// (events.ServiceSource).
+const DefaultSource = events.ServiceSource
 
 // EventTable is the table name event ids are derived with: the same as the
 // cdc's, so an order's events form one id space.
