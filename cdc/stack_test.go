@@ -20,10 +20,10 @@ import (
 
 	"github.com/anycompany/strangler/cdc"
 	"github.com/anycompany/strangler/devstack/eventbus"
+	"github.com/anycompany/strangler/devstack/eventbus/bustest"
 	"github.com/anycompany/strangler/internal/awsconf"
 	"github.com/anycompany/strangler/internal/config"
 	"github.com/anycompany/strangler/internal/events"
-	"github.com/anycompany/strangler/internal/events/eventstest"
 	"github.com/anycompany/strangler/internal/stacktest"
 	"github.com/anycompany/strangler/legacy"
 	"github.com/anycompany/strangler/migrator"
@@ -35,7 +35,7 @@ type fixture struct {
 	dsn  string
 	db   *sql.DB
 	ddb  *dynamodb.Client
-	bus  *eventstest.Bus
+	bus  *bustest.Bus
 	cfg  cdc.Config
 	mcfg migrator.Config
 	log  *slog.Logger
@@ -63,7 +63,7 @@ func newFixtureOn(t *testing.T, dsn string, faults eventbus.FaultConfig) *fixtur
 		t.Fatal(err)
 	}
 	f.ddb = stacktest.DynamoDB(t)
-	f.bus = eventstest.Start(t, func(c *eventbus.Config) { c.Faults = faults })
+	f.bus = bustest.Start(t, func(c *eventbus.Config) { c.Faults = faults })
 
 	f.mcfg = migrator.DefaultConfig()
 	f.mcfg.MySQL.DSN = config.Secret(f.dsn)

@@ -24,9 +24,9 @@ import (
 
 	"github.com/anycompany/strangler/cdc"
 	"github.com/anycompany/strangler/devstack/eventbus"
+	"github.com/anycompany/strangler/devstack/eventbus/bustest"
 	"github.com/anycompany/strangler/internal/awsconf"
 	"github.com/anycompany/strangler/internal/config"
-	"github.com/anycompany/strangler/internal/events/eventstest"
 	"github.com/anycompany/strangler/internal/order"
 	"github.com/anycompany/strangler/internal/stacktest"
 	"github.com/anycompany/strangler/legacy"
@@ -216,7 +216,7 @@ func startStack(t *testing.T) *stack {
 	target := func(name, url string) eventbus.TargetConfig {
 		return eventbus.TargetConfig{Name: name, URL: url, MaxAttempts: 50, Backoff: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}
 	}
-	bus := eventstest.Start(t, func(c *eventbus.Config) {
+	bus := bustest.Start(t, func(c *eventbus.Config) {
 		c.Rules = []eventbus.RuleConfig{
 			{Name: "service-created-to-processor",
 				Pattern: `{"source":["` + outbox.DefaultSource + `"],"detail-type":["OrderCreated"]}`,

@@ -13,8 +13,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/anycompany/strangler/devstack/eventbus"
+	"github.com/anycompany/strangler/devstack/eventbus/bustest"
 	"github.com/anycompany/strangler/internal/events"
-	"github.com/anycompany/strangler/internal/events/eventstest"
 )
 
 type memDead struct {
@@ -64,7 +64,7 @@ type accepted struct {
 // throttling 30% of calls: every event is accepted exactly once, in order per
 // key, calls stay within PutEvents' limits.
 func TestPublisherFaults(t *testing.T) {
-	bus := eventstest.Start(t, func(c *eventbus.Config) {
+	bus := bustest.Start(t, func(c *eventbus.Config) {
 		c.Faults = eventbus.FaultConfig{FailRatio: 0.3, ThrottleRatio: 0.3}
 	})
 	in := entries(t, 25, 12)
@@ -107,7 +107,7 @@ func TestPublisherFaults(t *testing.T) {
 // TestPublisherDeadLetters sends an event over 256 KiB and one the bus
 // refuses: both go to the dead letters with a reason, the rest is accepted.
 func TestPublisherDeadLetters(t *testing.T) {
-	bus := eventstest.Start(t, nil)
+	bus := bustest.Start(t, nil)
 	in := entries(t, 3, 1)
 	big := in[0]
 	big.EventID = "big"

@@ -23,11 +23,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anycompany/strangler/devstack/eventbus"
+	"github.com/anycompany/strangler/devstack/eventbus/bustest"
 	"github.com/anycompany/strangler/internal/awsconf"
 	"github.com/anycompany/strangler/internal/control"
 	"github.com/anycompany/strangler/internal/ddbtable"
 	"github.com/anycompany/strangler/internal/events"
-	"github.com/anycompany/strangler/internal/events/eventstest"
 	"github.com/anycompany/strangler/internal/order"
 	"github.com/anycompany/strangler/internal/orderitem"
 	"github.com/anycompany/strangler/internal/stacktest"
@@ -106,7 +106,7 @@ type fixture struct {
 	t     *testing.T
 	ddb   *dynamodb.Client
 	table string
-	bus   *eventstest.Bus
+	bus   *bustest.Bus
 	recv  *receiver
 	cfg   relay.Config
 	seq   outbox.Sequencer
@@ -124,7 +124,7 @@ func newFixture(t *testing.T, faults eventbus.FaultConfig) *fixture {
 	}
 	target := httptest.NewServer(f.recv)
 	t.Cleanup(target.Close)
-	f.bus = eventstest.Start(t, func(c *eventbus.Config) {
+	f.bus = bustest.Start(t, func(c *eventbus.Config) {
 		c.Faults = faults
 		c.Rules = []eventbus.RuleConfig{{
 			Name: "service-to-receiver", Pattern: `{"source": ["` + outbox.DefaultSource + `"]}`,

@@ -1,9 +1,9 @@
-// Package eventstest runs the devstack's EventBridge-compatible bus in the
+// Package bustest runs the devstack's EventBridge-compatible bus in the
 // test process, on a loopback port of its own, so a test can inject faults
 // into it without disturbing others and read back what it accepted. Code
 // under test reaches it over the wire, through the AWS SDK, as it would the
 // real service.
-package eventstest
+package bustest
 
 import (
 	"context"
