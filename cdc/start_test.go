@@ -17,13 +17,10 @@ import (
 func (f *fixture) runOnce(opts cdc.Options) error {
 	f.t.Helper()
 	// Each use expects Run to refuse quickly (about a second alone); the bound
-	// only stops a Run that wrongly streams. It is generous because under make
-	// test the other packages' tests (the demo's among them) load DynamoDB
-	// Local, which the cdc's start talks to (lease, checkpoint): the demo's
-	// load stalls single writes there for seconds at a time, and a bound of
-	// 45 s was once passed that way (a purged start then refused all the same
-	// when run alone).
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	// only stops a Run that wrongly streams. (A purged start that was once
+	// streamed from for minutes had not been purged: see the wait in
+	// TestStackSourceChecks.)
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
 	return cdc.Run(ctx, f.cfg, opts, cdc.Env{Log: f.log, Out: io.Discard})
 }
@@ -115,9 +112,43 @@ func TestStackSourceChecks(t *testing.T) {
 	if err := row.Scan(cols...); err != nil {
 		t.Fatal(err)
 	}
-	f.exec("PURGE BINARY LOGS TO '" + current + "'")
+	// PURGE keeps a binlog MariaDB still needs for crash recovery until its
+	// binlog checkpoint (written in the background) passed it: purge until
+	// the current binlog is the oldest one left.
+	waitFor(t, "the older binlogs purged", 20*time.Second, func() bool {
+		f.exec("PURGE BINARY LOGS TO '" + current + "'")
+		return f.oldestBinlog() == current
+	})
 	err = f.runOnce(cdc.Options{From: start})
 	if !errors.Is(err, cdc.ErrPositionPurged) || !strings.Contains(err.Error(), "re-run the backfill") {
 		t.Errorf("Run from a purged position = %v, want ErrPositionPurged telling to re-run the backfill", err)
 	}
+}
+
+// oldestBinlog is the name of the oldest binlog the source still has.
+func (f *fixture) oldestBinlog() string {
+	f.t.Helper()
+	rows, err := f.db.Query("SHOW BINARY LOGS")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var name string
+	dest := []any{&name}
+	for len(dest) < len(cols) {
+		dest = append(dest, new(any))
+	}
+	if rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		f.t.Fatal(err)
+	}
+	return name
 }
