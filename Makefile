@@ -14,7 +14,7 @@ STATICCHECK := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)
 include mk/stack.mk
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build test lint fmt-check vet staticcheck layout unit demo clean
+.PHONY: help deps build test lint fmt-check vet staticcheck layout commits unit demo clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -44,7 +44,10 @@ staticcheck: deps $(STATICCHECK) ## staticcheck (pinned)
 layout: deps ## Check the import rules (parts never import parts, internal/ imports no part)
 	$(GO) test -count=1 ./internal/layout
 
-lint: fmt-check vet staticcheck layout ## gofmt, go vet, staticcheck and the layout rules
+commits: ## Check that commit subjects are at most 72 characters
+	@scripts/check-commits.sh
+
+lint: fmt-check vet staticcheck layout commits ## gofmt, go vet, staticcheck, the layout rules and commit subjects
 
 test: stack-up lint ## Bring the stack up, lint, and run every test with the race detector
 	$(GO) test -race -count=1 -timeout 15m ./...
