@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 
 	"github.com/anycompany/strangler/internal/config"
+	"github.com/anycompany/strangler/internal/retry"
 )
 
 // Endpoint says how to reach one AWS service. The zero value means the real
@@ -63,6 +64,9 @@ func (e Endpoint) Load(ctx context.Context) (aws.Config, error) {
 	opts := []func(*awsconfig.LoadOptions) error{
 		awsconfig.WithRegion(e.Region),
 		awsconfig.WithHTTPClient(hc),
+		// Set on purpose: loops that retry for themselves call with
+		// retry.NoSDKRetry; the rest rely on this (docs/retries.md).
+		awsconfig.WithRetryer(func() aws.Retryer { return retry.SDK().SDKRetryer() }),
 	}
 	if e.URL != "" && os.Getenv("AWS_ACCESS_KEY_ID") == "" && os.Getenv("AWS_PROFILE") == "" {
 		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")))

@@ -1,8 +1,10 @@
 package guard_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"hash/crc32"
 	"io"
 	"net/http"
@@ -13,11 +15,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/anycompany/strangler/internal/awsconf"
 	"github.com/anycompany/strangler/internal/guard"
+	"github.com/anycompany/strangler/internal/retry"
 )
 
 // faultyDynamo speaks the DynamoDB JSON 1.0 protocol and injects the faults
@@ -30,6 +33,8 @@ type faultyDynamo struct {
 	stored     map[string]bool
 	unprocOnce bool
 	cancelKey  string // a transaction holding this key is cancelled: it fails its guard
+	reason     string // the cancelKey item's cancellation reason; "" is ConditionalCheckFailed
+	refuse     string // when set, every call is answered with this error code
 }
 
 func (f *faultyDynamo) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -44,6 +49,10 @@ func (f *faultyDynamo) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(b)), 10))
 		w.WriteHeader(status)
 		_, _ = w.Write(b)
+	}
+	if f.refuse != "" {
+		reply(400, map[string]string{"__type": "com.amazonaws.dynamodb.v20120810#" + f.refuse, "message": "refused"})
+		return
 	}
 	if f.throttle > 0 {
 		f.throttle--
@@ -93,7 +102,7 @@ func (f *faultyDynamo) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		for _, ti := range in.TransactItems {
 			code := "None"
 			if pk(ti.Put.Item) == f.cancelKey {
-				code, cancelled = "ConditionalCheckFailed", true
+				code, cancelled = cmp.Or(f.reason, "ConditionalCheckFailed"), true
 			}
 			reasons = append(reasons, map[string]string{"Code": code})
 		}
@@ -111,14 +120,18 @@ func (f *faultyDynamo) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// faultyClient is a client of f built as production builds its clients
+// (awsconf: the SDK's own retryer set to retry.SDK()), so the calls counted
+// show whether the SDK's attempts multiply the writer's.
 func faultyClient(t *testing.T, f *faultyDynamo) *dynamodb.Client {
 	t.Helper()
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
-	return dynamodb.New(dynamodb.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), RetryMaxAttempts: 1,
-		Credentials: credentials.NewStaticCredentialsProvider("x", "x", ""),
-	})
+	c, err := awsconf.Local(srv.URL).DynamoDB(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 func TestWriterRetriesFaults(t *testing.T) {
@@ -147,7 +160,7 @@ func TestWriterRetriesFaults(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := tc.fault()
 			f.calls, f.stored = map[string]int{}, map[string]bool{}
-			w := guard.NewWriter(faultyClient(t, f), "orders", tc.mode, guard.Options{Concurrency: 1, Sleep: noSleep})
+			w := guard.NewWriter(faultyClient(t, f), "orders", tc.mode, guard.Options{Concurrency: 1, Retry: retry.Policy{Sleep: noSleep}})
 			n := 10
 			if tc.mode == guard.Put {
 				n = 4
@@ -169,17 +182,86 @@ func TestWriterRetriesFaults(t *testing.T) {
 			}
 		})
 	}
-	t.Run("gives up after max attempts", func(t *testing.T) {
-		f := &faultyDynamo{throttle: 1000, calls: map[string]int{}, stored: map[string]bool{}}
-		w := guard.NewWriter(faultyClient(t, f), "orders", guard.Put, guard.Options{Sleep: noSleep, MaxAttempts: 3})
-		_, err := w.Write(context.Background(), items(1))
-		if err == nil || !strings.Contains(err.Error(), "ProvisionedThroughputExceeded") {
-			t.Fatalf("err = %v, want the throttling error after 3 attempts", err)
+}
+
+// TestWriterGivesUp: with the production settings (retry.Writes() and the
+// SDK's retryer as awsconf sets it) a write that stays throttled is tried
+// exactly Writes().MaxAttempts times in every mode and gives up, after
+// waiting at most Writes().WorstWait(), with an error that says so and
+// wraps the last one; a refusal is tried once.
+func TestWriterGivesUp(t *testing.T) {
+	items := func(n int) []guard.Item {
+		var out []guard.Item
+		for i := range n {
+			out = append(out, itemOf("k"+strconv.Itoa(i), version{pos: 5, value: i}))
 		}
-		if f.calls["PutItem"] != 3 {
-			t.Errorf("%d attempts, want 3", f.calls["PutItem"])
-		}
-	})
+		return out
+	}
+	prod := retry.Writes()
+	cases := []struct {
+		name  string
+		mode  guard.Mode
+		n     int
+		fault func() *faultyDynamo
+		op    string
+		calls int
+		check func(error) bool
+	}{
+		{"put throttled", guard.Put, 1, func() *faultyDynamo { return &faultyDynamo{throttle: 1000} }, "PutItem", prod.MaxAttempts, isThrottled},
+		{"batch throttled", guard.Batch, 10, func() *faultyDynamo { return &faultyDynamo{throttle: 1000} }, "BatchWriteItem", prod.MaxAttempts, isThrottled},
+		{"transaction throttled", guard.Transact, 10, func() *faultyDynamo { return &faultyDynamo{throttle: 1000} }, "TransactWriteItems", prod.MaxAttempts, isThrottled},
+		{"transaction item throttled", guard.Transact, 10, func() *faultyDynamo { return &faultyDynamo{cancelKey: "k3", reason: "ThrottlingError"} }, "TransactWriteItems", prod.MaxAttempts, isCancelled},
+		{"transaction item in a conflict", guard.Transact, 10, func() *faultyDynamo { return &faultyDynamo{cancelKey: "k3", reason: "TransactionConflict"} }, "TransactWriteItems", prod.MaxAttempts, isCancelled},
+		{"transaction item of a full collection", guard.Transact, 10, func() *faultyDynamo { return &faultyDynamo{cancelKey: "k3", reason: "ItemCollectionSizeLimitExceeded"} }, "TransactWriteItems", 1, isCancelled},
+		{"put to a missing table", guard.Put, 1, func() *faultyDynamo { return &faultyDynamo{refuse: "ResourceNotFoundException"} }, "PutItem", 1, isNotFound},
+		{"batch to a missing table", guard.Batch, 10, func() *faultyDynamo { return &faultyDynamo{refuse: "ResourceNotFoundException"} }, "BatchWriteItem", 1, isNotFound},
+		{"transaction to a missing table", guard.Transact, 10, func() *faultyDynamo { return &faultyDynamo{refuse: "ResourceNotFoundException"} }, "TransactWriteItems", 1, isNotFound},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := tc.fault()
+			f.calls, f.stored = map[string]int{}, map[string]bool{}
+			var waited time.Duration
+			p := retry.Policy{
+				Rand:  func(n int64) int64 { return n - 1 }, // the longest wait each time
+				Sleep: func(_ context.Context, d time.Duration) error { waited += d; return nil },
+			}
+			w := guard.NewWriter(faultyClient(t, f), "orders", tc.mode, guard.Options{Concurrency: 1, Retry: p})
+			_, err := w.Write(context.Background(), items(tc.n))
+			if err == nil || !tc.check(err) {
+				t.Fatalf("err = %v, want the endpoint's error", err)
+			}
+			if got := f.calls[tc.op]; got != tc.calls {
+				t.Errorf("%s called %d times, want %d (%v)", tc.op, got, tc.calls, f.calls)
+			}
+			exhausted := tc.calls > 1
+			if errors.Is(err, retry.ErrExhausted) != exhausted {
+				t.Errorf("err = %v; wrapping retry.ErrExhausted: %v, want %v", err, !exhausted, exhausted)
+			}
+			wantWait := time.Duration(0)
+			if exhausted {
+				wantWait = prod.WorstWait()
+			}
+			if waited != wantWait {
+				t.Errorf("waited %v before giving up, want %v", waited, wantWait)
+			}
+		})
+	}
+}
+
+func isThrottled(err error) bool {
+	var pte *types.ProvisionedThroughputExceededException
+	return errors.As(err, &pte)
+}
+
+func isCancelled(err error) bool {
+	var tce *types.TransactionCanceledException
+	return errors.As(err, &tce)
+}
+
+func isNotFound(err error) bool {
+	var rnf *types.ResourceNotFoundException
+	return errors.As(err, &rnf)
 }
 
 // TestStreamFaults: a Stream (on its own and on a Pool) retries faults as
@@ -197,7 +279,7 @@ func TestStreamFaults(t *testing.T) {
 	for _, pooled := range []bool{false, true} {
 		t.Run("pooled="+strconv.FormatBool(pooled), func(t *testing.T) {
 			f := &faultyDynamo{throttle: 2, unprocOnce: true, calls: map[string]int{}, stored: map[string]bool{}}
-			w := guard.NewWriter(faultyClient(t, f), "orders", guard.Batch, guard.Options{Concurrency: 2, Sleep: noSleep})
+			w := guard.NewWriter(faultyClient(t, f), "orders", guard.Batch, guard.Options{Concurrency: 2, Retry: retry.Policy{Sleep: noSleep}})
 			s := w.Stream(context.Background())
 			if pooled {
 				p := w.NewPool(2)
@@ -217,7 +299,7 @@ func TestStreamFaults(t *testing.T) {
 	}
 	t.Run("gives up", func(t *testing.T) {
 		f := &faultyDynamo{throttle: 1000, calls: map[string]int{}, stored: map[string]bool{}}
-		w := guard.NewWriter(faultyClient(t, f), "orders", guard.Put, guard.Options{Sleep: noSleep, MaxAttempts: 2})
+		w := guard.NewWriter(faultyClient(t, f), "orders", guard.Put, guard.Options{Retry: retry.Policy{Sleep: noSleep, MaxAttempts: 2}})
 		p := w.NewPool(2)
 		defer p.Close()
 		s := p.Stream(context.Background())

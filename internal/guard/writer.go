@@ -13,7 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"sync"
 	"time"
@@ -21,11 +20,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/anycompany/strangler/internal/clock"
 	"github.com/anycompany/strangler/internal/codec"
+	"github.com/anycompany/strangler/internal/retry"
 )
 
 // Mode is how items are written.
@@ -160,8 +158,7 @@ type Writer struct {
 	mode        Mode
 	concurrency int
 	limiter     Limiter
-	sleep       func(context.Context, time.Duration) error
-	maxAttempts int
+	retry       retry.Policy
 	condition   string
 }
 
@@ -172,12 +169,10 @@ type Options struct {
 	Concurrency int
 	// Limiter paces writes. Optional: unlimited.
 	Limiter Limiter
-	// Sleep waits between retries. Optional: defaults to a timer that
-	// honours ctx.
-	Sleep func(context.Context, time.Duration) error
-	// MaxAttempts bounds retries of throttled or failed calls. Optional:
-	// defaults to 10.
-	MaxAttempts int
+	// Retry is how a call that failed for a retryable reason (and the
+	// items a call left unwritten) is tried again; the SDK tries each call
+	// once. Optional: retry.Writes(), filling in its zero numbers.
+	Retry retry.Policy
 	// Inclusive uses InclusiveCondition (repairs only). Optional: false.
 	Inclusive bool
 }
@@ -187,17 +182,11 @@ func NewWriter(api API, table string, mode Mode, o Options) *Writer {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 16
 	}
-	if o.Sleep == nil {
-		o.Sleep = clock.Sleep
-	}
-	if o.MaxAttempts <= 0 {
-		o.MaxAttempts = 10
-	}
 	cond := Condition
 	if o.Inclusive {
 		cond = InclusiveCondition
 	}
-	return &Writer{api: api, table: table, mode: mode, concurrency: o.Concurrency, limiter: o.Limiter, sleep: o.Sleep, maxAttempts: o.MaxAttempts, condition: cond}
+	return &Writer{api: api, table: table, mode: mode, concurrency: o.Concurrency, limiter: o.Limiter, retry: o.Retry.Or(retry.Writes()), condition: cond}
 }
 
 // Write writes items (distinct keys) in the writer's mode. An error means
@@ -223,7 +212,7 @@ func (w *Writer) Write(ctx context.Context, items []Item) (Result, error) {
 		r, err = w.fanOut(ctx, fixedGroups(ok, 25), w.batchChunk)
 	default:
 		r, err = w.fanOut(ctx, fixedGroups(ok, 1), func(ctx context.Context, g []Item) (Result, error) {
-			return w.put(ctx, g[0], true)
+			return w.put(ctx, g[0], true, 0)
 		})
 	}
 	res.add(r)
@@ -303,8 +292,9 @@ func (w *Writer) wait(ctx context.Context, units int) error {
 	return w.limiter.Wait(ctx, units)
 }
 
-// put writes one item, guarded or not, retrying what can be retried.
-func (w *Writer) put(ctx context.Context, it Item, guarded bool) (Result, error) {
+// put writes one item, guarded or not, retrying what can be retried. failed
+// counts the attempts already spent on the item (in a group it was part of).
+func (w *Writer) put(ctx context.Context, it Item, guarded bool, failed int) (Result, error) {
 	var res Result
 	if err := w.wait(ctx, wcu(it, 1)); err != nil {
 		return res, err
@@ -315,9 +305,9 @@ func (w *Writer) put(ctx context.Context, it Item, guarded bool) (Result, error)
 		in.ExpressionAttributeNames = map[string]string{"#pk": codec.AttrPK, "#pos": codec.AttrPos}
 		in.ExpressionAttributeValues = map[string]types.AttributeValue{":pos": &types.AttributeValueMemberN{Value: it.Pos}}
 	}
-	for attempt := 1; ; attempt++ {
+	for attempt := failed + 1; ; attempt++ {
 		res.Calls++
-		_, err := w.api.PutItem(ctx, in)
+		_, err := w.api.PutItem(ctx, in, retry.NoSDKRetry)
 		var ccf *types.ConditionalCheckFailedException
 		var ve *smithyValidation
 		switch {
@@ -330,23 +320,26 @@ func (w *Writer) put(ctx context.Context, it Item, guarded bool) (Result, error)
 		case isValidation(err, &ve):
 			res.Dead = append(res.Dead, DeadLetter{Key: it.Key, Reason: "DynamoDB refused the item: " + ve.msg})
 			return res, nil
-		case retryable(err) && attempt < w.maxAttempts:
-			if err := w.sleep(ctx, backoff(attempt)); err != nil {
-				return res, err
-			}
-		default:
+		case !retry.Retryable(err):
 			return res, fmt.Errorf("writing item %s: %w", it.Key, err)
+		case w.retry.Last(attempt):
+			return res, fmt.Errorf("writing item %s: %w after %d attempts: %w", it.Key, retry.ErrExhausted, attempt, err)
+		}
+		if err := w.retry.Wait(ctx, attempt); err != nil {
+			return res, err
 		}
 	}
 }
 
 // transactGroup writes one group of guarded puts in one TransactWriteItems,
 // retrying only the items that were cancelled along with a failed guard.
+// The policy's attempts count the calls that failed for a retryable reason
+// (a call that only settled some items is progress).
 func (w *Writer) transactGroup(ctx context.Context, group []Item) (Result, error) {
 	var res Result
-	for attempt := 1; len(group) > 0; attempt++ {
+	for failed := 0; len(group) > 0; {
 		if len(group) == 1 {
-			r, err := w.put(ctx, group[0], true)
+			r, err := w.put(ctx, group[0], true, failed)
 			res.add(r)
 			return res, err
 		}
@@ -374,57 +367,68 @@ func (w *Writer) transactGroup(ctx context.Context, group []Item) (Result, error
 			return res, err
 		}
 		res.Calls++
-		_, err := w.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: tx})
+		_, err := w.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: tx}, retry.NoSDKRetry)
 		if err == nil {
 			res.Written += len(group)
 			return res, nil
 		}
-		var tce *types.TransactionCanceledException
-		if errors.As(err, &tce) && len(tce.CancellationReasons) == len(group) {
-			// Items whose guard failed lost to newer state: done. Items that
-			// DynamoDB refuses go to the dead letters. The rest were only
-			// cancelled along with them: retry those alone.
-			var again []Item
-			throttled := false
-			for i, reason := range tce.CancellationReasons {
-				switch code := aws.ToString(reason.Code); code {
-				case "ConditionalCheckFailed":
-					res.Skipped++
-				case "ValidationError":
-					res.Dead = append(res.Dead, DeadLetter{Key: group[i].Key, Reason: "DynamoDB refused the item: " + aws.ToString(reason.Message)})
-				default: // None, TransactionConflict, ThrottlingError, ProvisionedThroughputExceeded
-					throttled = throttled || (code != "None" && code != "")
-					again = append(again, group[i])
-				}
+		var (
+			tce *types.TransactionCanceledException
+			ve  *smithyValidation
+		)
+		switch {
+		case errors.As(err, &tce) && len(tce.CancellationReasons) == len(group):
+			again, retryable, serr := settle(&res, group, tce)
+			if serr != nil {
+				return res, serr
 			}
-			group = again
-			if throttled && len(group) > 0 {
-				if err := w.sleep(ctx, backoff(attempt)); err != nil {
-					return res, err
-				}
+			if group = again; !retryable || len(group) == 0 {
+				continue
 			}
-			continue
-		}
-		var ve *smithyValidation
-		if isValidation(err, &ve) {
+		case isValidation(err, &ve):
 			// One bad item fails the whole call: isolate it.
 			for _, it := range group {
-				r, err := w.put(ctx, it, true)
+				r, err := w.put(ctx, it, true, failed)
 				res.add(r)
 				if err != nil {
 					return res, err
 				}
 			}
 			return res, nil
-		}
-		if !retryable(err) || attempt >= w.maxAttempts {
+		case !retry.Retryable(err):
 			return res, fmt.Errorf("writing %d items in a transaction: %w", len(group), err)
 		}
-		if err := w.sleep(ctx, backoff(attempt)); err != nil {
+		if failed++; w.retry.Last(failed) {
+			return res, fmt.Errorf("writing %d items in a transaction: %w after %d attempts: %w", len(group), retry.ErrExhausted, failed, err)
+		}
+		if err := w.retry.Wait(ctx, failed); err != nil {
 			return res, err
 		}
 	}
 	return res, nil
+}
+
+// settle counts the items of a cancelled transaction whose guard failed
+// (lost to newer state: skipped) or that DynamoDB refuses (dead letters),
+// and returns the rest to retry alone: those only cancelled along with them
+// (None), throttled or in a conflict; retryable says whether any was
+// throttled or in a conflict (the retry waits). Another reason is an error.
+func settle(res *Result, group []Item, tce *types.TransactionCanceledException) (again []Item, retryable bool, err error) {
+	for i, reason := range tce.CancellationReasons {
+		switch code := aws.ToString(reason.Code); {
+		case code == "ConditionalCheckFailed":
+			res.Skipped++
+		case code == "ValidationError":
+			res.Dead = append(res.Dead, DeadLetter{Key: group[i].Key, Reason: "DynamoDB refused the item: " + aws.ToString(reason.Message)})
+		case code == "None" || code == "":
+			again = append(again, group[i])
+		case retry.RetryableReason(code):
+			again, retryable = append(again, group[i]), true
+		default:
+			return nil, false, fmt.Errorf("writing item %s in a transaction: cancelled for %s: %w", group[i].Key, code, tce)
+		}
+	}
+	return again, retryable, nil
 }
 
 // batchChunk writes up to 25 items with one unconditional BatchWriteItem,
@@ -444,7 +448,7 @@ func (w *Writer) batchChunk(ctx context.Context, chunk []Item) (Result, error) {
 	}
 	for attempt := 1; len(reqs) > 0; attempt++ {
 		res.Calls++
-		out, err := w.api.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{w.table: reqs}})
+		out, err := w.api.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{w.table: reqs}}, retry.NoSDKRetry)
 		var ve *smithyValidation
 		switch {
 		case err == nil:
@@ -458,20 +462,23 @@ func (w *Writer) batchChunk(ctx context.Context, chunk []Item) (Result, error) {
 			// One bad item fails the whole call: isolate it.
 			for _, rq := range reqs {
 				it := itemOf(chunk, rq)
-				r, err := w.put(ctx, it, false)
+				r, err := w.put(ctx, it, false, attempt-1)
 				res.add(r)
 				if err != nil {
 					return res, err
 				}
 			}
 			return res, nil
-		case !retryable(err) || attempt >= w.maxAttempts:
+		case !retry.Retryable(err):
 			return res, fmt.Errorf("writing a batch of %d items: %w", len(reqs), err)
 		}
-		if attempt >= w.maxAttempts {
-			return res, fmt.Errorf("writing a batch: %d items still unprocessed after %d attempts", len(reqs), attempt)
+		if w.retry.Last(attempt) {
+			if err == nil {
+				err = errors.New("the table is throttled")
+			}
+			return res, fmt.Errorf("writing a batch: %d items still unwritten, %w after %d attempts: %w", len(reqs), retry.ErrExhausted, attempt, err)
 		}
-		if err := w.sleep(ctx, backoff(attempt)); err != nil {
+		if err := w.retry.Wait(ctx, attempt); err != nil {
 			return res, err
 		}
 	}
@@ -488,13 +495,6 @@ func itemOf(chunk []Item, rq types.WriteRequest) Item {
 	return Item{Item: rq.PutRequest.Item}
 }
 
-// backoff is full-jitter exponential backoff: up to 25 ms * 2^attempt, at
-// most 5 s.
-func backoff(attempt int) time.Duration {
-	ceiling := min(5*time.Second, 25*time.Millisecond<<min(attempt, 8))
-	return time.Duration(rand.Int64N(int64(ceiling)) + 1)
-}
-
 type smithyValidation struct{ msg string }
 
 // isValidation reports a ValidationException: the request (an item) is
@@ -506,24 +506,6 @@ func isValidation(err error, out **smithyValidation) bool {
 	}
 	if errors.As(err, &ae) && ae.ErrorCode() == "ValidationException" {
 		*out = &smithyValidation{msg: ae.ErrorMessage()}
-		return true
-	}
-	return false
-}
-
-// retryable reports throttling and server-side failures, which a later
-// attempt may get past. Conditional failures and validation errors are not.
-func retryable(err error) bool {
-	var ae interface{ ErrorCode() string }
-	if errors.As(err, &ae) {
-		switch ae.ErrorCode() {
-		case "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
-			"InternalServerError", "ServiceUnavailable", "TransactionInProgressException", "TransactionConflictException":
-			return true
-		}
-	}
-	var re *smithyhttp.ResponseError
-	if errors.As(err, &re) && re.HTTPStatusCode() >= 500 {
 		return true
 	}
 	return false
@@ -590,7 +572,7 @@ func (w *Writer) newStream(ctx context.Context) *Stream {
 	case Batch:
 		s.write, s.max = w.batchChunk, 25
 	default:
-		s.write, s.max = func(ctx context.Context, g []Item) (Result, error) { return w.put(ctx, g[0], true) }, 1
+		s.write, s.max = func(ctx context.Context, g []Item) (Result, error) { return w.put(ctx, g[0], true, 0) }, 1
 	}
 	return s
 }

@@ -15,7 +15,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	sdkretry "github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/smithy-go"
 
 	"github.com/anycompany/strangler/internal/clock"
@@ -44,6 +46,21 @@ type Policy struct {
 	// Rand returns a uniform number in [0, n). Optional: math/rand/v2's
 	// Int64N.
 	Rand func(n int64) int64
+}
+
+// Or is p with its zero numbers (MaxAttempts, Base, Cap) taken from d: a
+// consumer's default policy under the Sleep and Rand its caller injected.
+func (p Policy) Or(d Policy) Policy {
+	if p.MaxAttempts <= 0 {
+		p.MaxAttempts = d.MaxAttempts
+	}
+	if p.Base <= 0 {
+		p.Base = d.Base
+	}
+	if p.Cap <= 0 {
+		p.Cap = d.Cap
+	}
+	return p
 }
 
 // Ceiling is the longest wait after attempt n (from 1): Base·2^(n-1), at
@@ -108,6 +125,13 @@ func (p Policy) SDKRetryer() aws.Retryer {
 		o.RateLimiter = ratelimit.None
 	})
 }
+
+// NoSDKRetry, given to a DynamoDB call, has the SDK try it once: for the
+// loops that retry under a Policy of their own, so the two do not multiply.
+func NoSDKRetry(o *dynamodb.Options) { o.Retryer = aws.NopRetryer{} }
+
+// NoSDKRetryEvents is NoSDKRetry for an EventBridge call.
+func NoSDKRetryEvents(o *eventbridge.Options) { o.Retryer = aws.NopRetryer{} }
 
 // sdkRetryables is the SDK's own classification, which Retryable extends.
 var sdkRetryables = sdkretry.IsErrorRetryables(sdkretry.DefaultRetryables)
