@@ -2,21 +2,17 @@ package events
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
-	"time"
 	"unsafe"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/anycompany/strangler/internal/clock"
+	"github.com/anycompany/strangler/internal/retry"
 )
 
 // PutEvents limits.
@@ -72,14 +68,13 @@ func (r *Result) add(o Result) {
 // Failed entries of a partial failure are retried alone; throttling backs
 // off. It is safe for concurrent use.
 type Publisher struct {
-	api         API
-	source      string
-	bus         string
-	lanes       int
-	sleep       func(context.Context, time.Duration) error
-	maxAttempts int
-	dead        DeadLetterSink
-	log         *slog.Logger
+	api    API
+	source string
+	bus    string
+	lanes  int
+	retry  retry.Policy
+	dead   DeadLetterSink
+	log    *slog.Logger
 }
 
 // PublisherOptions tune a Publisher.
@@ -91,13 +86,12 @@ type PublisherOptions struct {
 	// Concurrency is the calls in flight per Publish (entries are split
 	// into lanes by key hash). Optional: defaults to 4.
 	Concurrency int
-	// Sleep waits between retries. Optional: a timer honouring ctx.
-	Sleep func(context.Context, time.Duration) error
-	// MaxAttempts bounds the attempts of an entry that keeps failing with a
-	// retryable error; then Publish returns an error (the entry is not
+	// Retry is how failed entries and calls are tried again (the SDK
+	// tries each call once); an entry still failing after its MaxAttempts
+	// makes Publish return an error wrapping retry.ErrExhausted (it is not
 	// dead-lettered: the bus may come back, and the caller replays).
-	// Optional: defaults to 20.
-	MaxAttempts int
+	// Optional: retry.Events(), filling in its zero numbers.
+	Retry retry.Policy
 	// DeadLetters receives entries that can never be accepted (too large,
 	// malformed). Required.
 	DeadLetters DeadLetterSink
@@ -113,16 +107,10 @@ func NewPublisher(api API, o PublisherOptions) *Publisher {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
 	}
-	if o.Sleep == nil {
-		o.Sleep = clock.Sleep
-	}
-	if o.MaxAttempts <= 0 {
-		o.MaxAttempts = 20
-	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Publisher{api: api, source: o.Source, bus: o.Bus, lanes: o.Concurrency, sleep: o.Sleep, maxAttempts: o.MaxAttempts, dead: o.DeadLetters, log: o.Logger}
+	return &Publisher{api: api, source: o.Source, bus: o.Bus, lanes: o.Concurrency, retry: o.Retry.Or(retry.Events()), dead: o.DeadLetters, log: o.Logger}
 }
 
 // entrySize is an entry's size as AWS counts it (no Time, no Resources).
@@ -209,24 +197,24 @@ func (p *Publisher) lane(ctx context.Context, entries []Entry) (Result, error) {
 		}
 		res.Calls++
 		// The SDK retries nothing: this loop retries only what failed.
-		out, err := p.api.PutEvents(ctx, in, func(o *eventbridge.Options) { o.RetryMaxAttempts = 1 })
+		out, err := p.api.PutEvents(ctx, in, retry.NoSDKRetryEvents)
 		if err != nil {
 			if ctx.Err() != nil {
 				return res, ctx.Err()
 			}
-			if !retryable(err) {
+			if !retry.Retryable(err) {
 				return res, fmt.Errorf("publishing %d events: %w", n, err)
 			}
 			throttles++
 			for i := range batch {
 				batch[i].attempts++
 			}
-			if batch[0].attempts >= p.maxAttempts {
-				return res, fmt.Errorf("publishing %d events: still failing after %d attempts: %w", n, batch[0].attempts, err)
+			if p.retry.Last(batch[0].attempts) {
+				return res, fmt.Errorf("publishing %d events: %w after %d attempts: %w", n, retry.ErrExhausted, batch[0].attempts, err)
 			}
 			res.Retried += n
 			p.log.Debug("PutEvents failed, backing off", "entries", n, "attempt", batch[0].attempts, "err", err)
-			if err := p.sleep(ctx, backoff(throttles)); err != nil {
+			if err := p.retry.Wait(ctx, throttles); err != nil {
 				return res, err
 			}
 			continue
@@ -242,7 +230,7 @@ func (p *Publisher) lane(ctx context.Context, entries []Entry) (Result, error) {
 			case code == "" && aws.ToString(r.EventId) != "":
 				res.Accepted++
 				progress = true
-			case permanent(code):
+			case !retry.RetryableEntry(code):
 				if err := p.deadLetter(ctx, batch[i].e, code+": "+aws.ToString(r.ErrorMessage)); err != nil {
 					return res, err
 				}
@@ -250,8 +238,8 @@ func (p *Publisher) lane(ctx context.Context, entries []Entry) (Result, error) {
 				progress = true
 			default:
 				batch[i].attempts++
-				if batch[i].attempts >= p.maxAttempts {
-					return res, fmt.Errorf("event %s: still failing after %d attempts: %s: %s", batch[i].e.EventID, batch[i].attempts, code, aws.ToString(r.ErrorMessage))
+				if p.retry.Last(batch[i].attempts) {
+					return res, fmt.Errorf("event %s: %w after %d attempts: %s: %s", batch[i].e.EventID, retry.ErrExhausted, batch[i].attempts, code, aws.ToString(r.ErrorMessage))
 				}
 				again = append(again, batch[i])
 			}
@@ -270,7 +258,7 @@ func (p *Publisher) lane(ctx context.Context, entries []Entry) (Result, error) {
 			throttles = 0
 		} else {
 			throttles++
-			if err := p.sleep(ctx, backoff(throttles)); err != nil {
+			if err := p.retry.Wait(ctx, throttles); err != nil {
 				return res, err
 			}
 		}
@@ -318,38 +306,4 @@ func detailString(d []byte) string {
 		return ""
 	}
 	return unsafe.String(&d[0], len(d))
-}
-
-// permanent reports per-entry error codes a retry cannot cure.
-func permanent(code string) bool {
-	switch code {
-	case "InvalidArgument", "MalformedDetail", "ValidationException":
-		return true
-	}
-	return false
-}
-
-// retryable reports call errors a later attempt may get past: throttling,
-// server failures, a connection that broke.
-func retryable(err error) bool {
-	var ae interface{ ErrorCode() string }
-	if errors.As(err, &ae) {
-		switch ae.ErrorCode() {
-		case "ThrottlingException", "InternalException", "InternalFailure", "ServiceUnavailable", "RequestLimitExceeded":
-			return true
-		}
-		return false
-	}
-	var re *smithyhttp.ResponseError
-	if errors.As(err, &re) {
-		return re.HTTPStatusCode() >= 500 || re.HTTPStatusCode() == 429
-	}
-	// Transport errors (refused, reset): the bus may come back.
-	return true
-}
-
-// backoff is full-jitter exponential: up to 50 ms * 2^attempt, at most 5 s.
-func backoff(attempt int) time.Duration {
-	ceiling := min(5*time.Second, 50*time.Millisecond<<min(attempt, 7))
-	return time.Duration(rand.Int64N(int64(ceiling)) + 1)
 }

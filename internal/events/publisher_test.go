@@ -3,18 +3,25 @@ package events_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/anycompany/strangler/devstack/eventbus"
 	"github.com/anycompany/strangler/devstack/eventbus/bustest"
+	"github.com/anycompany/strangler/internal/awsconf"
 	"github.com/anycompany/strangler/internal/events"
+	"github.com/anycompany/strangler/internal/retry"
 )
 
 type memDead struct {
@@ -69,7 +76,7 @@ func TestPublisherFaults(t *testing.T) {
 	})
 	in := entries(t, 25, 12)
 	dead := &memDead{}
-	p := events.NewPublisher(bus.SDK, events.PublisherOptions{Concurrency: 4, Sleep: noSleep, MaxAttempts: 50, DeadLetters: dead})
+	p := events.NewPublisher(bus.SDK, events.PublisherOptions{Concurrency: 4, Retry: retry.Policy{Sleep: noSleep, MaxAttempts: 50}, DeadLetters: dead})
 	res, err := p.Publish(context.Background(), in)
 	if err != nil {
 		t.Fatal(err)
@@ -104,6 +111,67 @@ func TestPublisherFaults(t *testing.T) {
 	t.Logf("publisher %+v; bus stats %+v", res, st)
 }
 
+// TestPublisherGivesUp: with the production settings (retry.Events() and
+// the SDK's retryer as awsconf sets it) an event the bus keeps throttling,
+// or keeps failing as an entry, is sent exactly Events().MaxAttempts times
+// and given up, after waiting at most Events().WorstWait(), with an error
+// wrapping retry.ErrExhausted; a call the bus refuses is sent once.
+func TestPublisherGivesUp(t *testing.T) {
+	prod := retry.Events()
+	for _, tc := range []struct {
+		name   string
+		faults eventbus.FaultConfig
+		calls  func(eventbus.Stats) int64
+		check  func(error) bool
+	}{
+		{"throttled", eventbus.FaultConfig{ThrottleRatio: 1}, func(s eventbus.Stats) int64 { return s.Throttled }, func(err error) bool {
+			var te *ebtypes.ThrottlingException
+			return errors.As(err, &te)
+		}},
+		{"entry failing", eventbus.FaultConfig{FailRatio: 1}, func(s eventbus.Stats) int64 { return s.Calls }, func(err error) bool {
+			return strings.Contains(err.Error(), "InternalFailure")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bus := bustest.Start(t, func(c *eventbus.Config) { c.Faults = tc.faults })
+			var waited time.Duration
+			p := events.NewPublisher(bus.SDK, events.PublisherOptions{DeadLetters: &memDead{}, Retry: retry.Policy{
+				Rand:  func(n int64) int64 { return n - 1 }, // the longest wait each time
+				Sleep: func(_ context.Context, d time.Duration) error { waited += d; return nil },
+			}})
+			_, err := p.Publish(context.Background(), entries(t, 1, 1))
+			if !errors.Is(err, retry.ErrExhausted) || !tc.check(err) {
+				t.Fatalf("err = %v, want the bus's error after the last attempt", err)
+			}
+			if got := tc.calls(bus.Server.Stats()); got != int64(prod.MaxAttempts) {
+				t.Errorf("%d calls, want %d", got, prod.MaxAttempts)
+			}
+			if waited != prod.WorstWait() {
+				t.Errorf("waited %v before giving up, want %v", waited, prod.WorstWait())
+			}
+		})
+	}
+	t.Run("refused", func(t *testing.T) {
+		var calls atomic.Int64
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			calls.Add(1)
+			w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+			w.WriteHeader(400)
+			_, _ = w.Write([]byte(`{"__type":"AccessDeniedException","message":"no"}`))
+		}))
+		defer srv.Close()
+		eb, err := awsconf.Local(srv.URL).EventBridge(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := events.NewPublisher(eb, events.PublisherOptions{DeadLetters: &memDead{}, Retry: retry.Policy{Sleep: noSleep}})
+		_, err = p.Publish(context.Background(), entries(t, 1, 1))
+		if err == nil || retry.Retryable(err) || calls.Load() != 1 {
+			t.Errorf("err = %v after %d calls, want a refusal after 1", err, calls.Load())
+		}
+	})
+}
+
 // TestPublisherDeadLetters sends an event over 256 KiB and one the bus
 // refuses: both go to the dead letters with a reason, the rest is accepted.
 func TestPublisherDeadLetters(t *testing.T) {
@@ -117,7 +185,7 @@ func TestPublisherDeadLetters(t *testing.T) {
 	bad.Detail = []byte(`not json`)
 	in = append(in, big, bad)
 	dead := &memDead{}
-	p := events.NewPublisher(bus.SDK, events.PublisherOptions{Sleep: noSleep, DeadLetters: dead})
+	p := events.NewPublisher(bus.SDK, events.PublisherOptions{Retry: retry.Policy{Sleep: noSleep}, DeadLetters: dead})
 	res, err := p.Publish(context.Background(), in)
 	if err != nil {
 		t.Fatal(err)

@@ -184,10 +184,10 @@ func TestWriterRetriesFaults(t *testing.T) {
 	}
 }
 
-// TestWriterGivesUp: with the production settings (retry.Writes() and the
+// TestWriterGivesUp: with the production settings (retry.DynamoDB() and the
 // SDK's retryer as awsconf sets it) a write that stays throttled is tried
-// exactly Writes().MaxAttempts times in every mode and gives up, after
-// waiting at most Writes().WorstWait(), with an error that says so and
+// exactly DynamoDB().MaxAttempts times in every mode and gives up, after
+// waiting at most DynamoDB().WorstWait(), with an error that says so and
 // wraps the last one; a refusal is tried once.
 func TestWriterGivesUp(t *testing.T) {
 	items := func(n int) []guard.Item {
@@ -197,7 +197,7 @@ func TestWriterGivesUp(t *testing.T) {
 		}
 		return out
 	}
-	prod := retry.Writes()
+	prod := retry.DynamoDB()
 	cases := []struct {
 		name  string
 		mode  guard.Mode

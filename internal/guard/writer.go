@@ -171,7 +171,7 @@ type Options struct {
 	Limiter Limiter
 	// Retry is how a call that failed for a retryable reason (and the
 	// items a call left unwritten) is tried again; the SDK tries each call
-	// once. Optional: retry.Writes(), filling in its zero numbers.
+	// once. Optional: retry.DynamoDB(), filling in its zero numbers.
 	Retry retry.Policy
 	// Inclusive uses InclusiveCondition (repairs only). Optional: false.
 	Inclusive bool
@@ -186,7 +186,7 @@ func NewWriter(api API, table string, mode Mode, o Options) *Writer {
 	if o.Inclusive {
 		cond = InclusiveCondition
 	}
-	return &Writer{api: api, table: table, mode: mode, concurrency: o.Concurrency, limiter: o.Limiter, retry: o.Retry.Or(retry.Writes()), condition: cond}
+	return &Writer{api: api, table: table, mode: mode, concurrency: o.Concurrency, limiter: o.Limiter, retry: o.Retry.Or(retry.DynamoDB()), condition: cond}
 }
 
 // Write writes items (distinct keys) in the writer's mode. An error means

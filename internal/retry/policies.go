@@ -15,27 +15,32 @@ import "time"
 // themselves send their calls with NoSDKRetry.
 func SDK() Policy { return Policy{MaxAttempts: 3, Base: 100 * time.Millisecond, Cap: 2 * time.Second} }
 
-// Writes is guard's policy for one write call and the items a call left
-// unwritten (unprocessed, cancelled by a conflict): 10 attempts, waits from
+// DynamoDB is the policy of a loop that retries DynamoDB calls and the
+// items a call left undone (unprocessed, cancelled by a conflict): guard's
+// writes, the relay's deletes, the verifier's reads. 10 attempts, waits from
 // 50 ms doubling to 5 s.
-func Writes() Policy { return Policy{MaxAttempts: 10, Base: 50 * time.Millisecond, Cap: 5 * time.Second} }
+func DynamoDB() Policy {
+	return Policy{MaxAttempts: 10, Base: 50 * time.Millisecond, Cap: 5 * time.Second}
+}
 
 // Events is the publisher's policy for an entry of PutEvents: 20 attempts
 // (the cdc's and the relay's events.max_attempts), waits from 100 ms
 // doubling to 5 s.
-func Events() Policy { return Policy{MaxAttempts: 20, Base: 100 * time.Millisecond, Cap: 5 * time.Second} }
-
-// Deletes is the relay's policy for deleting published outbox records
-// (BatchWriteItem): 10 attempts, waits from 50 ms doubling to 2 s.
-func Deletes() Policy { return Policy{MaxAttempts: 10, Base: 50 * time.Millisecond, Cap: 2 * time.Second} }
+func Events() Policy {
+	return Policy{MaxAttempts: 20, Base: 100 * time.Millisecond, Cap: 5 * time.Second}
+}
 
 // Races is the orders service's policy for a change that lost a race (a
 // transaction conflict, a version changed under it): 8 attempts (its
 // transact_attempts), short waits from 5 ms to 200 ms that spread the
 // racers.
-func Races() Policy { return Policy{MaxAttempts: 8, Base: 5 * time.Millisecond, Cap: 200 * time.Millisecond} }
+func Races() Policy {
+	return Policy{MaxAttempts: 8, Base: 5 * time.Millisecond, Cap: 200 * time.Millisecond}
+}
 
 // Batches is the cdc's policy for a batch whose writes or events failed
 // after their own policy gave up (a sink down for longer): 9 attempts (its
 // apply.retries + 1), waits from 250 ms doubling to 10 s.
-func Batches() Policy { return Policy{MaxAttempts: 9, Base: 250 * time.Millisecond, Cap: 10 * time.Second} }
+func Batches() Policy {
+	return Policy{MaxAttempts: 9, Base: 250 * time.Millisecond, Cap: 10 * time.Second}
+}

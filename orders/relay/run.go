@@ -17,6 +17,7 @@ import (
 	"github.com/anycompany/strangler/internal/ddbtable"
 	"github.com/anycompany/strangler/internal/events"
 	"github.com/anycompany/strangler/internal/httpserver"
+	"github.com/anycompany/strangler/internal/retry"
 	"github.com/anycompany/strangler/orders/outbox"
 )
 
@@ -107,8 +108,8 @@ func Run(ctx context.Context, cfg Config, env Env) error {
 	store := NewStore(ddb, cfg.Table, env.Sleep, env.Now)
 	dead := NewDeadLetters(store)
 	pub := events.NewPublisher(eb, events.PublisherOptions{
-		Source: cfg.Events.Source, Bus: cfg.Events.Bus, Concurrency: cfg.Events.Concurrency, Sleep: env.Sleep,
-		MaxAttempts: cfg.Events.MaxAttempts, DeadLetters: dead, Logger: log.With("component", "publisher"),
+		Source: cfg.Events.Source, Bus: cfg.Events.Bus, Concurrency: cfg.Events.Concurrency,
+		Retry: retry.Policy{MaxAttempts: cfg.Events.MaxAttempts, Sleep: env.Sleep}, DeadLetters: dead, Logger: log.With("component", "publisher"),
 	})
 	r := &runner{
 		cfg: cfg, env: env, log: log, met: met, prog: &progress{},
@@ -225,7 +226,8 @@ func (r *runner) run(ctx context.Context) error {
 func (r *runner) shardLoop(ctx context.Context, n int, s *held) {
 	label := strconv.Itoa(n)
 	log := r.log.With("shard", n)
-	idle, errWait := r.cfg.Poll.MinInterval, time.Duration(0)
+	idle, failures := r.cfg.Poll.MinInterval, 0
+	pause := retry.Policy{Base: r.cfg.Poll.MinInterval, Cap: r.cfg.Poll.ErrorBackoff}
 	for ctx.Err() == nil {
 		if r.env.Now().UnixMilli() >= s.until.Load() {
 			// Not renewed in time (DynamoDB unreachable?): another relay may
@@ -242,14 +244,15 @@ func (r *runner) shardLoop(ctx context.Context, n int, s *held) {
 		}
 		if err != nil {
 			r.met.errors.WithLabelValues(stageOf(res)).Inc()
-			errWait = min(max(2*errWait, r.cfg.Poll.MinInterval), r.cfg.Poll.ErrorBackoff)
-			log.Warn("outbox pass failed; reading the shard again after a pause", "wait", errWait, "err", err)
-			if r.env.Sleep(ctx, errWait) != nil {
+			failures++
+			wait := pause.Backoff(failures)
+			log.Warn("outbox pass failed; reading the shard again after a pause", "wait", wait, "err", err)
+			if r.env.Sleep(ctx, wait) != nil {
 				return
 			}
 			continue
 		}
-		errWait = 0
+		failures = 0
 		if res.Full {
 			idle = r.cfg.Poll.MinInterval
 			continue

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/anycompany/strangler/internal/control"
+	"github.com/anycompany/strangler/internal/retry"
 	"github.com/anycompany/strangler/orders/outbox"
 )
 
@@ -52,15 +54,18 @@ func (p Page) Len() int { return len(p.Records) + len(p.Malformed) }
 // Store reads and removes outbox records and writes dead letters in the
 // service table. It is safe for concurrent use.
 type Store struct {
-	api   StoreAPI
-	table string
-	sleep func(context.Context, time.Duration) error
-	now   func() time.Time
+	api     StoreAPI
+	table   string
+	deletes retry.Policy
+	now     func() time.Time
 }
 
-// NewStore returns the outbox of table.
+// NewStore returns the outbox of table; deletes are retried under
+// retry.DynamoDB() waiting with sleep (nil: a timer).
 func NewStore(api StoreAPI, table string, sleep func(context.Context, time.Duration) error, now func() time.Time) *Store {
-	return &Store{api: api, table: table, sleep: sleep, now: now}
+	deletes := retry.DynamoDB()
+	deletes.Sleep = sleep
+	return &Store{api: api, table: table, deletes: deletes, now: now}
 }
 
 // Read returns the oldest limit items of shard: a strongly consistent
@@ -91,12 +96,9 @@ func (s *Store) Read(ctx context.Context, shard, limit int) (Page, error) {
 	return p, nil
 }
 
-// maxDeleteAttempts bounds the BatchWriteItem calls of one chunk whose
-// deletes keep coming back unprocessed.
-const maxDeleteAttempts = 10
-
 // Delete removes published records in BatchWriteItem calls of 25, retrying
-// unprocessed deletes with backoff. A record deleted twice is no error.
+// unprocessed deletes and failed calls under retry.DynamoDB() (the SDK tries
+// each call once). A record deleted twice is no error.
 func (s *Store) Delete(ctx context.Context, recs []outbox.Record) (calls int, err error) {
 	for start := 0; start < len(recs); start += 25 {
 		chunk := recs[start:min(start+25, len(recs))]
@@ -108,18 +110,20 @@ func (s *Store) Delete(ctx context.Context, recs []outbox.Record) (calls int, er
 		}
 		for attempt := 1; len(reqs) > 0; attempt++ {
 			calls++
-			out, err := s.api.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{s.table: reqs}})
-			if err != nil {
+			out, err := s.api.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{s.table: reqs}}, retry.NoSDKRetry)
+			switch {
+			case err == nil:
+				if reqs = out.UnprocessedItems[s.table]; len(reqs) == 0 {
+					continue
+				}
+				err = errors.New("unprocessed (the table is throttled)")
+			case !retry.Retryable(err):
 				return calls, fmt.Errorf("deleting %d published outbox records: %w", len(reqs), err)
 			}
-			reqs = out.UnprocessedItems[s.table]
-			if len(reqs) == 0 {
-				break
+			if s.deletes.Last(attempt) {
+				return calls, fmt.Errorf("deleting published outbox records: %d still there, %w after %d attempts: %w", len(reqs), retry.ErrExhausted, attempt, err)
 			}
-			if attempt >= maxDeleteAttempts {
-				return calls, fmt.Errorf("deleting published outbox records: %d still unprocessed after %d attempts (the table is throttled)", len(reqs), attempt)
-			}
-			if err := s.sleep(ctx, min(25*time.Millisecond<<attempt, 2*time.Second)); err != nil {
+			if err := s.deletes.Wait(ctx, attempt); err != nil {
 				return calls, err
 			}
 		}
