@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -17,13 +16,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/anycompany/strangler/internal/clock"
 	"github.com/anycompany/strangler/internal/codec"
 	"github.com/anycompany/strangler/internal/control"
 	"github.com/anycompany/strangler/internal/events"
 	"github.com/anycompany/strangler/internal/order"
 	"github.com/anycompany/strangler/internal/orderapi"
 	"github.com/anycompany/strangler/internal/orderitem"
+	"github.com/anycompany/strangler/internal/retry"
 	"github.com/anycompany/strangler/orders/outbox"
 )
 
@@ -50,17 +49,16 @@ var _ DynamoAPI = (*dynamodb.Client)(nil)
 // The zero value is not usable; make one with NewStore. It is safe for
 // concurrent use and must not be copied.
 type Store struct {
-	api      DynamoAPI
-	table    string
-	index    string
-	service  string
-	shards   int
-	attempts int
-	ids      *IDs
-	seq      outbox.Sequencer
-	now      func() time.Time
-	sleep    func(context.Context, time.Duration) error
-	onRetry  func(op string)
+	api     DynamoAPI
+	table   string
+	index   string
+	service string
+	shards  int
+	races   retry.Policy
+	ids     *IDs
+	seq     outbox.Sequencer
+	now     func() time.Time
+	onRetry func(op string)
 }
 
 // StoreOptions configure a Store.
@@ -70,8 +68,8 @@ type StoreOptions struct {
 	Table, Index, ServiceTable string
 	// Shards is the outbox shard count. Required: at least 1.
 	Shards int
-	// Attempts bounds the attempts of a change that keeps losing races.
-	// Optional: defaults to 8.
+	// Attempts bounds the attempts of a change that keeps losing races,
+	// waiting retry.Races() between them. Optional: defaults to 8.
 	Attempts int
 	// IDs hands out order ids. Optional: defaults to NewIDs(nil).
 	IDs *IDs
@@ -87,19 +85,13 @@ type StoreOptions struct {
 func NewStore(api DynamoAPI, o StoreOptions) *Store {
 	s := &Store{
 		api: api, table: o.Table, index: o.Index, service: o.ServiceTable, shards: o.Shards,
-		attempts: o.Attempts, ids: o.IDs, now: o.Now, sleep: o.Sleep, onRetry: o.OnRetry,
-	}
-	if s.attempts <= 0 {
-		s.attempts = 8
+		races: retry.Policy{MaxAttempts: o.Attempts, Sleep: o.Sleep}.Or(retry.Races()), ids: o.IDs, now: o.Now, onRetry: o.OnRetry,
 	}
 	if s.ids == nil {
 		s.ids = NewIDs(nil)
 	}
 	if s.now == nil {
 		s.now = time.Now
-	}
-	if s.sleep == nil {
-		s.sleep = clock.Sleep
 	}
 	if s.onRetry == nil {
 		s.onRetry = func(string) {}
@@ -222,12 +214,10 @@ func (s *Store) replay(ctx context.Context, key, fp string) (orderapi.Created, e
 // retry counts a lost race and waits before attempt+1, or gives up.
 func (s *Store) retry(ctx context.Context, op string, attempt int) error {
 	s.onRetry(op)
-	if attempt >= s.attempts {
+	if s.races.Last(attempt) {
 		return fmt.Errorf("%s after %d attempts: %w", op, attempt, ErrContended)
 	}
-	d := min(5*time.Millisecond<<(attempt-1), 200*time.Millisecond)
-	d = d/2 + rand.N(d/2+1) // spread the racers
-	if err := s.sleep(ctx, d); err != nil {
+	if err := s.races.Wait(ctx, attempt); err != nil {
 		return fmt.Errorf("%s: waiting to retry: %w", op, err)
 	}
 	return nil
