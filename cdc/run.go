@@ -27,6 +27,7 @@ import (
 	"github.com/anycompany/strangler/internal/guard"
 	"github.com/anycompany/strangler/internal/httpserver"
 	"github.com/anycompany/strangler/internal/position"
+	"github.com/anycompany/strangler/internal/retry"
 )
 
 // Env is what Run needs besides its config.
@@ -325,7 +326,7 @@ func (l *leader) lead(ctx context.Context) error {
 	writer := guard.NewWriter(newFencedDynamoDB(l.ddb, l.lease.Wait), cfg.Table, cfg.Apply.WriteMode, guard.Options{Concurrency: cfg.Apply.WriteConcurrency})
 	publisher := events.NewPublisher(newFencedEventBridge(l.eb, l.lease.Wait), events.PublisherOptions{
 		Source: cfg.Events.Source, Bus: cfg.Events.Bus, Concurrency: cfg.Events.Concurrency,
-		MaxAttempts: cfg.Events.MaxAttempts, DeadLetters: l.ckp, Logger: log.With("component", "publisher"),
+		Retry: retry.Policy{MaxAttempts: cfg.Events.MaxAttempts}, DeadLetters: l.ckp, Logger: log.With("component", "publisher"),
 	})
 	applier := NewApplier(writer, publisher, l.ckp, cfg.Events.Rules, cfg.TombstoneTTL, l.env.Now, log)
 	sweeper := NewSweeper(newFencedDynamoDB(l.ddb, l.lease.Wait), l.ddb, cfg.Table, cfg.ControlTable, l.lease.pk,
@@ -334,9 +335,7 @@ func (l *leader) lead(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sweeper.Keep(rctx, sw, func(ctx context.Context, attempt int) error {
-				return l.env.Sleep(ctx, min(time.Duration(attempt)*time.Second, 30*time.Second))
-			})
+			sweeper.Keep(rctx, sw, retry.Policy{Base: time.Second, Cap: 30 * time.Second, Sleep: l.env.Sleep}.Wait)
 		}()
 	}
 	// Sweeps a crash or a lost lease cut short resume from their cursor.
@@ -551,10 +550,12 @@ func (l *leader) sendBatch(ctx context.Context, applier *Applier, f *inflight, p
 	f.res, f.err, f.took = f.b.Merge(items, evs), cmp.Or(itemsErr, evsErr), l.env.Now().Sub(f.began)
 }
 
-// retried runs send until it succeeds, the lease is lost, ctx ends or
-// apply.retries more attempts failed, waiting between attempts.
+// retried runs send until it succeeds, the lease is lost, ctx ends, it
+// fails for a reason no retry cures, or apply.retries more attempts failed,
+// waiting between attempts (retry.Batches()).
 func (l *leader) retried(ctx context.Context, b *Batch, send func(context.Context) error) error {
-	for attempt, wait := 0, 250*time.Millisecond; ; attempt++ {
+	p := l.batchRetry()
+	for attempt := 1; ; attempt++ {
 		if err := l.lease.Fence(ctx); err != nil {
 			return err
 		}
@@ -566,15 +567,21 @@ func (l *leader) retried(ctx context.Context, b *Batch, send func(context.Contex
 			return l.cause(ctx, err)
 		}
 		l.met.errors.WithLabelValues("apply").Inc()
-		if attempt >= l.cfg.Apply.Retries {
-			return fmt.Errorf("applying transactions up to %s, %d attempts: %w", b.Txns[len(b.Txns)-1].Pos, attempt+1, err)
+		if !retry.Retryable(err) || p.Last(attempt) {
+			return fmt.Errorf("applying transactions up to %s, %d attempts: %w", b.Txns[len(b.Txns)-1].Pos, attempt, err)
 		}
-		l.log.Warn("sending a batch failed; sending it again", "attempt", attempt+1, "wait", wait, "err", err)
-		if serr := l.env.Sleep(ctx, wait); serr != nil {
+		l.log.Warn("sending a batch failed; sending it again", "attempt", attempt, "err", err)
+		if serr := p.Wait(ctx, attempt); serr != nil {
 			return l.cause(ctx, err)
 		}
-		wait = min(2*wait, 10*time.Second)
 	}
+}
+
+// batchRetry is retry.Batches() with apply.retries and the injected sleep.
+func (l *leader) batchRetry() retry.Policy {
+	p := retry.Batches()
+	p.MaxAttempts, p.Sleep = l.cfg.Apply.Retries+1, l.env.Sleep
+	return p
 }
 
 // fenced runs f once the lease is known to be held.
@@ -625,7 +632,7 @@ func (l *leader) build(ctx context.Context, applier *Applier, txns <-chan Txn, o
 		}
 		deadline.Stop()
 		var b *Batch
-		for attempt, wait := 0, 250*time.Millisecond; ; attempt++ {
+		for attempt, p := 1, l.batchRetry(); ; attempt++ {
 			var err error
 			if b, err = applier.Prepare(ctx, batch); err == nil {
 				b.DropChanges()
@@ -636,15 +643,14 @@ func (l *leader) build(ctx context.Context, applier *Applier, txns <-chan Txn, o
 			}
 			// Preparing writes only dead letters (idempotent): a control
 			// table hiccup is retried like a failed batch.
-			if attempt >= cfg.Apply.Retries {
-				return fmt.Errorf("preparing transactions up to %s, %d attempts: %w", batch[len(batch)-1].Pos, attempt+1, err)
+			if !retry.Retryable(err) || p.Last(attempt) {
+				return fmt.Errorf("preparing transactions up to %s, %d attempts: %w", batch[len(batch)-1].Pos, attempt, err)
 			}
 			l.met.errors.WithLabelValues("prepare").Inc()
-			l.log.Warn("preparing a batch failed; trying again", "attempt", attempt+1, "wait", wait, "err", err)
-			if err := l.env.Sleep(ctx, wait); err != nil {
+			l.log.Warn("preparing a batch failed; trying again", "attempt", attempt, "err", err)
+			if err := p.Wait(ctx, attempt); err != nil {
 				return nil
 			}
-			wait = min(2*wait, 10*time.Second)
 		}
 		select {
 		case out <- b:
