@@ -20,6 +20,7 @@ import (
 	"github.com/anycompany/strangler/internal/clock"
 	"github.com/anycompany/strangler/internal/codec"
 	"github.com/anycompany/strangler/internal/guard"
+	"github.com/anycompany/strangler/internal/retry"
 )
 
 // Difference kinds.
@@ -277,31 +278,41 @@ func isTombstone(item map[string]types.AttributeValue) bool {
 	return ok && d.Value
 }
 
-// getItems reads keys with strongly consistent BatchGetItem calls.
+// getItems reads keys with strongly consistent BatchGetItem calls,
+// retrying unprocessed keys and failed calls under retry.DynamoDB() (the
+// SDK tries each call once).
 func (v *Verifier) getItems(ctx context.Context, keys []string) (map[string]map[string]types.AttributeValue, error) {
 	out := make(map[string]map[string]types.AttributeValue, len(keys))
 	req := make([]map[string]types.AttributeValue, len(keys))
 	for i, k := range keys {
 		req[i] = map[string]types.AttributeValue{codec.AttrPK: &types.AttributeValueMemberS{Value: k}}
 	}
-	for attempt := 0; len(req) > 0; attempt++ {
-		if attempt > 0 {
-			if err := v.sleep(ctx, time.Duration(attempt)*50*time.Millisecond); err != nil {
-				return nil, err
-			}
-		}
+	p := retry.DynamoDB()
+	p.Sleep = v.sleep
+	for attempt := 1; len(req) > 0; attempt++ {
 		res, err := v.api.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
 			v.table: {Keys: req, ConsistentRead: aws.Bool(true)},
-		}})
-		if err != nil {
+		}}, retry.NoSDKRetry)
+		switch {
+		case err == nil:
+			for _, it := range res.Responses[v.table] {
+				if pk, ok := it[codec.AttrPK].(*types.AttributeValueMemberS); ok {
+					out[pk.Value] = it
+				}
+			}
+			if req = res.UnprocessedKeys[v.table].Keys; len(req) == 0 {
+				continue
+			}
+			err = errors.New("unprocessed (the table is throttled)")
+		case !retry.Retryable(err):
 			return nil, fmt.Errorf("reading items: %w", err)
 		}
-		for _, it := range res.Responses[v.table] {
-			if pk, ok := it[codec.AttrPK].(*types.AttributeValueMemberS); ok {
-				out[pk.Value] = it
-			}
+		if p.Last(attempt) {
+			return nil, fmt.Errorf("reading items: %d keys unread, %w after %d attempts: %w", len(req), retry.ErrExhausted, attempt, err)
 		}
-		req = res.UnprocessedKeys[v.table].Keys
+		if err := p.Wait(ctx, attempt); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
