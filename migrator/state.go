@@ -12,6 +12,7 @@ import (
 
 	"github.com/anycompany/strangler/internal/control"
 	"github.com/anycompany/strangler/internal/position"
+	"github.com/anycompany/strangler/internal/retry"
 )
 
 // The backfill's resume state lives in the control table, so a rerun (on any
@@ -171,13 +172,26 @@ func (j *JobStore) SavePlan(ctx context.Context, owner string, bounds []Bound, c
 		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
 		prev = b
 	}
-	for len(reqs) > 0 {
+	for failed, p := 0, retry.DynamoDB(); len(reqs) > 0; {
 		batch := reqs[:min(25, len(reqs))]
 		out, err := j.api.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{j.table: batch}})
 		if err != nil {
 			return fmt.Errorf("saving the chunk plan: %w", err)
 		}
-		reqs = append(out.UnprocessedItems[j.table], reqs[len(batch):]...)
+		left := out.UnprocessedItems[j.table]
+		if reqs = append(left, reqs[len(batch):]...); len(left) > 0 {
+			// Throttled: wait before the rest; calls that made no
+			// progress count against the policy's attempts.
+			if len(left) < len(batch) {
+				failed = 0
+			}
+			if failed++; p.Last(failed) {
+				return fmt.Errorf("saving the chunk plan: %d items unprocessed, %w after %d attempts", len(left), retry.ErrExhausted, failed)
+			}
+			if err := p.Wait(ctx, failed); err != nil {
+				return err
+			}
+		}
 	}
 	num, resume, kind := control.StartValues(pos)
 	_, err := j.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
