@@ -18,6 +18,7 @@ import (
 	"github.com/anycompany/strangler/internal/clock"
 	"github.com/anycompany/strangler/internal/codec"
 	"github.com/anycompany/strangler/internal/position"
+	"github.com/anycompany/strangler/internal/retry"
 )
 
 // ErrPositionPurged is a start position the source no longer has: the
@@ -143,15 +144,14 @@ func NewStreamer(d StreamerDeps) *Streamer {
 // Run streams from after the transaction at from until ctx ends or the
 // source refuses the position (ErrPositionPurged).
 func (s *Streamer) Run(ctx context.Context, from position.Position, out chan<- Txn) error {
-	backoff := 100 * time.Millisecond
-	for {
+	wait := retry.Policy{Base: 100 * time.Millisecond, Cap: s.maxBackoff, Sleep: s.sleep}
+	for failures := 1; ; failures++ {
 		last, err := s.stream(ctx, from, out)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		if last.Kind != 0 {
-			from = last
-			backoff = 100 * time.Millisecond
+			from, failures = last, 1
 		}
 		var de *decodeError
 		if errors.As(err, &de) {
@@ -162,11 +162,10 @@ func (s *Streamer) Run(ctx context.Context, from position.Position, out chan<- T
 			return fmt.Errorf("%w (start %s; the source said: %s)", ErrPositionPurged, from, me.Message)
 		}
 		s.onReconnect(err)
-		s.log.Warn("binlog stream broke; reconnecting", "after", from.String(), "wait", backoff, "err", err)
-		if err := s.sleep(ctx, backoff); err != nil {
+		s.log.Warn("binlog stream broke; reconnecting", "after", from.String(), "failures", failures, "err", err)
+		if err := wait.Wait(ctx, failures); err != nil {
 			return err
 		}
-		backoff = min(2*backoff, s.maxBackoff)
 	}
 }
 
