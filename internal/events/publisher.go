@@ -173,28 +173,9 @@ func (p *Publisher) lane(ctx context.Context, entries []Entry) (Result, error) {
 	var again []pending
 	throttles := 0
 	for len(queue) > 0 {
-		// The next call: entries in order, at most one per key, within the
-		// limits. A key seen twice stops the batch so its order holds even
-		// if the first fails.
-		n, size := 0, 0
-		for n < len(queue) && n < MaxEntries {
-			e := queue[n].e
-			s := p.entrySize(e)
-			if keyIn(queue[:n], e.Key) || (n > 0 && size+s > MaxCallBytes) {
-				break
-			}
-			size += s
-			n++
-		}
+		in := p.nextCall(queue, source, bus)
+		n := len(in.Entries)
 		batch := queue[:n]
-		in := &eventbridge.PutEventsInput{Entries: make([]types.PutEventsRequestEntry, n)}
-		// One string header block for the call: three pointers per entry
-		// would be three allocations each.
-		strs := make([]string, 2*n)
-		for i, pe := range batch {
-			strs[2*i], strs[2*i+1] = pe.e.DetailType, detailString(pe.e.Detail)
-			in.Entries[i] = types.PutEventsRequestEntry{Source: source, DetailType: &strs[2*i], Detail: &strs[2*i+1], EventBusName: bus}
-		}
 		res.Calls++
 		// The SDK retries nothing: this loop retries only what failed.
 		out, err := p.api.PutEvents(ctx, in, retry.NoSDKRetryEvents)
@@ -264,6 +245,31 @@ func (p *Publisher) lane(ctx context.Context, entries []Entry) (Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// nextCall is the PutEvents input of the next call: the queue's entries in
+// order, at most one per key, within the limits. A key seen twice stops the
+// call so its order holds even if the first fails.
+func (p *Publisher) nextCall(queue []pending, source, bus *string) *eventbridge.PutEventsInput {
+	n, size := 0, 0
+	for n < len(queue) && n < MaxEntries {
+		e := queue[n].e
+		s := p.entrySize(e)
+		if keyIn(queue[:n], e.Key) || (n > 0 && size+s > MaxCallBytes) {
+			break
+		}
+		size += s
+		n++
+	}
+	in := &eventbridge.PutEventsInput{Entries: make([]types.PutEventsRequestEntry, n)}
+	// One string header block for the call: three pointers per entry
+	// would be three allocations each.
+	strs := make([]string, 2*n)
+	for i, pe := range queue[:n] {
+		strs[2*i], strs[2*i+1] = pe.e.DetailType, detailString(pe.e.Detail)
+		in.Entries[i] = types.PutEventsRequestEntry{Source: source, DetailType: &strs[2*i], Detail: &strs[2*i+1], EventBusName: bus}
+	}
+	return in
 }
 
 // fnv32a is FNV-1a of s (hash/fnv without its allocations).
