@@ -94,17 +94,17 @@ type BackendsConfig struct {
 	New string `mapstructure:"new"`
 }
 
-// TransportConfig tunes the transport of each backend.
+// TransportConfig tunes each backend's http.Transport (one per backend,
+// so the per-host bounds are per backend).
 type TransportConfig struct {
-	// Client is the HTTP client of the backends: "lean", the proxy's own
-	// HTTP/1.1 transport (h1Transport: one round trip on the request's own
-	// goroutine, measured faster), or "stdlib", net/http's http.Transport,
-	// kept as a fallback. Optional: defaults to lean.
-	Client string `mapstructure:"client"`
 	// MaxIdleConnsPerHost is the keep-alive pool per backend; size it to the
 	// requests in flight at peak, or the proxy churns TCP connections.
 	// Optional: defaults to 256.
 	MaxIdleConnsPerHost int `mapstructure:"max_idle_conns_per_host"`
+	// MaxConnsPerHost bounds the connections to a backend, idle and busy;
+	// past it requests wait for one to free (or their context to end).
+	// Optional: defaults to 0, no bound; else at least max_idle_conns_per_host.
+	MaxConnsPerHost int `mapstructure:"max_conns_per_host"`
 	// DialTimeout bounds connecting to a backend. Optional: defaults to 2s.
 	DialTimeout time.Duration `mapstructure:"dial_timeout"`
 	// ResponseHeaderTimeout bounds the wait for a backend's response headers;
@@ -180,7 +180,6 @@ func DefaultConfig() Config {
 		Backends:     BackendsConfig{Legacy: "http://127.0.0.1:8080", New: "http://127.0.0.1:8081"},
 		MaxBodyBytes: 1 << 20,
 		Transport: TransportConfig{
-			Client:                ClientLean,
 			MaxIdleConnsPerHost:   256,
 			DialTimeout:           2 * time.Second,
 			ResponseHeaderTimeout: 30 * time.Second,
@@ -200,6 +199,17 @@ func DefaultConfig() Config {
 	}
 }
 
+// RetiredKeys are the keys the proxy no longer has, with what to do
+// instead; config.Load refuses them in the file, the environment and flags.
+func (Config) RetiredKeys() map[string]string {
+	return map[string]string{
+		"transport.client": "nothing: delete it (the backends always go through net/http's http.Transport; " +
+			"size its pool with transport.max_idle_conns_per_host and transport.max_conns_per_host)",
+	}
+}
+
+var _ config.Retirer = Config{}
+
 // Validate reports every unusable field, each naming its key.
 func (c *Config) Validate() error {
 	ck := config.NewChecker(part)
@@ -214,8 +224,9 @@ func (c *Config) Validate() error {
 	checkURL(ck, "backends.legacy", c.Backends.Legacy)
 	checkURL(ck, "backends.new", c.Backends.New)
 	ck.Check(c.MaxBodyBytes >= 1024, "max_body_bytes", c.MaxBodyBytes, "at least 1024")
-	ck.Check(c.Transport.Client == ClientLean || c.Transport.Client == ClientStdlib, "transport.client", c.Transport.Client, "lean or stdlib")
 	ck.Check(c.Transport.MaxIdleConnsPerHost > 0, "transport.max_idle_conns_per_host", c.Transport.MaxIdleConnsPerHost, "a positive number")
+	ck.Check(c.Transport.MaxConnsPerHost == 0 || c.Transport.MaxConnsPerHost >= c.Transport.MaxIdleConnsPerHost, "transport.max_conns_per_host",
+		c.Transport.MaxConnsPerHost, "0 (no bound) or at least transport.max_idle_conns_per_host")
 	ck.Check(c.Transport.DialTimeout > 0, "transport.dial_timeout", c.Transport.DialTimeout, "a positive duration")
 	ck.Check(c.Transport.ResponseHeaderTimeout > 0, "transport.response_header_timeout", c.Transport.ResponseHeaderTimeout, "a positive duration")
 	ck.Check(c.Transport.IdleConnTimeout > 0, "transport.idle_conn_timeout", c.Transport.IdleConnTimeout, "a positive duration")

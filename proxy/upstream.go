@@ -47,40 +47,21 @@ func (b *bufferPool) Put(buf []byte) {
 	b.p.Put((*[copyBufferSize]byte)(buf[:copyBufferSize]))
 }
 
-// backendTransport is what the proxy needs of a backend's transport:
-// round trips, and dropping its idle connections when a reload replaces it.
-type backendTransport interface {
-	http.RoundTripper
-	CloseIdleConnections()
-}
-
-// Values of transport.client.
-const (
-	// ClientLean is h1Transport: the round trip on the caller's goroutine.
-	ClientLean = "lean"
-	// ClientStdlib is net/http's http.Transport.
-	ClientStdlib = "stdlib"
-)
-
-// newTransport returns the transport of one backend that cfg.Client names.
-func newTransport(cfg TransportConfig) backendTransport {
-	if cfg.Client == ClientStdlib {
-		return newStdlibTransport(cfg)
-	}
-	return newH1Transport(cfg)
-}
-
-// newStdlibTransport returns the tuned http.Transport of one backend:
-// keep-alive pool sized for the load, no transparent compression (a proxy
-// passes encodings through), HTTP/1.1 (backends on loopback gain nothing
-// from h2).
-func newStdlibTransport(cfg TransportConfig) *http.Transport {
+// newTransport returns the http.Transport of one backend, its pool sized by
+// cfg: keep-alive connections up to max_idle_conns_per_host kept idle for
+// idle_conn_timeout, at most max_conns_per_host in all (0: no bound), no
+// transparent compression (a proxy passes encodings through), HTTP/1.1
+// (backends on loopback gain nothing from h2), no proxy from the
+// environment. Each backend has its own transport, so its per-host bounds
+// are the backend's.
+func newTransport(cfg TransportConfig) *http.Transport {
 	d := &net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}
 	return &http.Transport{
 		Proxy:                 nil,
 		DialContext:           d.DialContext,
-		MaxIdleConns:          cfg.MaxIdleConnsPerHost * 2,
+		MaxIdleConns:          cfg.MaxIdleConnsPerHost,
 		MaxIdleConnsPerHost:   cfg.MaxIdleConnsPerHost,
+		MaxConnsPerHost:       cfg.MaxConnsPerHost,
 		IdleConnTimeout:       cfg.IdleConnTimeout,
 		ResponseHeaderTimeout: cfg.ResponseHeaderTimeout,
 		ExpectContinueTimeout: time.Second,
@@ -150,7 +131,7 @@ type upstreams struct {
 type Upstream struct {
 	name      Backend
 	url       *url.URL
-	transport backendTransport
+	transport *http.Transport
 	rp        *httputil.ReverseProxy
 }
 

@@ -37,6 +37,9 @@ func TestBadConfigExitsTwoNamingTheKey(t *testing.T) {
 			[]string{"loadgen"}, []string{`"base_url"`, "ftp://x"}},
 		{"bad downstream ratio", map[string]string{"STRANGLER_DOWNSTREAM_INVENTORY_FAIL_RATIO": "2"},
 			[]string{"dev", "downstream"}, []string{"inventory.fail_ratio"}},
+		{"removed proxy key from env", map[string]string{"STRANGLER_PROXY_TRANSPORT_CLIENT": "lean"},
+			[]string{"proxy", "serve"}, []string{`"transport.client"`, "STRANGLER_PROXY_TRANSPORT_CLIENT", "removed", "delete it"}},
+		{"removed proxy key as a flag", nil, []string{"proxy", "serve", "--transport-client", "lean"}, []string{"unknown flag: --transport-client"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -64,6 +67,21 @@ func TestConfigFileWithUnknownKey(t *testing.T) {
 	code, _, stderr := runCLI(t, "legacy", "serve", "--config", p)
 	if code != exitConfig || !strings.Contains(stderr, `"listne"`) || !strings.Contains(stderr, "listen") {
 		t.Fatalf("exit %d; stderr:\n%s", code, stderr)
+	}
+}
+
+// TestRemovedProxyKeyInFile: a proxy config file that still sets
+// transport.client is refused at start, naming the key and what to do.
+func TestRemovedProxyKeyInFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "proxy.yaml")
+	if err := os.WriteFile(p, []byte("transport:\n  client: stdlib\n  max_idle_conns_per_host: 64\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCLI(t, "proxy", "serve", "--config", p)
+	for _, want := range []string{`"transport.client"`, p, "removed", "delete it", "http.Transport"} {
+		if code != exitConfig || !strings.Contains(stderr, want) {
+			t.Errorf("exit %d, stderr lacks %q:\n%s", code, want, stderr)
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"reflect"
 	"slices"
@@ -123,12 +124,21 @@ func Load(src Source, out Validator) error {
 	if !explicit {
 		file = "configs/" + src.Part + ".yaml"
 	}
+	read := ""
 	if _, err := os.Stat(file); err == nil || explicit {
 		v.SetConfigFile(file)
 		if err := v.ReadInConfig(); err != nil {
 			return &Error{Part: src.Part, Key: "--config", Value: file, Err: err,
 				Allowed: "a readable YAML file (see configs/" + src.Part + ".yaml)"}
 		}
+		read = file
+	}
+	if r, ok := out.(Retirer); ok {
+		if err := checkRetired(src, read, v, r.RetiredKeys()); err != nil {
+			return err
+		}
+	}
+	if read != "" {
 		if err := checkKeys(src.Part, file, v, known); err != nil {
 			return err
 		}
@@ -156,6 +166,38 @@ func Load(src Source, out Validator) error {
 			Allowed: "values of the types documented in configs/" + src.Part + ".yaml"}
 	}
 	return out.Validate()
+}
+
+// Retirer is implemented by a config struct that names keys it no longer
+// has, each with what to do instead. Load refuses such a key wherever it is
+// still set (the file, STRANGLER_<PART>_<KEY>, a bound flag) with that
+// advice, rather than as an unknown key of the file or, in the environment,
+// not at all (only the variables of known keys are read).
+type Retirer interface {
+	RetiredKeys() map[string]string
+}
+
+// checkRetired refuses the first retired key (in key order) that file, the
+// environment or src's flags set.
+func checkRetired(src Source, file string, v *viper.Viper, retired map[string]string) error {
+	envKey := strings.NewReplacer(".", "_", "-", "_")
+	for _, key := range slices.Sorted(maps.Keys(retired)) {
+		env := "STRANGLER_" + strings.ToUpper(src.Part) + "_" + strings.ToUpper(envKey.Replace(key))
+		_, inEnv := os.LookupEnv(env)
+		var where string
+		switch f := src.Flags[key]; {
+		case file != "" && v.InConfig(key):
+			where = file
+		case inEnv:
+			where = "the environment variable " + env
+		case f != nil && f.Changed:
+			where = "the flag --" + f.Name
+		default:
+			continue
+		}
+		return &Error{Part: src.Part, Key: key, Err: fmt.Errorf("the key was removed, but %s sets it", where), Allowed: retired[key]}
+	}
+	return nil
 }
 
 // checkKeys refuses keys in the file that the struct does not have, naming

@@ -40,6 +40,11 @@ func (s *sample) Validate() error {
 	return ck.Err()
 }
 
+// RetiredKeys: db.pool was replaced by db.conns.
+func (s *sample) RetiredKeys() map[string]string {
+	return map[string]string{"db.pool": "nothing: set db.conns instead"}
+}
+
 func writeFile(t *testing.T, body string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "sample.yaml")
@@ -108,6 +113,47 @@ func TestLoadRefusesBadInput(t *testing.T) {
 				t.Error("IsConfigError is false for a wrapped config error")
 			}
 		})
+	}
+}
+
+// TestRetiredKeyRefused: a retired key is refused wherever it is set (file,
+// environment, a bound flag), naming the key, where it is set and what to
+// do instead; unset, it is no error.
+func TestRetiredKeyRefused(t *testing.T) {
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	fs.Int("pool", 0, "")
+	if err := fs.Parse([]string{"--pool", "3"}); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, file string
+		env        map[string]string
+		flags      map[string]*pflag.Flag
+		where      string
+	}{
+		{name: "file", file: "db:\n  pool: 3\n", where: "sample.yaml sets it"},
+		{name: "env", env: map[string]string{"STRANGLER_SAMPLE_DB_POOL": "3"}, where: "STRANGLER_SAMPLE_DB_POOL sets it"},
+		{name: "flag", flags: map[string]*pflag.Flag{"db.pool": fs.Lookup("pool")}, where: "--pool sets it"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			err := config.Load(config.Source{Part: "sample", File: writeFile(t, tc.file), Flags: tc.flags}, defaults())
+			var ce *config.Error
+			if !errors.As(err, &ce) || ce.Key != "db.pool" {
+				t.Fatalf("err = %v, want a *config.Error naming db.pool", err)
+			}
+			for _, want := range []string{"removed", tc.where, "set db.conns instead"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("message %q lacks %q", err, want)
+				}
+			}
+		})
+	}
+	if err := config.Load(config.Source{Part: "sample", File: writeFile(t, "db:\n  conns: 2\n")}, defaults()); err != nil {
+		t.Errorf("a file without the retired key: %v", err)
 	}
 }
 

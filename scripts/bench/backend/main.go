@@ -7,12 +7,8 @@
 // bare httputil.ReverseProxy (Rewrite with SetURL, a BufferPool, a transport
 // with 256 idle connections per host, no compression) and nothing else, so
 // the cost of net/http's proxying is measured in the same run as the
-// strangler proxy built on it. It stays on http.Transport on purpose, also
-// now that the strangler proxy talks to its backends through its own
-// transport (transport.client: lean): it answers "what does plain net/http
-// cost", so proxy/bare in scripts/bench/proxy.sh compares the proxy (its
-// features and its transport) against that; the proxy's STDLIB=1 target
-// isolates the transport.
+// strangler proxy built on it: proxy/bare in scripts/bench/proxy.sh is what
+// the proxy's own features cost on top of plain net/http.
 package main
 
 import (
