@@ -2,16 +2,19 @@
 // binlog as a replica and turns every row change of the mapped table into a
 // position-guarded DynamoDB write and a domain event on EventBridge.
 //
-// The parts, one type each, wired by Run:
-//   - Inspector checks the source at start (ROW format, FULL images, FULL
-//     metadata, privileges, the start position not purged);
+// Run checks the source (Inspector: ROW format, FULL images, FULL
+// metadata, privileges, the start position not purged) and waits as a
+// standby until the Lease, which makes one cdc per source active, is its.
+// Each term as leader then wires its roles in order (run.go, roles.go):
+//   - leaseKeeper renews the lease and ends the term once it is lost;
 //   - Streamer reads the binlog and emits whole transactions of decoded
 //     changes, following DDL on the table and reconnecting on its own;
-//   - Applier turns a batch of transactions into guarded writes (newest image
-//     per key: the guard makes older ones moot) and events (every change, in
-//     order per key), both sinks in parallel;
-//   - Checkpointer stores the last transaction both sinks acknowledged, fenced
-//     by the Lease, which makes one cdc per source active and the rest wait.
+//   - batcher collects them into batches the Applier prepares: guarded
+//     writes (newest image per key: the guard makes older ones moot) and
+//     events (every change, in order per key);
+//   - sender keeps up to apply.in_flight batches in flight to both sinks;
+//   - checkpointer moves the checkpoint (CheckpointStore, fenced by the
+//     lease) past each batch both sinks acknowledged, in read order.
 //
 // Invariants (shared/DESIGN.md): 1 (guarded writes), 2 (full row images,
 // checked at start), 3 (checkpoint after acknowledgement, deterministic

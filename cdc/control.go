@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anycompany/strangler/internal/control"
 	"github.com/anycompany/strangler/internal/events"
@@ -154,6 +156,38 @@ func (l *Lease) Fence(ctx context.Context) error {
 	return nil
 }
 
+// keep is the lease keeper: it renews the lease every TTL/3 while this
+// process leads, until ctx ends, and ends the term (end, with ErrLeaseLost
+// wrapped) once another owner took it or renewing failed until it ran out.
+func (l *Lease) keep(ctx context.Context, end context.CancelCauseFunc, sleep func(context.Context, time.Duration) error, failed prometheus.Counter, log *slog.Logger) {
+	last := l.now()
+	for {
+		// Every TTL/3 from the start of the last renewal, so a slow
+		// DynamoDB call does not also push the next one back.
+		if err := sleep(ctx, max(l.ttl/3-l.now().Sub(last), 0)); err != nil {
+			return
+		}
+		last = l.now()
+		err := l.Renew(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			continue
+		}
+		failed.Inc()
+		switch {
+		case errors.Is(err, ErrLeaseLost):
+			end(err)
+			return
+		case !l.Held():
+			end(fmt.Errorf("%w: renewing it failed until it ran out: %w", ErrLeaseLost, err))
+			return
+		}
+		log.Warn("renewing the lease failed; trying again", "err", err)
+	}
+}
+
 // Release gives the lease up so a standby need not wait for it to expire.
 func (l *Lease) Release(ctx context.Context) error {
 	err := l.base.Release(ctx)
@@ -175,19 +209,19 @@ type Checkpoint struct {
 	Owner      string
 }
 
-// Checkpointer stores the checkpoint item (pk cdc#<name>, sk checkpoint),
+// CheckpointStore stores the checkpoint item (pk cdc#<name>, sk checkpoint),
 // fenced by the lease: a save succeeds only while the lease is this
 // owner's, so a process that lost its lease cannot move the checkpoint.
 // It also stores dead letters (sk dead#…). It is safe for concurrent use.
-type Checkpointer struct {
+type CheckpointStore struct {
 	lease *Lease
 }
 
-// NewCheckpointer returns the checkpointer fenced by lease.
-func NewCheckpointer(lease *Lease) *Checkpointer { return &Checkpointer{lease: lease} }
+// NewCheckpointStore returns the checkpoint store fenced by lease.
+func NewCheckpointStore(lease *Lease) *CheckpointStore { return &CheckpointStore{lease: lease} }
 
 // Load reads the checkpoint; ok is false when there is none.
-func (c *Checkpointer) Load(ctx context.Context) (Checkpoint, bool, error) {
+func (c *CheckpointStore) Load(ctx context.Context) (Checkpoint, bool, error) {
 	return loadCheckpoint(ctx, c.lease.api, c.lease.table, c.lease.pk)
 }
 
@@ -215,7 +249,7 @@ func loadLease(ctx context.Context, api ControlAPI, table, pk string) (LeaseStat
 }
 
 // Save stores cp; ErrLeaseLost when the lease is no longer this owner's.
-func (c *Checkpointer) Save(ctx context.Context, cp Checkpoint) error {
+func (c *CheckpointStore) Save(ctx context.Context, cp Checkpoint) error {
 	l := c.lease
 	item := l.key("checkpoint")
 	item["kind"] = control.N(int64(cp.Pos.Kind))
@@ -244,12 +278,12 @@ func (c *Checkpointer) Save(ctx context.Context, cp Checkpoint) error {
 }
 
 // AddChange records a change or item that could not be written.
-func (c *Checkpointer) AddChange(ctx context.Context, key, pos, reason string) error {
+func (c *CheckpointStore) AddChange(ctx context.Context, key, pos, reason string) error {
 	return c.putDead(ctx, "dead#item#"+key+"#"+pos, map[string]types.AttributeValue{"key": control.S(key), "position": control.S(pos), "reason": control.S(reason)})
 }
 
 // Add records an event that can never be published (events.DeadLetterSink).
-func (c *Checkpointer) Add(ctx context.Context, dl events.DeadLetter) error {
+func (c *CheckpointStore) Add(ctx context.Context, dl events.DeadLetter) error {
 	detail := string(dl.Entry.Detail)
 	if len(detail) > 300<<10 {
 		detail = detail[:300<<10] // the item limit is 400 KB; the id and reason identify it
@@ -260,7 +294,7 @@ func (c *Checkpointer) Add(ctx context.Context, dl events.DeadLetter) error {
 	})
 }
 
-func (c *Checkpointer) putDead(ctx context.Context, sk string, attrs map[string]types.AttributeValue) error {
+func (c *CheckpointStore) putDead(ctx context.Context, sk string, attrs map[string]types.AttributeValue) error {
 	item := c.lease.key(sk)
 	for k, v := range attrs {
 		item[k] = v
@@ -273,6 +307,6 @@ func (c *Checkpointer) putDead(ctx context.Context, sk string, attrs map[string]
 }
 
 var (
-	_ events.DeadLetterSink = (*Checkpointer)(nil)
-	_ DeadLetterStore       = (*Checkpointer)(nil)
+	_ events.DeadLetterSink = (*CheckpointStore)(nil)
+	_ DeadLetterStore       = (*CheckpointStore)(nil)
 )

@@ -17,7 +17,7 @@ import (
 // flight has them refused before they leave the process, instead of
 // retried into a table and a bus that its successor now feeds. Checkpoints
 // need no such fence: DynamoDB itself checks the lease's owner in the same
-// transaction (Checkpointer.Save).
+// transaction (CheckpointStore.Save).
 
 // fenceMiddleware lets an attempt go only once wait reports the lease held
 // (a late renewal is waited for), and fails it with wait's ErrLeaseLost

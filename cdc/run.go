@@ -1,7 +1,6 @@
 package cdc
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -85,6 +84,7 @@ type metrics struct {
 	leaseLost prometheus.Counter
 	swept     prometheus.Counter
 	batch     prometheus.Histogram
+	sent      prometheus.Counter
 	calls     *prometheus.CounterVec
 	leader    prometheus.Gauge
 	tagged    prometheus.Counter
@@ -106,13 +106,33 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Items scanned by sweeps that remove dropped columns' attributes from items older than the DDL."}),
 		leaseLost: prometheus.NewCounter(prometheus.CounterOpts{Name: "strangler_cdc_lease_lost_total", Help: "Times this process lost the lease while leading and went back to standby."}),
 		batch:     prometheus.NewHistogram(prometheus.HistogramOpts{Name: "strangler_cdc_batch_seconds", Help: "Time to apply one batch to both sinks.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
-		calls:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "strangler_cdc_calls_total", Help: "SDK calls by sink."}, []string{"sink"}),
-		leader:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "strangler_cdc_leader", Help: "1 while this process holds the lease."}),
+		sent: prometheus.NewCounter(prometheus.CounterOpts{Name: "strangler_cdc_batches_acknowledged_total",
+			Help: "Batches both sinks acknowledged. The checkpoint passes them in read order, so one may wait there for an earlier one still being sent."}),
+		calls:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "strangler_cdc_calls_total", Help: "SDK calls by sink."}, []string{"sink"}),
+		leader: prometheus.NewGauge(prometheus.GaugeOpts{Name: "strangler_cdc_leader", Help: "1 while this process holds the lease."}),
 		tagged: prometheus.NewCounter(prometheus.CounterOpts{Name: "strangler_cdc_tagged_transactions_skipped_total",
 			Help: "Source transactions written by strangler syncback (they hold a row of skip_marker_table): read and checkpointed, but neither written nor published (the new service already did both)."}),
 	}
-	reg.MustRegister(m.lag, m.changes, m.txns, m.events, m.written, m.skipped, m.dead, m.errors, m.reconnect, m.leaseLost, m.swept, m.batch, m.calls, m.leader, m.tagged)
+	reg.MustRegister(m.lag, m.changes, m.txns, m.events, m.written, m.skipped, m.dead, m.errors, m.reconnect, m.leaseLost, m.swept, m.batch, m.sent, m.calls, m.leader, m.tagged)
 	return m
+}
+
+// applied records a batch both sinks acknowledged, whose last transaction
+// committed lag ago.
+func (m *metrics) applied(res ApplyResult, lag time.Duration) {
+	m.txns.Add(float64(res.Txns))
+	for k, n := range map[Kind]int{Insert: res.Inserts, Update: res.Updates, Delete: res.Deletes} {
+		if n > 0 {
+			m.changes.WithLabelValues(string(k)).Add(float64(n))
+		}
+	}
+	m.events.Add(float64(res.Events.Accepted))
+	m.written.Add(float64(res.Written))
+	m.skipped.Add(float64(res.Skipped + res.Coalesced))
+	m.dead.Add(float64(res.Dead + res.Events.Dead))
+	m.calls.WithLabelValues("dynamodb").Add(float64(res.WriteCall))
+	m.calls.WithLabelValues("eventbridge").Add(float64(res.Events.Calls))
+	m.lag.WithLabelValues("applied").Set(max(0, lag.Seconds()))
 }
 
 // sourceAddr splits the DSN into the replica connection's parts.
@@ -190,7 +210,7 @@ func Run(ctx context.Context, cfg Config, opts Options, env Env) error {
 	}
 	l := &leader{cfg: cfg, opts: opts, env: env, log: log, met: met, db: db, in: in, addr: addr, ddb: ddb, eb: eb,
 		lease: NewLease(ddb, cfg.ControlTable, cfg.name(), owner, cfg.Lease.TTL, env.Now)}
-	l.ckp = NewCheckpointer(l.lease)
+	l.ckp = NewCheckpointStore(l.lease)
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
@@ -226,7 +246,7 @@ type leader struct {
 	ddb   *dynamodb.Client
 	eb    *eventbridge.Client
 	lease *Lease
-	ckp   *Checkpointer
+	ckp   *CheckpointStore
 }
 
 // standby waits until the lease is this process's.
@@ -249,69 +269,71 @@ func (l *leader) standby(ctx context.Context) error {
 	}
 }
 
-// lead streams, applies and checkpoints while the lease is held. It returns
-// ErrLeaseLost (wrapped) when the lease is lost, having written nothing
-// after its fence failed, and only once every goroutine it started ended.
-//
-// Three stages overlap: the Streamer decodes transactions, a builder
-// collects them into batches and encodes each (Applier.Prepare), and this
-// loop sends up to apply.in_flight batches at once (sendBatch) and handles
-// them in order: a batch's DynamoDB writes start at once (the position
-// guard makes their order across batches moot), its events only once the
-// previous batch's were all accepted (so a key's events stay in order),
-// and the checkpoint passes a batch only once it and every earlier batch
-// were acknowledged by both sinks.
+// lead is one term as leader. Its roles are wired in order, like gh-ost's
+// Migrator: the lease keeper first (Lease.keep: it ends the term once the
+// lease is lost), then streamer -> batcher -> sender -> checkpointer,
+// joined by channels that bound what is held in memory. The stages
+// overlap; the checkpointer takes batches in read order, so the checkpoint
+// passes one only once it and every earlier one were acknowledged by both
+// sinks. lead returns ErrLeaseLost (wrapped) when the lease was lost,
+// having written nothing after its fence failed, and only once every
+// goroutine it started ended.
 func (l *leader) lead(ctx context.Context) error {
-	cfg, met, log := l.cfg, l.met, l.log
-	rctx, cancel := context.WithCancelCause(ctx)
+	tctx, end := context.WithCancelCause(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	defer cancel(nil)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		last := l.env.Now()
-		for {
-			// Every TTL/3 from the start of the last renewal, so a slow
-			// DynamoDB call does not also push the next one back.
-			if err := l.env.Sleep(rctx, max(cfg.Lease.TTL/3-l.env.Now().Sub(last), 0)); err != nil {
-				return
-			}
-			last = l.env.Now()
-			err := l.lease.Renew(rctx)
-			switch {
-			case rctx.Err() != nil:
-				return
-			case errors.Is(err, ErrLeaseLost):
-				met.errors.WithLabelValues("lease").Inc()
-				cancel(err)
-				return
-			case err != nil && !l.lease.Held():
-				met.errors.WithLabelValues("lease").Inc()
-				cancel(fmt.Errorf("%w: renewing it failed until it ran out: %w", ErrLeaseLost, err))
-				return
-			case err != nil:
-				met.errors.WithLabelValues("lease").Inc()
-				log.Warn("renewing the lease failed; trying again", "err", err)
-			}
-		}
-	}()
+	defer end(nil)
+	wg.Go(func() { l.lease.keep(tctx, end, l.env.Sleep, l.met.errors.WithLabelValues("lease"), l.log) })
 
-	mapping, err := codec.Resolve(rctx, l.db, cfg.Mapping)
+	t, err := l.newTerm(tctx, &wg)
 	if err != nil {
-		return l.cause(rctx, err)
+		return leaseCause(tctx, err)
 	}
-	start, from, err := startPosition(rctx, cfg, l.opts, l.ckp, l.ddb, l.in)
+	txns := make(chan Txn, 8)        // read-ahead while a batch is applied; bounds memory
+	prepared := make(chan *Batch, 1) // one batch prepared while others are sent: it bounds memory too
+	sent := make(chan *inflight, l.cfg.Apply.InFlight)
+	errs := make(chan error, 2)
+	t.checkpointer.idle = func() bool { return len(txns) == 0 && t.pending.Load() == 0 }
+	wg.Go(func() { errs <- t.streamer.Run(tctx, t.start, txns) })
+	wg.Go(func() { errs <- t.batcher.run(tctx, txns, prepared) })
+	wg.Go(func() { t.sender.run(tctx, prepared, sent) })
+	err = t.checkpointer.run(tctx, sent, errs)
+	return t.checkpointer.finish(ctx, tctx, err)
+}
+
+// term is one term's roles, built once the lease is held.
+type term struct {
+	start        position.Position
+	streamer     *Streamer
+	batcher      *batcher
+	sender       *sender
+	checkpointer *checkpointer
+	// pending counts the batches taken from the streamer and not yet
+	// handled by the checkpointer.
+	pending atomic.Int32
+}
+
+// newTerm resolves the mapping and the start position, checks the start,
+// builds the roles and resumes the sweeps a crash or a lost lease cut
+// short; the sweeps' goroutines join wg.
+func (l *leader) newTerm(ctx context.Context, wg *sync.WaitGroup) (*term, error) {
+	cfg, met, log := l.cfg, l.met, l.log
+	mapping, err := codec.Resolve(ctx, l.db, cfg.Mapping)
 	if err != nil {
-		return l.cause(rctx, err)
+		return nil, err
 	}
-	if err := l.in.CheckStart(rctx, start); err != nil {
-		return l.cause(rctx, err)
+	start, from, err := startPosition(ctx, cfg, l.opts, l.ckp, l.ddb, l.in)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.in.CheckStart(ctx, start); err != nil {
+		return nil, err
 	}
 	log.Info("streaming", "from", from, "after", start.String(), "table", mapping.Table, "server_id", l.addr.ServerID)
 
+	t := &term{start: start}
 	readLag := met.lag.WithLabelValues("read")
-	streamer := NewStreamer(StreamerDeps{
+	t.streamer = NewStreamer(StreamerDeps{
 		Addr: l.addr, DB: l.db, MappingConfig: cfg.Mapping, Mapping: mapping, Logger: log.With("component", "streamer"),
 		Sleep: l.env.Sleep, MaxBackoff: cfg.MySQL.Reconnect,
 		OnRead: func(t Txn) {
@@ -332,337 +354,34 @@ func (l *leader) lead(ctx context.Context) error {
 	sweeper := NewSweeper(newFencedDynamoDB(l.ddb, l.lease.Wait), l.ddb, cfg.Table, cfg.ControlTable, l.lease.pk,
 		log.With("component", "sweeper"), func(n int) { met.swept.Add(float64(n)) })
 	sweep := func(sw Sweep) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sweeper.Keep(rctx, sw, retry.Policy{Base: time.Second, Cap: 30 * time.Second, Sleep: l.env.Sleep}.Wait)
-		}()
+		wg.Go(func() {
+			sweeper.Keep(ctx, sw, retry.Policy{Base: time.Second, Cap: 30 * time.Second, Sleep: l.env.Sleep}.Wait)
+		})
 	}
 	// Sweeps a crash or a lost lease cut short resume from their cursor.
-	pending, err := sweeper.Pending(rctx)
+	pending, err := sweeper.Pending(ctx)
 	if err != nil {
-		return l.cause(rctx, err)
+		return nil, err
 	}
 	for _, sw := range pending {
 		sweep(sw)
 	}
-
-	txns := make(chan Txn, 8) // read-ahead while a batch is applied; bounds memory
-	serr := make(chan error, 1)
-	wg.Add(1)
-	go func() { defer wg.Done(); serr <- streamer.Run(rctx, start, txns) }()
-	// One batch prepared while one is sent: it bounds memory too.
-	prepared := make(chan *Batch, 1)
-	berr := make(chan error, 1)
-	var inBuilder atomic.Int32 // batches taken from txns and not yet sent
-	wg.Add(1)
-	go func() { defer wg.Done(); berr <- l.build(rctx, applier, txns, prepared, &inBuilder) }()
-
-	var (
-		acked    *Txn
-		saved    position.Position
-		lastSave time.Time
-	)
-	save := func(ctx context.Context) error {
-		if acked == nil || acked.Pos == saved {
-			return nil
-		}
-		if err := l.ckp.Save(ctx, Checkpoint{Pos: acked.Pos, CommitTime: acked.Time}); err != nil {
-			met.errors.WithLabelValues("checkpoint").Inc()
-			return err
-		}
-		saved, lastSave = acked.Pos, l.env.Now()
-		met.lag.WithLabelValues("checkpoint").Set(max(0, l.env.Now().Sub(acked.Time).Seconds()))
-		return nil
-	}
-	finish := func(err error) error {
-		cause := context.Cause(rctx)
-		if !errors.Is(cause, ErrLeaseLost) && !errors.Is(err, ErrLeaseLost) {
-			sctx, c := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer c()
-			if serr := save(sctx); serr != nil && err == nil {
-				err = serr
-			}
-		}
-		if cause != nil && !errors.Is(cause, context.Canceled) {
-			return cause
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		return err
-	}
-	changes := map[Kind]prometheus.Counter{}
-	for _, k := range []Kind{Insert, Update, Delete} {
-		changes[k] = met.changes.WithLabelValues(string(k))
-	}
-	ddbCalls, ebCalls := met.calls.WithLabelValues("dynamodb"), met.calls.WithLabelValues("eventbridge")
-	appliedLag := met.lag.WithLabelValues("applied")
-	// When the source goes quiet, the last acknowledged transaction is
-	// still checkpointed once the interval has passed.
-	flush := time.NewTicker(max(cfg.CheckpointInterval, 100*time.Millisecond))
-	defer flush.Stop()
-	var (
-		queue      []*inflight // sent and not yet handled, oldest first
-		prevEvents = make(chan struct{})
-	)
-	close(prevEvents) // the first batch's events wait for no earlier ones
-	for {
-		in := prepared
-		if len(queue) >= cfg.Apply.InFlight {
-			in = nil
-		}
-		var head <-chan struct{}
-		if len(queue) > 0 {
-			head = queue[0].done
-		}
-		select {
-		case b := <-in:
-			// Its items go out now; its events once the previous batch's
-			// were all accepted (sendBatch).
-			f := &inflight{b: b, began: l.env.Now(), events: make(chan struct{}), done: make(chan struct{})}
-			queue = append(queue, f)
-			prev := prevEvents
-			prevEvents = f.events
-			wg.Add(1)
-			go func() { defer wg.Done(); l.sendBatch(rctx, applier, f, prev) }()
-			continue
-		case <-head:
-		case <-flush.C:
-			if l.env.Now().Sub(lastSave) >= cfg.CheckpointInterval {
-				if err := l.fenced(rctx, save); err != nil {
-					return finish(err)
-				}
-			}
-			if len(txns) == 0 && inBuilder.Load() == 0 && (acked == nil || acked.Pos == saved) {
-				// Nothing read is waiting: caught up, whatever the age of
-				// the last commit (binlog times are whole seconds, and a
-				// quiet source commits nothing).
-				for _, stage := range []string{"read", "applied", "checkpoint"} {
-					met.lag.WithLabelValues(stage).Set(0)
-				}
-			}
-			continue
-		case err := <-serr:
-			return finish(err)
-		case err := <-berr:
-			return finish(err)
-		case <-rctx.Done():
-			return finish(nil)
-		}
-		// The oldest batch sent is acknowledged by both sinks, or failed:
-		// batches are handled in the order they were read, so the
-		// checkpoint never passes one that is still being sent.
-		f := queue[0]
-		queue[0] = nil
-		queue = queue[1:]
-		b, res, err := f.b, f.res, f.err
-		inBuilder.Add(-1)
-		met.batch.Observe(f.took.Seconds())
-		if err != nil {
-			return finish(err)
-		}
-		for _, t := range b.Txns {
-			if len(t.Dropped) == 0 {
-				continue
-			}
-			// Recorded before the checkpoint passes the DDL, so a crash
-			// cannot forget it.
-			sw := Sweep{Pos: t.Pos.Number(), Attrs: t.Dropped}
-			if err := sweeper.Record(rctx, sw); err != nil {
-				return finish(err)
-			}
-			log.Info("columns dropped: sweeping their attributes from older items", "attributes", t.Dropped, "ddl", t.Pos.String())
-			sweep(sw)
-		}
-		last := b.Txns[len(b.Txns)-1]
-		acked = &last
-		met.txns.Add(float64(res.Txns))
-		for k, n := range map[Kind]int{Insert: res.Inserts, Update: res.Updates, Delete: res.Deletes} {
-			if n > 0 {
-				changes[k].Add(float64(n))
-			}
-		}
-		met.events.Add(float64(res.Events.Accepted))
-		met.written.Add(float64(res.Written))
-		met.skipped.Add(float64(res.Skipped + res.Coalesced))
-		met.dead.Add(float64(res.Dead + res.Events.Dead))
-		ddbCalls.Add(float64(res.WriteCall))
-		ebCalls.Add(float64(res.Events.Calls))
-		appliedLag.Set(max(0, l.env.Now().Sub(last.Time).Seconds()))
-		if l.env.Now().Sub(lastSave) >= cfg.CheckpointInterval {
-			if err := l.fenced(rctx, save); err != nil {
-				return finish(err)
-			}
-		}
-	}
-}
-
-// inflight is a batch being sent. sendBatch fills res, err and took, then
-// closes done; events is closed once its events were all accepted (never
-// if they failed), so the next batch's events may go.
-type inflight struct {
-	b      *Batch
-	began  time.Time
-	events chan struct{}
-	done   chan struct{}
-	res    ApplyResult
-	err    error
-	took   time.Duration
-}
-
-// sendBatch sends f's batch: its items at once, its events once prev is
-// closed (the previous batch's events were all accepted, so a key's events
-// are accepted in order across batches), each sink retried on its own
-// (apply.retries, backoff to 10s; the guard keeps DynamoDB exact, repeated
-// events keep their ids). Every attempt first checks the lease.
-func (l *leader) sendBatch(ctx context.Context, applier *Applier, f *inflight, prev <-chan struct{}) {
-	defer close(f.done)
-	var (
-		items    ApplyResult
-		itemsErr error
-		written  = make(chan struct{})
-	)
-	go func() {
-		defer close(written)
-		itemsErr = l.retried(ctx, f.b, func(ctx context.Context) (err error) {
-			items, err = applier.SendItems(ctx, f.b)
-			return err
-		})
-	}()
-	var (
-		evs    events.Result
-		evsErr error
-	)
-	select {
-	case <-prev:
-		evsErr = l.retried(ctx, f.b, func(ctx context.Context) (err error) {
-			evs, err = applier.SendEvents(ctx, f.b)
-			return err
-		})
-		if evsErr == nil {
-			close(f.events)
-		}
-	case <-ctx.Done():
-		evsErr = l.cause(ctx, ctx.Err())
-	}
-	<-written
-	f.res, f.err, f.took = f.b.Merge(items, evs), cmp.Or(itemsErr, evsErr), l.env.Now().Sub(f.began)
-}
-
-// retried runs send until it succeeds, the lease is lost, ctx ends, it
-// fails for a reason no retry cures, or apply.retries more attempts failed,
-// waiting between attempts (retry.Batches()).
-func (l *leader) retried(ctx context.Context, b *Batch, send func(context.Context) error) error {
-	p := l.batchRetry()
-	for attempt := 1; ; attempt++ {
-		if err := l.lease.Fence(ctx); err != nil {
-			return err
-		}
-		err := send(ctx)
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return l.cause(ctx, err)
-		}
-		l.met.errors.WithLabelValues("apply").Inc()
-		if !retry.Retryable(err) || p.Last(attempt) {
-			return fmt.Errorf("applying transactions up to %s, %d attempts: %w", b.Txns[len(b.Txns)-1].Pos, attempt, err)
-		}
-		l.log.Warn("sending a batch failed; sending it again", "attempt", attempt, "err", err)
-		if serr := p.Wait(ctx, attempt); serr != nil {
-			return l.cause(ctx, err)
-		}
-	}
-}
-
-// batchRetry is retry.Batches() with apply.retries and the injected sleep.
-func (l *leader) batchRetry() retry.Policy {
-	p := retry.Batches()
-	p.MaxAttempts, p.Sleep = l.cfg.Apply.Retries+1, l.env.Sleep
-	return p
-}
-
-// fenced runs f once the lease is known to be held.
-func (l *leader) fenced(ctx context.Context, f func(context.Context) error) error {
-	if err := l.lease.Fence(ctx); err != nil {
-		return err
-	}
-	return f(ctx)
-}
-
-// cause is err, or the lease's loss when that is why ctx ended.
-func (l *leader) cause(ctx context.Context, err error) error {
-	if c := context.Cause(ctx); c != nil && errors.Is(c, ErrLeaseLost) {
-		return c
-	}
-	return err
-}
-
-// build collects transactions into batches (up to apply.max_batch changes,
-// waiting at most apply.window once one arrived) and prepares each.
-func (l *leader) build(ctx context.Context, applier *Applier, txns <-chan Txn, out chan<- *Batch, inBuilder *atomic.Int32) error {
-	cfg := l.cfg
-	for {
-		var (
-			batch []Txn
-			size  int
-		)
-		select {
-		case t := <-txns:
-			batch, size = append(batch, t), len(t.Changes)
-		case <-ctx.Done():
-			return nil
-		}
-		inBuilder.Add(1)
-		deadline := time.NewTimer(cfg.Apply.Window)
-	collect:
-		for size < cfg.Apply.MaxBatch {
-			select {
-			case t := <-txns:
-				batch = append(batch, t)
-				size += len(t.Changes)
-			case <-deadline.C:
-				break collect
-			case <-ctx.Done():
-				deadline.Stop()
-				return nil
-			}
-		}
-		deadline.Stop()
-		var b *Batch
-		for attempt, p := 1, l.batchRetry(); ; attempt++ {
-			var err error
-			if b, err = applier.Prepare(ctx, batch); err == nil {
-				b.DropChanges()
-				break
-			}
-			if ctx.Err() != nil {
-				return nil
-			}
-			// Preparing writes only dead letters (idempotent): a control
-			// table hiccup is retried like a failed batch.
-			if !retry.Retryable(err) || p.Last(attempt) {
-				return fmt.Errorf("preparing transactions up to %s, %d attempts: %w", batch[len(batch)-1].Pos, attempt, err)
-			}
-			l.met.errors.WithLabelValues("prepare").Inc()
-			l.log.Warn("preparing a batch failed; trying again", "attempt", attempt, "err", err)
-			if err := p.Wait(ctx, attempt); err != nil {
-				return nil
-			}
-		}
-		select {
-		case out <- b:
-		case <-ctx.Done():
-			return nil
-		}
-	}
+	// A failed batch (or prepare) is tried again under retry.Batches()
+	// with apply.retries more attempts.
+	batchRetry := retry.Batches()
+	batchRetry.MaxAttempts, batchRetry.Sleep = cfg.Apply.Retries+1, l.env.Sleep
+	slots := make(chan struct{}, cfg.Apply.InFlight)
+	t.batcher = &batcher{applier: applier, cfg: cfg.Apply, retry: batchRetry, failed: met.errors.WithLabelValues("prepare"), log: log, pending: &t.pending}
+	t.sender = &sender{applier: applier, lease: l.lease, retry: batchRetry, now: l.env.Now,
+		failed: met.errors.WithLabelValues("apply"), acked: met.sent, log: log, slots: slots}
+	t.checkpointer = &checkpointer{store: l.ckp, lease: l.lease, sweeper: sweeper, sweep: sweep, interval: cfg.CheckpointInterval,
+		now: l.env.Now, met: met, log: log, slots: slots, pending: &t.pending}
+	return t, nil
 }
 
 // startPosition is the checkpoint, else --from, else the backfill's
 // recorded position, else (with FromNow) the source's current one.
-func startPosition(ctx context.Context, cfg Config, opts Options, ckp *Checkpointer, api control.ItemGetter, in *Inspector) (position.Position, string, error) {
+func startPosition(ctx context.Context, cfg Config, opts Options, ckp *CheckpointStore, api control.ItemGetter, in *Inspector) (position.Position, string, error) {
 	cp, ok, err := ckp.Load(ctx)
 	if err != nil {
 		return position.Position{}, "", err
