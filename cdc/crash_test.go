@@ -126,7 +126,7 @@ func TestStackKillNineTakeover(t *testing.T) {
 	f.cfg.Apply.MaxBatch = 3000 // updates of a key coalesce across rounds; the kill lands inside a batch
 	from := f.current()
 	active := f.spawn("active", from)
-	time.Sleep(300 * time.Millisecond) // the active one takes the lease first
+	waitFor(t, "the active cdc takes the lease", 30*time.Second, func() bool { return f.leaseOwner() == "active" })
 	f.spawn("standby", from)
 
 	changes := f.workload(2000, 24)

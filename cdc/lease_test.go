@@ -28,7 +28,7 @@ import (
 // stalled it holds every call, as a paused process never sends them; on
 // resume it fails the held calls (they never left) and forwards again. It
 // records when it forwarded each data write (a write naming the orders
-// table, or a PutEvents).
+// table, or a PutEvents) and each attempt to take or renew the lease.
 type stallProxy struct {
 	srv   *httptest.Server
 	table string
@@ -36,6 +36,7 @@ type stallProxy struct {
 	mu     sync.Mutex
 	stall  chan struct{} // nil, or closed by resume
 	writes []time.Time
+	leases []time.Time
 }
 
 func newStallProxy(t *testing.T, upstream, table string) *stallProxy {
@@ -61,11 +62,15 @@ func newStallProxy(t *testing.T, upstream, table string) *stallProxy {
 		write := strings.HasSuffix(target, ".PutEvents") ||
 			(strings.HasSuffix(target, "Item") || strings.HasSuffix(target, "Items")) && !strings.HasSuffix(target, "GetItem") &&
 				bytes.Contains(body, []byte(`"`+p.table+`"`))
+		lease := strings.HasSuffix(target, ".PutItem") && bytes.Contains(body, []byte(`{"S":"lease"}`))
+		p.mu.Lock()
 		if write {
-			p.mu.Lock()
 			p.writes = append(p.writes, time.Now())
-			p.mu.Unlock()
 		}
+		if lease {
+			p.leases = append(p.leases, time.Now())
+		}
+		p.mu.Unlock()
 		rp.ServeHTTP(w, r)
 	}))
 	t.Cleanup(p.srv.Close)
@@ -90,13 +95,42 @@ func (p *stallProxy) resume() time.Time {
 func (p *stallProxy) writesBetween(from, to time.Time) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	return between(p.writes, from, to)
+}
+
+// leaseCallsSince counts the attempts to take or renew the lease forwarded
+// since from.
+func (p *stallProxy) leaseCallsSince(from time.Time) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return between(p.leases, from, time.Now())
+}
+
+func between(times []time.Time, from, to time.Time) int {
 	n := 0
-	for _, at := range p.writes {
+	for _, at := range times {
 		if !at.Before(from) && at.Before(to) {
 			n++
 		}
 	}
 	return n
+}
+
+// labelled is the value of the series of a one-label counter vector whose
+// label is value.
+func labelled(reg *prometheus.Registry, name, value string) float64 {
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if l := m.GetLabel(); len(l) == 1 && l[0].GetValue() == value {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }
 
 // gauge is the value of an unlabelled gauge or counter.
@@ -207,7 +241,10 @@ func TestStackLeaseLostStandby(t *testing.T) {
 	waitFor(t, "a notices the theft", 30*time.Second, func() bool { return gauge(a.reg, "strangler_cdc_lease_lost_total") >= 2 })
 	noticed := time.Now()
 	changes += f.workload(50, 0)
-	time.Sleep(2 * f.cfg.Lease.TTL)
+	// a, a standby again, polls the lease every TTL/4: a TTL's worth of
+	// polls after the workload, and it forwarded none of the workload.
+	loaded := time.Now()
+	waitFor(t, "a polls the lease as a standby", 30*time.Second, func() bool { return ddbProxy.leaseCallsSince(loaded) >= 4 })
 	if n := ddbProxy.writesBetween(noticed, time.Now()) + busProxy.writesBetween(noticed, time.Now()); n != 0 {
 		t.Errorf("a forwarded %d writes while the thief held the lease", n)
 	}

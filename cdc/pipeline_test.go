@@ -143,7 +143,9 @@ func TestStackPipelinedSlowBatch(t *testing.T) {
 		t.Error("batch 6 was written with 3 batches in flight (2, 3, 4) and batch 2 unacknowledged")
 	}
 	waitFor(t, "the first batch checkpointed", 20*time.Second, func() bool { return f.checkpointSeq() >= seqs[0] })
-	time.Sleep(time.Second) // batches 3 and 4 acknowledged by both sinks meanwhile
+	waitFor(t, "batches 1, 3 and 4 acknowledged by both sinks", 20*time.Second, func() bool {
+		return gauge(r.reg, "strangler_cdc_batches_acknowledged_total") >= 3
+	})
 	if cp := f.checkpointSeq(); cp != seqs[0] {
 		t.Errorf("checkpoint at seq %d while the batch of seq %d is unacknowledged: want %d", cp, seqs[1], seqs[0])
 	}

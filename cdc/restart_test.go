@@ -101,13 +101,13 @@ func (m *mariadb) stop() {
 func TestStackMariaDBRestart(t *testing.T) {
 	m := startPrivateMariaDB(t)
 	f := newFixtureOn(t, m.dsn(), eventbus.FaultConfig{})
-	f.start(cdc.Options{From: f.current()}, "a")
+	r := f.start(cdc.Options{From: f.current()}, "a")
 	changes := f.workload(500, 4)
 	f.verify(20 * time.Second)
 
 	m.stop()
 	f.db.Close()
-	time.Sleep(500 * time.Millisecond) // the cdc sees the connection die and retries
+	waitFor(t, "the cdc sees the connection die", 30*time.Second, func() bool { return gauge(r.reg, "strangler_cdc_reconnects_total") >= 1 })
 	m.start()
 	var err error
 	f.db, err = sql.Open("mysql", m.dsn())

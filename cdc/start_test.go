@@ -44,7 +44,8 @@ func TestStackStartPositions(t *testing.T) {
 	}
 	updated, _ := res.RowsAffected()
 	f.verify(15 * time.Second)
-	time.Sleep(300 * time.Millisecond) // the idle checkpoint tick
+	cur := f.current()
+	waitFor(t, "the checkpoint at the source's position", 15*time.Second, func() bool { return f.checkpointSeq() >= gtidSeq(t, cur) })
 
 	var out bytes.Buffer
 	st, err := cdc.RunStatus(context.Background(), f.cfg, &out, nil)
