@@ -184,7 +184,7 @@ func (s *Streamer) stream(ctx context.Context, from position.Position, out chan<
 		// go-mysql buffers 10,240 events by default: with big row events
 		// that is gigabytes. The channel to the Applier is the real buffer.
 		EventCacheCount: 64,
-		Logger:          s.log.With("component", "go-mysql"),
+		Logger:          goMySQLLogger(s.log),
 	})
 	defer syncer.Close()
 	gset, err := gomysql.ParseMariadbGTIDSet(from.Resume())
