@@ -2,7 +2,6 @@ package cdc
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -133,7 +132,6 @@ func (a *Applier) Prepare(ctx context.Context, txns []Txn) (*Batch, error) {
 		b.entries, evErr = a.events(txns, b.res.Changes)
 	}()
 	done := make(map[string]bool, b.res.Changes)
-	var text []byte
 	for ti := len(txns) - 1; ti >= 0; ti-- {
 		t := txns[ti]
 		for ci := len(t.Changes) - 1; ci >= 0; ci-- {
@@ -143,7 +141,7 @@ func (a *Applier) Prepare(ctx context.Context, txns []Txn) (*Batch, error) {
 				continue
 			}
 			pos := c.Pos.Number()
-			it, err := a.item(c, pos, &text)
+			it, err := a.item(c, pos)
 			if err != nil {
 				var ve *codec.ValueError
 				if !errors.As(err, &ve) {
@@ -238,26 +236,13 @@ func (b *Batch) DropChanges() {
 	}
 }
 
-// item is the change's item: from the row's text by codec's scanner when
-// every value renders as text (JSON stays text), else from the decoded row.
-// buf is scratch space for the text.
-func (a *Applier) item(c Change, pos string, buf *[]byte) (guard.Item, error) {
+// item is the change's item: its row's attributes (codec.Mapping.Item),
+// stamped with pos, or its tombstone.
+func (a *Applier) item(c Change, pos string) (guard.Item, error) {
 	if c.Kind == Delete {
 		return guard.Tombstone(c.Key, pos, a.now().Add(a.ttl)), nil
 	}
-	if raw, b, ok := textRow(c.Mapping, c.After, (*buf)[:0]); ok {
-		*buf = b
-		it, _, size, _, err := c.Mapping.ItemFromText(raw)
-		if err != nil {
-			return guard.Item{}, err
-		}
-		return guard.NewSizedItem(c.Key, it, pos, size), nil
-	}
-	row, err := decodedRow(c.Mapping, c.After)
-	if err != nil {
-		return guard.Item{}, err
-	}
-	it, err := c.Mapping.Item(row)
+	it, err := c.Mapping.Item(c.After)
 	if err != nil {
 		return guard.Item{}, err
 	}
@@ -267,22 +252,14 @@ func (a *Applier) item(c Change, pos string, buf *[]byte) (guard.Item, error) {
 // events builds the events of txns, in order.
 func (a *Applier) events(txns []Txn, n int) ([]events.Entry, error) {
 	entries := make([]events.Entry, 0, n)
-	shapes := map[*codec.Mapping]*shape{}
-	size := 1024 // the last detail's length: each is encoded into its own buffer of about that
 	for _, t := range txns {
 		occurred := events.FormatTime(t.Time)
 		for _, c := range t.Changes {
-			sh := shapes[c.Mapping]
-			if sh == nil {
-				sh = newShape(c.Mapping)
-				shapes[c.Mapping] = sh
-			}
-			e, ok, err := a.event(make([]byte, 0, size+size/8), sh, c, occurred)
+			e, ok, err := a.event(c, occurred)
 			if err != nil {
 				return nil, err
 			}
 			if ok {
-				size = len(e.Detail)
 				entries = append(entries, e)
 			}
 		}
@@ -290,77 +267,32 @@ func (a *Applier) events(txns []Txn, n int) ([]events.Entry, error) {
 	return entries, nil
 }
 
-// event builds the change's event into buf; ok is false when no rule
-// matches. The entry's Detail is appended to buf.
-func (a *Applier) event(buf []byte, sh *shape, c Change, occurredAt string) (events.Entry, bool, error) {
-	img := c.After
+// event is the change's event; ok is false when no rule matches. Its
+// Detail is encoding/json's of events.Detail, the order being the row's
+// image (codec.Mapping.Image).
+func (a *Applier) event(c Change, occurredAt string) (events.Entry, bool, error) {
+	m, img := c.Mapping, c.After
 	if c.Kind == Delete {
 		img = c.Before
 	}
-	m := c.Mapping
-	var (
-		changed []int
-		names   []string
-	)
+	d := events.Detail{OccurredAt: occurredAt, SourcePosition: c.Pos.Number(), Order: m.Image(img)}
 	if c.Kind == Update {
-		for i := range m.Columns {
-			if m.IsRef(i) {
+		for i, col := range m.Columns {
+			if m.IsRef(i) || c.changed != nil && !c.changed[i] || c.changed == nil && sameValue(c.Before[i], c.After[i]) {
 				continue
 			}
-			if c.changed != nil && !c.changed[i] || c.changed == nil && sameValue(c.Before[i], c.After[i]) {
-				continue
+			if d.Previous == nil {
+				d.Previous = map[string]any{}
 			}
-			changed = append(changed, i)
-			names = append(names, m.Columns[i].Name)
+			d.Changed = append(d.Changed, col.Name)
+			d.Previous[col.Name] = codec.EventValue(c.Before[i])
 		}
 	}
-	dt := detailType(a.rules, c.Kind, names, func(col string) any {
-		for i, mc := range m.Columns {
-			if mc.Name == col && !m.IsRef(i) {
-				v := sh.orderValue(img, i)
-				if raw, ok := v.(rawJSON); ok {
-					v, _ = raw.decoded(mc)
-				}
-				return jsonValue(v)
-			}
-		}
-		return nil
-	})
+	dt := detailType(a.rules, c.Kind, d.Changed, func(col string) any { return d.Order[col] })
 	if dt == "" {
 		return events.Entry{}, false, nil
 	}
-	pos := c.Pos.Number()
-	id := events.ID(pos, m.Table, c.Key)
-	b, err := appendDetail(buf, sh, m, id, occurredAt, pos, img, c.Before, changed)
-	if err != nil {
-		return events.Entry{}, false, fmt.Errorf("encoding event %s: %w", id, err)
-	}
-	return events.Entry{Key: c.Key, DetailType: dt, Detail: b, EventID: id}, true, nil
-}
-
-// jsonValue is a canonical value as the event carries it: times as RFC 3339
-// UTC with microseconds, JSON null as null, the rest as encoding/json has
-// it (decimals are strings, BLOBs base64).
-func jsonValue(v any) any {
-	switch t := v.(type) {
-	case time.Time:
-		return t.UTC().Format(codec.TimeLayout)
-	case codec.JSONNull:
-		return nil
-	case map[string]any:
-		out := make(map[string]any, len(t))
-		for k, e := range t {
-			out[k] = jsonValue(e)
-		}
-		return out
-	case []any:
-		out := make([]any, len(t))
-		for i, e := range t {
-			out[i] = jsonValue(e)
-		}
-		return out
-	case json.Number:
-		return t
-	}
-	return v
+	d.EventID = events.ID(d.SourcePosition, m.Table, c.Key)
+	e, err := events.NewEntry(c.Key, dt, d)
+	return e, err == nil, err
 }

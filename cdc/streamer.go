@@ -364,16 +364,9 @@ func (l *layout) row(image []any) (codec.Row, error) {
 	return r, nil
 }
 
+// value decodes binlog column i's value; the canonical value keeps no
+// reference to go-mysql's buffers.
 func (l *layout) value(i int, v any) (any, error) {
-	if l.cols[i].Type == codec.JSON {
-		// Kept as text (see rawJSON); copied, as go-mysql's buffers are its own.
-		switch t := v.(type) {
-		case []byte:
-			return rawJSON(bytes.Clone(t)), nil
-		case string:
-			return rawJSON(t), nil
-		}
-	}
 	if str, ok := v.(string); ok && l.fsp[i] > 0 {
 		v = codec.TimeFraction(str, l.fsp[i])
 	}
@@ -448,9 +441,6 @@ func sameValue(x, y any) bool {
 		return ok && a.Equal(b)
 	case []byte:
 		b, ok := y.([]byte)
-		return ok && bytes.Equal(a, b)
-	case rawJSON:
-		b, ok := y.(rawJSON)
 		return ok && bytes.Equal(a, b)
 	}
 	return reflect.DeepEqual(x, y)

@@ -258,15 +258,51 @@ func (b *Backfiller) chunk(ctx context.Context, c Chunk) error {
 	defer wg.Wait()
 	defer stopHeartbeat()
 
-	// Rows stream from the snapshot straight into the run's write pool,
-	// whose callers write full groups while the next rows are read and
-	// mapped; nothing of the chunk is held but the groups queued or in
-	// flight.
-	var (
-		dead               []guard.DeadLetter
-		snapPos            position.Position
-		nRows, nBad, owned int
-	)
+	cp, err := b.copyRows(ctx, c)
+	if err != nil {
+		return causeOr(ctx, err)
+	}
+	dead := append(cp.dead, cp.res.Dead...)
+	for _, d := range dead {
+		if err := b.jobs.DeadLetter(ctx, d.Key, d.Reason); err != nil {
+			return causeOr(ctx, err)
+		}
+		b.log.Warn("row dead-lettered", "key", d.Key, "reason", d.Reason)
+	}
+	b.dead.Add(int64(len(dead)))
+	b.metrics.rows.WithLabelValues("dead").Add(float64(len(dead)))
+	if b.progress != nil {
+		b.progress.Add(int64(cp.bad))
+	}
+	stopHeartbeat()
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	if err := b.jobs.Finish(ctx, c.N, b.owner, cp.res.Written, cp.res.Skipped, len(dead), cp.pos); err != nil {
+		return causeOr(ctx, err)
+	}
+	b.metrics.chunks.Inc()
+	b.metrics.chunkSeconds.Observe(b.now().Sub(started).Seconds())
+	b.log.Debug("chunk done", "chunk", c.N, "rows", cp.rows, "written", cp.res.Written, "skipped", cp.res.Skipped, "owned", cp.owned, "dead", len(dead), "pos", cp.pos.String())
+	return nil
+}
+
+// copied is what copyRows did with one chunk.
+type copied struct {
+	res  guard.Result
+	dead []guard.DeadLetter
+	pos  position.Position
+	// rows read, bad ones (the codec refused them) and owned ones (a ref's).
+	rows, bad, owned int
+}
+
+// copyRows streams chunk c's rows from its snapshot straight into the
+// run's write pool, whose callers write full groups while the next rows are
+// read and mapped; nothing of the chunk is held but the groups queued or in
+// flight. It counts what was written in the run's totals and metrics.
+func (b *Backfiller) copyRows(ctx context.Context, c Chunk) (copied, error) {
+	var cp copied
 	_, refAt, hasRef := b.mapping.Ref()
 	stream := b.pool.Stream(ctx)
 	// Progress moves as each write call ends, not once a chunk is done: a
@@ -279,42 +315,37 @@ func (b *Backfiller) chunk(ctx context.Context, c Chunk) error {
 			b.progress.Add(n)
 		})
 	}
-	// The chunk's items share one position attribute and, through the
-	// builder, their text and attribute blocks: a few allocations per dozen
-	// rows instead of a dozen per row.
+	// The chunk's items share one position attribute.
 	var stamp guard.Stamp
-	items := b.mapping.NewItemBuilder()
 	scanErr := b.inspector.ScanChunk(ctx, c.Lo, c.Hi, func(p position.Position) error {
-		snapPos, stamp = p, guard.NewStamp(p.Number())
+		cp.pos, stamp = p, guard.NewStamp(p.Number())
 		return nil
-	}, func(raw [][]byte) error {
-		nRows++
-		if hasRef && raw[refAt] != nil {
+	}, func(row codec.Row) error {
+		cp.rows++
+		if hasRef && row[refAt] != nil {
 			// A row with a ref: the sync-back copied it from the new service,
 			// whose DynamoDB item is its source of truth. Copying the row could
 			// overwrite a newer item with an older MySQL state (the sync-back
-			// lags), so the backfill leaves it; verify still compares it. It is
-			// still decoded, so a bad one is dead-lettered.
-			if _, err := b.mapping.RowFromText(raw); err != nil {
-				nBad++
-				dead = append(dead, guard.DeadLetter{Key: string(raw[0]), Reason: err.Error()})
-				return nil
-			}
-			owned++
+			// lags), so the backfill leaves it; verify still compares it.
+			cp.owned++
 			return nil
 		}
-		item, key, size, rowErr, err := items.ItemFromText(raw)
+		key := b.mapping.KeyString(row)
+		item, err := b.mapping.Item(row)
 		if err != nil {
-			if rowErr {
-				nBad++
-			}
-			dead = append(dead, guard.DeadLetter{Key: key, Reason: err.Error()})
+			cp.dead = append(cp.dead, guard.DeadLetter{Key: key, Reason: err.Error()})
 			return nil
 		}
-		return stream.Add(stamp.SizedItem(key, item, size))
+		return stream.Add(stamp.SizedItem(key, item, codec.ItemSize(item)))
+	}, func(bad BadRow) {
+		// A row the codec refuses (a ref row among them) is dead-lettered.
+		cp.rows++
+		cp.bad++
+		cp.dead = append(cp.dead, guard.DeadLetter(bad))
 	})
 	res, err := stream.Close()
-	b.read.Add(int64(nRows))
+	cp.res = res
+	b.read.Add(int64(cp.rows))
 	if scanErr != nil && err == nil {
 		err = scanErr
 	}
@@ -324,37 +355,11 @@ func (b *Backfiller) chunk(ctx context.Context, c Chunk) error {
 	b.metrics.rows.WithLabelValues("written").Add(float64(res.Written))
 	b.metrics.rows.WithLabelValues("skipped").Add(float64(res.Skipped))
 	b.metrics.calls.Add(float64(res.Calls))
-	b.metrics.rows.WithLabelValues("owned").Add(float64(owned))
+	b.metrics.rows.WithLabelValues("owned").Add(float64(cp.owned))
 	if b.progress != nil {
-		b.progress.Add(int64(res.Written+res.Skipped+len(res.Dead)+owned) - streamed.Load())
+		b.progress.Add(int64(res.Written+res.Skipped+len(res.Dead)+cp.owned) - streamed.Load())
 	}
-	if err != nil {
-		return causeOr(ctx, err)
-	}
-	dead = append(dead, res.Dead...)
-	for _, d := range dead {
-		if err := b.jobs.DeadLetter(ctx, d.Key, d.Reason); err != nil {
-			return causeOr(ctx, err)
-		}
-		b.log.Warn("row dead-lettered", "key", d.Key, "reason", d.Reason)
-	}
-	b.dead.Add(int64(len(dead)))
-	b.metrics.rows.WithLabelValues("dead").Add(float64(len(dead)))
-	if b.progress != nil {
-		b.progress.Add(int64(nBad))
-	}
-	stopHeartbeat()
-	wg.Wait()
-	if err := context.Cause(ctx); err != nil {
-		return err
-	}
-	if err := b.jobs.Finish(ctx, c.N, b.owner, res.Written, res.Skipped, len(dead), snapPos); err != nil {
-		return causeOr(ctx, err)
-	}
-	b.metrics.chunks.Inc()
-	b.metrics.chunkSeconds.Observe(b.now().Sub(started).Seconds())
-	b.log.Debug("chunk done", "chunk", c.N, "rows", nRows, "written", res.Written, "skipped", res.Skipped, "owned", owned, "dead", len(dead), "pos", snapPos.String())
-	return nil
+	return cp, err
 }
 
 // heartbeat renews the chunk lease until ctx ends; losing it cancels ctx.

@@ -212,24 +212,19 @@ func (in *Inspector) ReadChunk(ctx context.Context, lo, hi Bound) (Snapshot, err
 	err := in.ScanChunk(ctx, lo, hi, func(pos position.Position) error {
 		snap.Pos = pos
 		return nil
-	}, func(raw [][]byte) error {
-		row, err := in.m.RowFromText(raw) // it copies what it keeps
-		if err != nil {
-			snap.Bad = append(snap.Bad, BadRow{Key: string(raw[0]), Reason: err.Error()})
-			return nil
-		}
+	}, func(row codec.Row) error {
 		snap.Rows = append(snap.Rows, row)
 		return nil
-	})
+	}, func(bad BadRow) { snap.Bad = append(snap.Bad, bad) })
 	return snap, err
 }
 
 // ScanChunk reads keys in (lo, hi] like ReadChunk, but hands each row to
-// row as it arrives, as the text protocol sends it (values in
-// Mapping.Columns order, nil for NULL), valid only until row returns:
-// nothing of the chunk is held. start gets the snapshot's position before
-// the first row. An error from either ends the scan and is returned.
-func (in *Inspector) ScanChunk(ctx context.Context, lo, hi Bound, start func(position.Position) error, row func(raw [][]byte) error) error {
+// row as it arrives, decoded (codec.Mapping.RowFromText), or, when the
+// codec refuses it, to bad: nothing of the chunk is held. start gets the
+// snapshot's position before the first row. An error from start or row
+// ends the scan and is returned.
+func (in *Inspector) ScanChunk(ctx context.Context, lo, hi Bound, start func(position.Position) error, row func(codec.Row) error, bad func(BadRow)) error {
 	conn, err := in.db.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("connecting to MySQL: %w", err)
@@ -276,7 +271,12 @@ func (in *Inspector) ScanChunk(ctx context.Context, lo, hi Bound, start func(pos
 		for i, r := range raw {
 			vals[i] = r
 		}
-		if err := row(vals); err != nil {
+		r, err := in.m.RowFromText(vals) // it copies what it keeps
+		if err != nil {
+			bad(BadRow{Key: string(vals[0]), Reason: err.Error()})
+			continue
+		}
+		if err := row(r); err != nil {
 			return err
 		}
 	}

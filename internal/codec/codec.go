@@ -64,6 +64,10 @@ const MaxItemBytes = 400 * 1024
 // JSONNull is the JSON value null inside a JSON column (SQL NULL is nil).
 type JSONNull struct{}
 
+// MarshalJSON writes null, so encoding/json writes a decoded JSON value as
+// the JSON it was read from.
+func (JSONNull) MarshalJSON() ([]byte, error) { return []byte("null"), nil }
+
 // Column is one mapped column.
 type Column struct {
 	// Name is the MySQL column.
@@ -171,8 +175,45 @@ func (c Column) decimal(s string) (string, error) {
 	return c.exactDecimal(s)
 }
 
-// exactDecimal is decimal without the fast path: s parsed as a rational,
-// formatted with the column's scale and checked against its precision.
+// plainDecimal reports a decimal that decimal() returns unchanged: an
+// optional minus, the whole part without leading zeros (or a single 0) and
+// within precision-scale digits, then exactly scale decimals (no point when
+// scale is 0), and not a negative zero.
+func plainDecimal(s string, precision, scale int) bool {
+	neg := len(s) > 0 && s[0] == '-'
+	if neg {
+		s = s[1:]
+	}
+	whole := len(s)
+	if scale > 0 {
+		whole = len(s) - scale - 1
+		if whole < 1 || s[whole] != '.' {
+			return false
+		}
+	}
+	if whole < 1 || (s[0] == '0' && whole > 1) {
+		return false
+	}
+	if precision > 0 && whole > precision-scale && !(whole == 1 && s[0] == '0') {
+		return false
+	}
+	zero := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if i == whole {
+			continue
+		}
+		if c < '0' || c > '9' {
+			return false
+		}
+		zero = zero && c == '0'
+	}
+	return !(neg && zero)
+}
+
+// exactDecimal is decimal without plainDecimal's shortcut: s parsed as a
+// rational, formatted with the column's scale and checked against its
+// precision.
 func (c Column) exactDecimal(s string) (string, error) {
 	if !decimalSyntax.MatchString(s) {
 		return "", valueErr(c, "%q is not a decimal", s)
@@ -377,6 +418,49 @@ func checkNumber(s string) error {
 		}
 	}
 	return nil
+}
+
+// fastNumberOK reports a JSON number checkNumber surely accepts: no
+// exponent, at most 38 significant digits and short enough that a nonzero
+// value is far above 1E-130 (and, with 38 digits at most, below 1E126).
+// Anything else goes to checkNumber.
+func fastNumberOK(n string) bool {
+	if len(n) > 40 {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		if n[i] == 'e' || n[i] == 'E' {
+			return false
+		}
+	}
+	return significantDigits(n) <= maxNumberDigits
+}
+
+// plainNumber reports a number written -?digits[.digits], as JSON writes
+// one without an exponent.
+func plainNumber(n string) bool {
+	i := 0
+	if i < len(n) && n[i] == '-' {
+		i++
+	}
+	d := i
+	for i < len(n) && n[i] >= '0' && n[i] <= '9' {
+		i++
+	}
+	if i == d {
+		return false
+	}
+	if i < len(n) && n[i] == '.' {
+		i++
+		d = i
+		for i < len(n) && n[i] >= '0' && n[i] <= '9' {
+			i++
+		}
+		if i == d {
+			return false
+		}
+	}
+	return i == len(n)
 }
 
 func significantDigits(s string) int {

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -437,6 +438,38 @@ func (m *Mapping) Item(r Row) (map[string]types.AttributeValue, error) {
 		item[c.Attribute] = av
 	}
 	return item, nil
+}
+
+// Image is r as an event's order carries it (events.Detail.Order), for
+// encoding/json: keyed by column name, the ref standing for the key when
+// the row has one (one id per order), each value as EventValue gives it.
+// The ref column is never a field of its own.
+func (m *Mapping) Image(r Row) map[string]any {
+	img := make(map[string]any, len(m.Columns))
+	for i, c := range m.Columns {
+		if !m.IsRef(i) {
+			img[c.Name] = EventValue(r[i])
+		}
+	}
+	if m.ref > 0 && r[m.ref] != nil {
+		img[m.Columns[0].Name] = r[m.ref]
+	}
+	return img
+}
+
+// EventValue is a canonical value as an event carries it, for
+// encoding/json: a DATETIME or TIMESTAMP in TimeLayout, SQL NULL and a JSON
+// null as nil, and the rest as it is: integers and floats as numbers,
+// decimals as strings with their exact digits, JSON as JSON (its numbers
+// exact, objects with their keys sorted, JSONNull as null), BLOBs as base64.
+func EventValue(v any) any {
+	switch t := v.(type) {
+	case time.Time:
+		return t.UTC().Format(TimeLayout)
+	case JSONNull:
+		return nil
+	}
+	return v
 }
 
 // RowFromItem decodes an item back to a row. Unknown attributes are

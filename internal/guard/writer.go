@@ -87,8 +87,7 @@ func NewItem(key string, item map[string]types.AttributeValue, pos string) Item 
 }
 
 // NewSizedItem is NewItem for an item whose codec.ItemSize (before the
-// stamp) the caller already knows, as codec.Mapping.ItemFromText returns
-// it: Write need not walk the item again.
+// stamp) the caller already knows: Write need not walk the item again.
 func NewSizedItem(key string, item map[string]types.AttributeValue, pos string, size int) Item {
 	return NewStamp(pos).SizedItem(key, item, size)
 }

@@ -15,7 +15,6 @@
 package orderitem
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -66,7 +65,7 @@ var ErrTombstone = errors.New("the order was deleted (tombstone)")
 // (src_pos, deleted, expires_at): the caller adds src_pos.
 func Item(s Stored) (map[string]types.AttributeValue, error) {
 	o := s.Order
-	items, err := jsonAttr(o.Items)
+	items, err := jsonAttr(AttrItems, o.Items)
 	if err != nil {
 		return nil, fmt.Errorf("order %s: items: %w", o.ID, err)
 	}
@@ -83,7 +82,7 @@ func Item(s Stored) (map[string]types.AttributeValue, error) {
 		AttrVersion:    &types.AttributeValueMemberN{Value: strconv.FormatUint(uint64(o.Version), 10)},
 	}
 	if o.ShippingAddress != nil {
-		a, err := jsonAttr(o.ShippingAddress)
+		a, err := jsonAttr(AttrShippingAddress, o.ShippingAddress)
 		if err != nil {
 			return nil, fmt.Errorf("order %s: shipping_address: %w", o.ID, err)
 		}
@@ -130,7 +129,7 @@ func FromItem(item map[string]types.AttributeValue) (Stored, error) {
 	if o.Currency, err = getS(item, AttrCurrency, true); err != nil {
 		return bad(AttrCurrency, err)
 	}
-	if err := fromJSONAttr(item[AttrItems], &o.Items); err != nil {
+	if err := fromJSONAttr(AttrItems, item[AttrItems], &o.Items); err != nil {
 		return bad(AttrItems, err)
 	}
 	total, ok := item[AttrTotal].(*types.AttributeValueMemberN)
@@ -143,7 +142,7 @@ func FromItem(item map[string]types.AttributeValue) (Stored, error) {
 	if av, ok := item[AttrShippingAddress]; ok {
 		if _, null := av.(*types.AttributeValueMemberNULL); !null {
 			o.ShippingAddress = new(order.Address)
-			if err := fromJSONAttr(av, o.ShippingAddress); err != nil {
+			if err := fromJSONAttr(AttrShippingAddress, av, o.ShippingAddress); err != nil {
 				return bad(AttrShippingAddress, err)
 			}
 		}
@@ -287,102 +286,35 @@ func getS(item map[string]types.AttributeValue, k string, required bool) (string
 	}
 }
 
-// jsonAttr encodes v the way the codec encodes the same JSON column: through
-// its JSON text, objects as M, arrays as L, numbers as N, strings as S.
-func jsonAttr(v any) (types.AttributeValue, error) {
+// jsonAttr encodes v as the codec encodes column col holding its JSON
+// (objects as M, arrays as L, numbers as N, strings as S): one path for
+// orders the new service writes and rows the backfill and the cdc copy.
+func jsonAttr(col string, v any) (types.AttributeValue, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var tree any
-	if err := dec.Decode(&tree); err != nil {
+	c := codec.Column{Name: col, Attribute: col, Type: codec.JSON}
+	canonical, err := c.FromText(b, false)
+	if err != nil {
 		return nil, err
 	}
-	return treeAttr(tree)
+	return c.Attr(canonical)
 }
 
-func treeAttr(v any) (types.AttributeValue, error) {
-	switch t := v.(type) {
-	case nil:
-		return &types.AttributeValueMemberNULL{Value: true}, nil
-	case bool:
-		return &types.AttributeValueMemberBOOL{Value: t}, nil
-	case string:
-		return str(t), nil
-	case json.Number:
-		return &types.AttributeValueMemberN{Value: t.String()}, nil
-	case []any:
-		l := make([]types.AttributeValue, len(t))
-		for i, e := range t {
-			av, err := treeAttr(e)
-			if err != nil {
-				return nil, err
-			}
-			l[i] = av
-		}
-		return &types.AttributeValueMemberL{Value: l}, nil
-	case map[string]any:
-		m := make(map[string]types.AttributeValue, len(t))
-		for k, e := range t {
-			av, err := treeAttr(e)
-			if err != nil {
-				return nil, err
-			}
-			m[k] = av
-		}
-		return &types.AttributeValueMemberM{Value: m}, nil
-	}
-	return nil, fmt.Errorf("unexpected JSON value %T", v)
-}
-
-// fromJSONAttr decodes an M/L attribute into v through JSON.
-func fromJSONAttr(av types.AttributeValue, v any) error {
+// fromJSONAttr decodes column col's attribute av into v through the JSON
+// the codec reads it as.
+func fromJSONAttr(col string, av types.AttributeValue, v any) error {
 	if av == nil {
 		return errors.New("missing")
 	}
-	tree, err := attrTree(av)
+	canonical, err := codec.Column{Name: col, Attribute: col, Type: codec.JSON}.FromAttr(av)
 	if err != nil {
 		return err
 	}
-	b, err := json.Marshal(tree)
+	b, err := json.Marshal(canonical)
 	if err != nil {
 		return err
 	}
 	return json.Unmarshal(b, v)
-}
-
-func attrTree(av types.AttributeValue) (any, error) {
-	switch t := av.(type) {
-	case *types.AttributeValueMemberNULL:
-		return nil, nil
-	case *types.AttributeValueMemberBOOL:
-		return t.Value, nil
-	case *types.AttributeValueMemberS:
-		return t.Value, nil
-	case *types.AttributeValueMemberN:
-		return json.Number(t.Value), nil
-	case *types.AttributeValueMemberL:
-		out := make([]any, len(t.Value))
-		for i, e := range t.Value {
-			v, err := attrTree(e)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = v
-		}
-		return out, nil
-	case *types.AttributeValueMemberM:
-		out := make(map[string]any, len(t.Value))
-		for k, e := range t.Value {
-			v, err := attrTree(e)
-			if err != nil {
-				return nil, err
-			}
-			out[k] = v
-		}
-		return out, nil
-	}
-	return nil, fmt.Errorf("a %T attribute cannot hold JSON", av)
 }

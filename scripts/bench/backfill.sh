@@ -20,6 +20,11 @@
 # DynamoDB Local and mariadbd during each run, and the load average (this box
 # is shared: other sessions' builds and benchmarks show up there).
 #
+# Since issue 13 the backfill maps a row through the codec's one path (the
+# canonical row, then its attribute values) and writes through the SDK's own
+# encoders: no project encoder stands between it and DynamoDB, as none
+# stands between the bare writer and it.
+#
 # DynamoDB Local does about 2k guarded puts/s, so the DynamoDB Local parts run
 # on a prefix of DDB_ROWS rows (default: 200000 when rows > 200000).
 #
@@ -274,6 +279,6 @@ awk -F'\t' '
 			printf "%-10s %12.0f %12.0f %8.2f   %12.0f %12.0f %8.2f   %10.0f %10.0f\n", m, b, c, (b>0?c/b:0), nb, d, (nb>0?d/nb:0), rss["c_backfill_" m]/1024, rss["d_backfill_" m]/1024
 		}
 		print ""
-		print "targets: c/b >= 0.80, d/bare >= 0.80, backfill RSS < 300 MB; read ceiling (a) " rate["a_dump"] " rows/s"
+		print "targets: c/b >= 1.00 in every mode (issue 13), d/bare >= 0.80, backfill RSS < 300 MB; read ceiling (a) " rate["a_dump"] " rows/s"
 	}' "$WORK/rates.tsv" "$RESULTS"
 cat "$WORK/nullddb.summary" 2>/dev/null || true

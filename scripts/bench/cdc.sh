@@ -27,8 +27,15 @@
 # Each (c)/(d) figure is printed with its paired reference and the ratio
 # (RATIO lines), and each part with the load average it ran under; results
 # also carry CPU microseconds per change, steadier than rates on a shared box.
+# Since issue 13 the engine and the references alike go through the SDK's
+# own request encoders, and a row takes one codec path (canonical row ->
+# attribute values + an event detail encoded by encoding/json); (d) prints
+# the engine's CPU per change beside its figure before issue 13
+# (CPU_BEFORE_US, 42 us) and the rise. The DynamoDB tables a run creates
+# are deleted when it ends (the shared stack's DynamoDB Local is in memory).
 # Knobs (env): ORDERS=20000 ROUNDS=9 (200k changes), HOT_ORDERS=200 HOT_ROUNDS=999,
-#   SINK_ITEMS=200000, LOCAL_SINK_ITEMS=50000, LAG_DURATION=10s, DDB=http://127.0.0.1:8000, PARTS=abcde
+#   SINK_ITEMS=200000, LOCAL_SINK_ITEMS=50000, LAG_DURATION=10s, DDB=http://127.0.0.1:8000, PARTS=abcde,
+#   NULL_PORT=18099, CPU_BEFORE_US=42
 #   (PARTS=abc: only the null-endpoint ratio, for quick iterations)
 set -euo pipefail
 
@@ -42,20 +49,27 @@ LAG_DURATION=${LAG_DURATION:-10s}
 PARTS=${PARTS:-abcde} # c implies a and b; d its own sink; e the lag runs
 DDB=${DDB:-http://127.0.0.1:8000}
 NULL_PORT=${NULL_PORT:-18099}
+CPU_BEFORE_US=${CPU_BEFORE_US:-42}
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 WORK=$(mktemp -d /tmp/strangler-bench-cdc.XXXXXX)
 PIDS=()
+TABLES=()
 cleanup() {
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	if [ ${#TABLES[@]} -gt 0 ] && [ -x "$WORK/ddbwriter" ]; then
+		"$WORK/ddbwriter" -endpoint "$DDB" -drop "$(IFS=,; echo "${TABLES[*]}")" || true
+	fi
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
 export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-local} AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-local}
 
-(cd "$ROOT" && go build -o "$WORK/cdcbench" ./scripts/bench/cdcbench && go build -o "$WORK/nullddb" ./scripts/bench/nullddb)
+(cd "$ROOT" && go build -o "$WORK/cdcbench" ./scripts/bench/cdcbench && go build -o "$WORK/nullddb" ./scripts/bench/nullddb &&
+	go build -o "$WORK/ddbwriter" ./scripts/bench/ddbwriter)
 B="$WORK/cdcbench"
 TS=$(date +%s)
+for t in null nullc nullc2 sink sinkc eng engc hot hotc lag500 lagc500 lag1000 lagc1000; do TABLES+=("bench_${t}_${TS}"); done
 val() { sed -n "s/.*$1 \([^ ]*\).*/\1/p"; }
 kv() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "?" }'; }
@@ -103,6 +117,8 @@ D=$("$B" engine -db bench_cdc -start "$START" -changes "$CHANGES" -ddb "$DDB" -b
 echo "$D"
 bd=$(kv rate <<<"$BL"); be=$(kv eb_rate <<<"$BL"); bb=$(kv both_rate <<<"$BL"); d=$(kv rate <<<"$D")
 echo "RATIO d/b = $d / both sinks $bb = $(ratio "$d" "$bb") (target >= 0.8); d/min(each alone) = $d / min(ddb $bd, events $be) = $(ratio "$d" "$(minof "$bd" "$be")")"
+dc=$(kv cpu_us_per_change <<<"$D")
+echo "RATIO cpu per change (d): engine $dc us, before issue 13 ${CPU_BEFORE_US} us: $(ratio "$dc" "$CPU_BEFORE_US") x ($(awk -v a="$dc" -v b="$CPU_BEFORE_US" 'BEGIN { printf "%+.0f", 100 * (a - b) / b }') %)"
 
 echo "== (d') hot keys (load: $(cut -d' ' -f1-3 /proc/loadavg)): ${HOT_ORDERS} orders x (1 + ${HOT_ROUNDS}) changes"
 prep=$("$B" prepare -db bench_cdc_hot -orders "$HOT_ORDERS" -rounds "$HOT_ROUNDS" | grep RESULT)

@@ -498,11 +498,13 @@ func orderItems(ctx context.Context, f flags, dc cdc.Config) ([]map[string]types
 		}
 		vals := make([][]byte, len(raw))
 		for i, r := range raw {
-			if r != nil {
-				vals[i] = slices.Clone([]byte(r))
-			}
+			vals[i] = r
 		}
-		it, _, _, _, err := m.ItemFromText(vals)
+		row, err := m.RowFromText(vals)
+		if err != nil {
+			return nil, err
+		}
+		it, err := m.Item(row)
 		if err != nil {
 			return nil, err
 		}

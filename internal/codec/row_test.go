@@ -1,21 +1,26 @@
 package codec
 
 import (
+	"bytes"
 	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
-// The fast path (ItemFromText) must give exactly what the canonical path
-// (RowFromText, then Item, KeyString and ItemSize) gives: the same item, key
-// and size for a row both accept, and the same error for a row either
-// refuses.
+// A row takes one path: RowFromText (or FromBinlog), then Item for its
+// attributes and Image for its event. checkRow holds every row to what that
+// path must give, whatever the values.
 
 // everyTypeMapping is a mapping with a column of every type, the ref last.
 func everyTypeMapping(t testing.TB, key string) *Mapping {
@@ -66,23 +71,13 @@ func everyTypeMapping(t testing.TB, key string) *Mapping {
 	return m
 }
 
-// slowPath is what ItemFromText must equal.
-func slowPath(m *Mapping, raw [][]byte) (item map[string]types.AttributeValue, key string, size int, rowErr bool, err error) {
-	row, err := m.RowFromText(raw)
-	if err != nil {
-		return nil, string(raw[0]), 0, true, err
-	}
-	item, err = m.Item(row)
-	if err != nil {
-		return nil, m.KeyString(row), 0, false, err
-	}
-	return item, m.KeyString(row), ItemSize(item), false, nil
-}
-
-func checkSame(t *testing.T, m *Mapping, raw [][]byte) {
+// checkRow runs a text-protocol row through the one path. A refused row
+// is a *ValueError naming a mapped column. An accepted row's item has its
+// pk (KeyString) and an attribute for each non-NULL mapped column but the
+// ref, decodes back to the row (RowFromItem), and its event image says
+// what the item says (checkImage).
+func checkRow(t *testing.T, m *Mapping, raw [][]byte) {
 	t.Helper()
-	item, key, size, rowErr, err := m.ItemFromText(raw)
-	wItem, wKey, wSize, wRowErr, wErr := slowPath(m, raw)
 	show := func() string {
 		parts := make([]string, len(raw))
 		for i, r := range raw {
@@ -94,21 +89,132 @@ func checkSame(t *testing.T, m *Mapping, raw [][]byte) {
 		}
 		return strings.Join(parts, ", ")
 	}
-	if (err == nil) != (wErr == nil) || (err != nil && err.Error() != wErr.Error()) || rowErr != wRowErr {
-		t.Fatalf("row %s:\nfast error %v (row %v)\nslow error %v (row %v)", show(), err, rowErr, wErr, wRowErr)
+	row, err := m.RowFromText(raw)
+	if err == nil {
+		var item map[string]types.AttributeValue
+		if item, err = m.Item(row); err == nil {
+			checkItem(t, m, row, item, show)
+			checkImage(t, m, row, item, raw, show)
+			return
+		}
 	}
-	if key != wKey {
-		t.Fatalf("row %s: fast key %q, slow %q", show(), key, wKey)
+	var ve *ValueError
+	if !errors.As(err, &ve) || !slices.ContainsFunc(m.Columns, func(c Column) bool { return c.Name == ve.Column }) {
+		t.Fatalf("row %s: refused with %v, want a *ValueError naming a mapped column", show(), err)
 	}
+}
+
+func checkItem(t *testing.T, m *Mapping, row Row, item map[string]types.AttributeValue, show func() string) {
+	t.Helper()
+	key := m.KeyString(row)
+	if pk, _ := item[AttrPK].(*types.AttributeValueMemberS); key == "" || pk == nil || pk.Value != key {
+		t.Fatalf("row %s: pk %s, want %q", show(), Show(item[AttrPK]), key)
+	}
+	for i, c := range m.Columns[1:] {
+		if _, has := item[c.Attribute]; has != (row[i+1] != nil && !m.IsRef(i+1)) {
+			t.Fatalf("row %s: attribute %s present %v for value %#v", show(), c.Attribute, has, row[i+1])
+		}
+	}
+	back, err := m.RowFromItem(item)
 	if err != nil {
-		return
+		t.Fatalf("row %s: its item %s does not decode: %v", show(), Show(&types.AttributeValueMemberM{Value: item}), err)
 	}
-	if !reflect.DeepEqual(item, wItem) {
-		t.Fatalf("row %s:\nfast %s\nslow %s", show(), Show(&types.AttributeValueMemberM{Value: item}), Show(&types.AttributeValueMemberM{Value: wItem}))
+	want := slices.Clone(row)
+	for i, v := range want {
+		if tm, ok := v.(time.Time); ok {
+			want[i] = tm.Truncate(time.Microsecond) // TimeLayout's precision
+		}
 	}
-	if size != wSize {
-		t.Fatalf("row %s: fast size %d, slow %d", show(), size, wSize)
+	if m.ref > 0 && row[m.ref] != nil {
+		want[0] = nil // the pk is the ref; the surrogate key is MySQL's own
 	}
+	if !reflect.DeepEqual(back, want) {
+		t.Fatalf("row %s: item decodes to\n%#v, want\n%#v", show(), back, want)
+	}
+}
+
+// checkImage: the event image encodes (encoding/json) to an object of every
+// column but the ref whose fields say what the item's attributes say: the
+// same strings, the same number texts (floats by value), times in the same
+// layout, BLOBs as base64 of the same bytes, and each JSON column as the
+// same JSON as its text, numbers exact.
+func checkImage(t *testing.T, m *Mapping, row Row, item map[string]types.AttributeValue, raw [][]byte, show func() string) {
+	t.Helper()
+	b, err := json.Marshal(m.Image(row))
+	if err != nil {
+		t.Fatalf("row %s: image: %v", show(), err)
+	}
+	img := decodeJSONText(t, b)
+	fields, _ := img.(map[string]any)
+	if _, _, hasRef := m.Ref(); len(fields) != len(m.Columns)-btoi(hasRef) {
+		t.Fatalf("row %s: image %s has %d fields", show(), b, len(fields))
+	}
+	for i, c := range m.Columns {
+		if m.IsRef(i) {
+			continue
+		}
+		got, want := fields[c.Name], imageOf(t, c, item[c.Attribute], raw[i])
+		if n, ok := got.(json.Number); ok && (c.Type == Float || c.Type == Double) {
+			got, _ = strconv.ParseFloat(string(n), 64)
+		}
+		if i == 0 {
+			want = item[AttrPK].(*types.AttributeValueMemberS).Value
+			if _, isNum := got.(json.Number); isNum && !m.IsRefKey(want.(string)) {
+				want = json.Number(want.(string))
+			}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("row %s: image field %s = %#v, want %#v (item %s)", show(), c.Name, got, want, Show(item[c.Attribute]))
+		}
+	}
+}
+
+// imageOf is the image field that says what attribute av (nil: absent)
+// of column c says.
+func imageOf(t *testing.T, c Column, av types.AttributeValue, text []byte) any {
+	switch v := av.(type) {
+	case nil:
+		return nil
+	case *types.AttributeValueMemberS:
+		return v.Value
+	case *types.AttributeValueMemberB:
+		return base64.StdEncoding.EncodeToString(v.Value)
+	case *types.AttributeValueMemberN:
+		switch c.Type {
+		case Decimal:
+			return v.Value
+		case Float, Double:
+			bits := 64
+			if c.Type == Float {
+				bits = 32
+			}
+			f, _ := strconv.ParseFloat(v.Value, bits)
+			return f
+		case JSON:
+			return decodeJSONText(t, text)
+		}
+		return json.Number(v.Value)
+	}
+	return decodeJSONText(t, text) // a JSON column's M, L, BOOL or NULL
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// decodeJSONText reads JSON as a consumer does, numbers exact.
+func decodeJSONText(t *testing.T, b []byte) any {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		t.Fatalf("%q: %v", b, err)
+	}
+	return v
 }
 
 // jsonCases are JSON column texts of every shape, good and bad.
@@ -134,13 +240,23 @@ var jsonCases = []string{
 	"\xef\xbb\xbf{}", `{a:1}`, `{'a':1}`, `['a']`, `{"a":1}}`, `[1]]`, "{\"a\":\"\x01\"}",
 }
 
-func TestItemFromTextJSONShapes(t *testing.T) {
+// TestRowJSONShapes: a JSON column's text is read as encoding/json reads
+// it: the row is refused exactly when the text is not one valid JSON value.
+func TestRowJSONShapes(t *testing.T) {
 	m := everyTypeMapping(t, "uint")
 	for _, j := range jsonCases {
-		raw := make([][]byte, len(m.Columns))
-		raw[0] = []byte("7")
-		raw[m.byAttr["j"]] = []byte(j)
-		checkSame(t, m, raw)
+		checkJSONColumn(t, m, j)
+	}
+}
+
+func checkJSONColumn(t *testing.T, m *Mapping, j string) {
+	t.Helper()
+	raw := make([][]byte, len(m.Columns))
+	raw[0] = []byte("7")
+	raw[m.byAttr["j"]] = []byte(j)
+	checkRow(t, m, raw)
+	if _, err := m.RowFromText(raw); (err == nil) != json.Valid([]byte(j)) {
+		t.Fatalf("JSON %q: RowFromText error %v, json.Valid %v", j, err, json.Valid([]byte(j)))
 	}
 }
 
@@ -167,7 +283,9 @@ var scalarCases = map[string][]string{
 	"bl":  {"", "\x00\xff", "blob"},
 }
 
-func TestItemFromTextScalars(t *testing.T) {
+// TestRowScalars runs every scalar case of every column through the one
+// path, under each kind of key, and the keys and refs themselves.
+func TestRowScalars(t *testing.T) {
 	for _, key := range []string{"uint", "int", "string", ""} {
 		m := everyTypeMapping(t, key)
 		for attr, vals := range scalarCases {
@@ -175,24 +293,24 @@ func TestItemFromTextScalars(t *testing.T) {
 				raw := make([][]byte, len(m.Columns))
 				raw[0] = []byte("42")
 				raw[m.byAttr[attr]] = []byte(v)
-				checkSame(t, m, raw)
+				checkRow(t, m, raw)
 			}
 		}
 		for _, k := range []string{"", "0", "-0", "-1", "01", "+1", "18446744073709551615", "x", "\xff", "ord_1"} {
 			raw := make([][]byte, len(m.Columns))
 			raw[0] = []byte(k)
-			checkSame(t, m, raw)
+			checkRow(t, m, raw)
 		}
 		if key == "" {
 			for _, ref := range []string{"ord_abc", "", "12"} {
 				raw := make([][]byte, len(m.Columns))
 				raw[0], raw[m.ref] = []byte("5"), []byte(ref)
-				checkSame(t, m, raw)
+				checkRow(t, m, raw)
 			}
 		}
 	}
 	m := everyTypeMapping(t, "uint")
-	if _, _, _, _, err := m.ItemFromText(make([][]byte, 3)); err == nil {
+	if _, err := m.RowFromText(make([][]byte, 3)); err == nil {
 		t.Fatal("a row of the wrong width was accepted")
 	}
 }
@@ -301,21 +419,16 @@ func mutate(r *rand.Rand, s string) string {
 	return s[:i] + string(breakers[r.IntN(len(breakers))]) + s[i+1:]
 }
 
-// TestItemFromTextProperty compares both paths on random rows: random JSON
+// TestRowProperty runs random rows through the one path: random JSON
 // (valid and broken), and each column now and then NULL or a value from the
 // scalar cases.
-func TestItemFromTextProperty(t *testing.T) {
+func TestRowProperty(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	n := 20000
 	if testing.Short() {
 		n = 2000
 	}
 	maps := []*Mapping{everyTypeMapping(t, "uint"), everyTypeMapping(t, "int"), everyTypeMapping(t, "string"), everyTypeMapping(t, "")}
-	builders := make([]*ItemBuilder, len(maps))
-	for i, m := range maps {
-		builders[i] = m.NewItemBuilder()
-	}
-	kept := make([][]keptRow, len(maps))
 	for it := range n {
 		m := maps[it%len(maps)]
 		raw := make([][]byte, len(m.Columns))
@@ -337,82 +450,47 @@ func TestItemFromTextProperty(t *testing.T) {
 		if m.ref > 0 && r.IntN(10) == 0 {
 			raw[m.ref] = []byte(fmt.Sprintf("ord_%d", r.IntN(100)))
 		}
-		checkSame(t, m, raw)
-		// The same rows through one ItemBuilder per mapping, whose items
-		// share blocks: each must still equal its slow path once every
-		// later row is built (no item sees another's values).
-		bi := it % len(maps)
-		kept[bi] = append(kept[bi], keptRow{raw: raw, built: built(builders[bi].ItemFromText(raw))})
-	}
-	for bi, rows := range kept {
-		for _, k := range rows {
-			if want := built(slowPath(maps[bi], k.raw)); !reflect.DeepEqual(k.built, want) {
-				t.Fatalf("builder item of %q:\n got %+v\nwant %+v", k.raw, k.built, want)
-			}
-		}
+		checkRow(t, m, raw)
 	}
 }
 
-type keptRow struct {
-	raw   [][]byte
-	built builtItem
-}
-
-// builtItem is what ItemFromText returns, errors by their text.
-type builtItem struct {
-	Item   map[string]types.AttributeValue
-	Key    string
-	Size   int
-	RowErr bool
-	Err    string
-}
-
-func built(item map[string]types.AttributeValue, key string, size int, rowErr bool, err error) builtItem {
-	b := builtItem{Item: item, Key: key, Size: size, RowErr: rowErr}
-	if err != nil {
-		b.Err = err.Error()
-	}
-	return b
-}
-
-// FuzzJSONColumn: whatever the JSON column holds, both paths agree.
+// FuzzJSONColumn: whatever the JSON column holds, the one path gives what
+// checkJSONColumn wants.
 func FuzzJSONColumn(f *testing.F) {
 	for _, j := range jsonCases {
 		f.Add(j)
 	}
 	m := everyTypeMapping(f, "uint")
 	f.Fuzz(func(t *testing.T, j string) {
-		raw := make([][]byte, len(m.Columns))
-		raw[0] = []byte("1")
-		raw[m.byAttr["j"]] = []byte(j)
-		checkSame(t, m, raw)
+		checkJSONColumn(t, m, j)
 	})
 }
 
-func BenchmarkItemFromText(b *testing.B) {
+// BenchmarkRow is one order-like row's text to its item, and to its item
+// and its event image encoded.
+func BenchmarkRow(b *testing.B) {
 	m := everyTypeMapping(b, "uint")
 	raw := orderLikeRow(m)
-	b.Run("fast", func(b *testing.B) {
+	item := func() Row {
+		row, err := m.RowFromText(raw)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := m.Item(row); err != nil {
+			b.Fatal(err)
+		}
+		return row
+	}
+	b.Run("item", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, _, _, _, err := m.ItemFromText(raw); err != nil {
-				b.Fatal(err)
-			}
+			item()
 		}
 	})
-	b.Run("builder", func(b *testing.B) {
-		b.ReportAllocs()
-		ib := m.NewItemBuilder()
-		for b.Loop() {
-			if _, _, _, _, err := ib.ItemFromText(raw); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("slow", func(b *testing.B) {
+	b.Run("item+event", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, _, _, _, err := slowPath(m, raw); err != nil {
+			if _, err := json.Marshal(m.Image(item())); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -433,29 +511,41 @@ func orderLikeRow(m *Mapping) [][]byte {
 	return raw
 }
 
-// TestItemFromTextTakesTheFastPath: the comparisons above would pass if
-// everything fell back; the common values must not.
-func TestItemFromTextTakesTheFastPath(t *testing.T) {
+// TestCommonValuesAccepted: the properties above would hold if every row
+// were refused; the values of real orders must not be.
+func TestCommonValuesAccepted(t *testing.T) {
 	m := everyTypeMapping(t, "uint")
-	if _, _, _, ok := m.fastItem(orderLikeRow(m), &slabs{}); !ok {
-		t.Fatal("an order-like row took the slow path")
+	row, err := m.RowFromText(orderLikeRow(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Item(row); err != nil {
+		t.Fatal(err)
 	}
 	for _, j := range []string{`{}`, `[]`, `{"a":[1,-2.5,"x",true,false,null,{}]}`, `"🐢"`, `"\n"`, `0`, `12345678901234567890123456789012345678`,
 		strings.Repeat("[", 32) + strings.Repeat("]", 32)} {
-		if _, _, ok := m.Columns[m.byAttr["j"]].fastAttr([]byte(j)); !ok {
-			t.Errorf("JSON %s took the slow path", j)
+		if _, err := m.Columns[m.byAttr["j"]].attrOfText(j); err != nil {
+			t.Errorf("JSON %s: %v", j, err)
 		}
 	}
 	for attr, v := range map[string]string{"d12": "-9.99", "d38": "0", "d22": "0.50", "dtm": "2024-02-29 23:59:59.999999", "dt0": "2025-01-01 00:00:00", "i": "-7", "u": "0"} {
-		c := m.Columns[m.byAttr[attr]]
-		if _, _, ok := c.fastAttr([]byte(v)); !ok {
-			t.Errorf("%s %q took the slow path", attr, v)
+		if _, err := m.Columns[m.byAttr[attr]].attrOfText(v); err != nil {
+			t.Errorf("%s %q: %v", attr, v, err)
 		}
 	}
 }
 
+// attrOfText is Attr(FromText(text)).
+func (c Column) attrOfText(text string) (types.AttributeValue, error) {
+	v, err := c.FromText([]byte(text), false)
+	if err != nil {
+		return nil, err
+	}
+	return c.Attr(v)
+}
+
 // TestFastNumberCheck: a number the fast check passes is one checkNumber
-// accepts (jsonAttr and the scanner skip checkNumber for those).
+// accepts (jsonAttr skips checkNumber for those).
 func TestFastNumberCheck(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	cases := []string{"0", "-0", "1.5", "00", "01.50", "-", "", ".5", "5.", "1e5", "0x10", "1_000", "+1", "9.9e125",
