@@ -6,7 +6,8 @@
 // metadata, privileges, the start position not purged) and waits as a
 // standby until the Lease, which makes one cdc per source active, is its.
 // Each term as leader then wires its roles in order (run.go, roles.go):
-//   - leaseKeeper renews the lease and ends the term once it is lost;
+//   - the lease keeper (Lease.keep) renews the lease and ends the term once
+//     it is lost;
 //   - Streamer reads the binlog and emits whole transactions of decoded
 //     changes, following DDL on the table and reconnecting on its own;
 //   - batcher collects them into batches the Applier prepares: guarded
