@@ -26,6 +26,8 @@ type Config struct {
 	Listen string `mapstructure:"listen"`
 	// Admin is the operators' API. Optional: defaults below.
 	Admin AdminConfig `mapstructure:"admin"`
+	// Force is the testers' forced-backend header. Optional: off by default.
+	Force ForceConfig `mapstructure:"force"`
 	// Backends are the two services behind the proxy.
 	Backends BackendsConfig `mapstructure:"backends"`
 	// MaxBodyBytes caps request bodies: larger ones get 413 before any
@@ -53,7 +55,7 @@ type Config struct {
 	Routes []RouteConfig `mapstructure:"routes"`
 	// ReloadInterval is how often the config file's modification time is
 	// checked for a live reload. Every key applies live except listen,
-	// admin.listen, admin.token, control.table, control.name,
+	// admin.listen, admin.token, force.token, control.table, control.name,
 	// control.plan_lease and dynamodb.*, which keep their running values
 	// (each logged as needing a restart). Optional: defaults to 1s; 0 disables.
 	ReloadInterval time.Duration `mapstructure:"reload_interval"`
@@ -81,8 +83,17 @@ type AdminConfig struct {
 	// Listen is the admin API's address, on loopback (127.0.0.1, ::1 or
 	// localhost; others are refused). Optional: defaults to 127.0.0.1:8089.
 	Listen string `mapstructure:"listen"`
-	// Token is the bearer token of the admin API, also the credential that
-	// makes X-Strangler-Backend honoured. Required: at least 16 characters. A secret.
+	// Token is the bearer token of the admin API (never honoured on the
+	// proxied API). Required: at least 16 characters. A secret.
+	Token config.Secret `mapstructure:"token"`
+}
+
+// ForceConfig is the credential of the forced-backend header.
+type ForceConfig struct {
+	// Token, sent in X-Strangler-Force-Token, makes X-Strangler-Backend on a
+	// proxied request honoured. Optional: defaults to empty, which turns the
+	// forced-backend header off; else at least 16 characters, not the admin
+	// token. A secret: set it with STRANGLER_PROXY_FORCE_TOKEN.
 	Token config.Secret `mapstructure:"token"`
 }
 
@@ -221,6 +232,9 @@ func (c *Config) Validate() error {
 			"a loopback address like 127.0.0.1:8089 (the admin API changes routing: reach it through SSH or a sidecar)")
 	}
 	ck.Check(len(c.Admin.Token.Reveal()) >= 16, "admin.token", c.Admin.Token, "a secret of at least 16 characters (STRANGLER_PROXY_ADMIN_TOKEN)")
+	ft := c.Force.Token.Reveal()
+	ck.Check(ft == "" || len(ft) >= 16 && ft != c.Admin.Token.Reveal(), "force.token", c.Force.Token,
+		"empty (off) or a secret of at least 16 characters other than admin.token (STRANGLER_PROXY_FORCE_TOKEN)")
 	checkURL(ck, "backends.legacy", c.Backends.Legacy)
 	checkURL(ck, "backends.new", c.Backends.New)
 	ck.Check(c.MaxBodyBytes >= 1024, "max_body_bytes", c.MaxBodyBytes, "at least 1024")

@@ -23,7 +23,7 @@
 //   - Reloader applies edits of the config file live.
 //
 // Decisions worth knowing: bucket = fmix64(fnv1a64(key)) mod 10000 (see
-// Bucket); X-Strangler-Backend without the admin token is ignored, not
-// refused; a persisted admin or plan change wins over the config file until
+// Bucket); X-Strangler-Backend without force.token is ignored, not
+// refused, and a client's own X-Strangler-* headers never reach a backend; a persisted admin or plan change wins over the config file until
 // the file changes that route's mode or weight (see Switch).
 package proxy

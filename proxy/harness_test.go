@@ -67,7 +67,8 @@ type fakeBackend struct {
 	fail atomic.Bool
 	// hangup makes it drop the connection without an answer.
 	hangup atomic.Bool
-	// leaked records that the proxy's own headers reached the backend.
+	// leaked records that a control header (X-Strangler-*, X-Dry-Run)
+	// reached the backend.
 	leaked atomic.Bool
 	// delay, when set, holds every answer but /readyz that long.
 	delay atomic.Int64
@@ -93,8 +94,10 @@ func startFake(t *testing.T, name string) *fakeBackend {
 			}
 			return
 		}
-		if r.Header.Get(proxy.HeaderAdminToken) != "" || r.Header.Get(proxy.HeaderBackend) != "" {
-			f.leaked.Store(true)
+		for k := range r.Header {
+			if strings.HasPrefix(k, "X-Strangler-") || k == "X-Dry-Run" {
+				f.leaked.Store(true)
+			}
 		}
 		if d := f.delay.Load(); d > 0 {
 			select {

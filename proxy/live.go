@@ -82,8 +82,8 @@ func restartKey(key string) (why string, restart bool) {
 	switch {
 	case key == "listen", key == "admin.listen":
 		return "the listener is bound at start", true
-	case key == "admin.token":
-		return "the admin credential is read at start", true
+	case key == "admin.token", key == "force.token":
+		return "the credential is read at start", true
 	case key == "control.table", key == "control.name", strings.HasPrefix(key, "dynamodb."):
 		return "routing state, pins, plans and the plan lease live there: a replica must not switch stores while running", true
 	case key == "control.plan_lease":
@@ -96,7 +96,7 @@ func restartKey(key string) (why string, restart bool) {
 // restart, so a reload applies everything else and leaves those alone.
 func keepRestartKeys(next *Config, running Config) {
 	next.Listen = running.Listen
-	next.Admin = running.Admin
+	next.Admin, next.Force = running.Admin, running.Force
 	next.Control.Table, next.Control.Name, next.Control.PlanLease = running.Control.Table, running.Control.Name, running.Control.PlanLease
 	next.DynamoDB = running.DynamoDB
 }

@@ -8,7 +8,7 @@ import (
 )
 
 // TestChangedKeysAndRestart: changedKeys names each changed key as in
-// configs/proxy.yaml, and exactly the listeners, admin token, control
+// configs/proxy.yaml, and exactly the listeners, the tokens, control
 // table, group, plan lease and DynamoDB endpoint need a restart; the
 // Reloader keeps their running values.
 func TestChangedKeysAndRestart(t *testing.T) {
@@ -16,6 +16,7 @@ func TestChangedKeysAndRestart(t *testing.T) {
 	b := a
 	b.Listen = "127.0.0.1:1"
 	b.Admin.Token = "x"
+	b.Force.Token = "y"
 	b.Backends.New = "http://127.0.0.1:2"
 	b.Transport.DialTimeout = time.Minute
 	b.Health.Interval = time.Minute
@@ -29,7 +30,7 @@ func TestChangedKeysAndRestart(t *testing.T) {
 	b.Routes = []RouteConfig{{Name: "r", Match: "GET /x"}}
 
 	got := changedKeys(a, b)
-	want := []string{"listen", "admin.token", "backends.new", "max_body_bytes", "transport.dial_timeout", "health.interval",
+	want := []string{"listen", "admin.token", "force.token", "backends.new", "max_body_bytes", "transport.dial_timeout", "health.interval",
 		"circuit.probes", "control.table", "control.poll", "control.plan_lease", "dynamodb.url", "routes", "gogc"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("changed keys (-want +got):\n%s", diff)
@@ -40,7 +41,7 @@ func TestChangedKeysAndRestart(t *testing.T) {
 			restart = append(restart, k)
 		}
 	}
-	if diff := cmp.Diff([]string{"listen", "admin.token", "control.table", "control.plan_lease", "dynamodb.url"}, restart); diff != "" {
+	if diff := cmp.Diff([]string{"listen", "admin.token", "force.token", "control.table", "control.plan_lease", "dynamodb.url"}, restart); diff != "" {
 		t.Fatalf("restart keys (-want +got):\n%s", diff)
 	}
 	keepRestartKeys(&b, a)

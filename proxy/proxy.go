@@ -56,7 +56,7 @@ type Proxy struct {
 	newAvail   Availability
 	pins       *Pinner
 	mirrors    Mirrors
-	adminToken []byte
+	forceToken []byte       // empty: HeaderBackend is never honoured
 	maxBody    atomic.Int64 // max_body_bytes, live
 	now        func() time.Time
 	log        *slog.Logger
@@ -102,15 +102,15 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.ContentLength = int64(len(body))
 	}
 
-	d, err := p.decide(r, rt, &ps, body)
+	forced := p.forced(r)
+	stripControl(r.Header, p.sw.Table().dryRun)
+	d, err := p.decide(r, rt, &ps, body, forced)
 	if err != nil {
 		p.finish(w, r, rt, d.backend, start, 0, err)
 		return
 	}
 	if shadowing && d.reason == "mode" {
 		hdr := r.Header.Clone()
-		hdr.Del(HeaderAdminToken)
-		hdr.Del(HeaderBackend)
 		r = r.WithContext(context.WithValue(r.Context(), shadowKey{}, &shadowCapture{
 			mirrors: p.mirrors, limit: maxBody,
 			ex: Exchange{Route: rt.Name(), Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Header: hdr, Body: body},
@@ -151,13 +151,10 @@ func (p *Proxy) done(r *http.Request, sw *statusWriter, rt *Route, b Backend, st
 
 // decide picks the backend of r. It fails with ErrOwnedUnavailable (and the
 // new backend) when only new may serve r and new is unavailable.
-func (p *Proxy) decide(r *http.Request, rt *Route, ps *params, body []byte) (decision, error) {
-	if v := r.Header.Get(HeaderBackend); v != "" {
-		// Honoured only with the admin token; otherwise ignored (the
-		// response's X-Strangler-Backend shows where it went).
-		if b, ok := ParseBackend(v); ok && p.isAdmin(r) {
-			return p.available(decision{backend: b, reason: "forced"})
-		}
+// forced is the backend the request forces, or "".
+func (p *Proxy) decide(r *http.Request, rt *Route, ps *params, body []byte, forced Backend) (decision, error) {
+	if forced != "" {
+		return p.available(decision{backend: forced, reason: "forced"})
 	}
 	if id := ps.get("id"); strings.HasPrefix(id, "ord_") {
 		return p.available(decision{backend: BackendNew, reason: "owned"})
@@ -204,9 +201,35 @@ func (p *Proxy) available(d decision) (decision, error) {
 	return d, nil
 }
 
-func (p *Proxy) isAdmin(r *http.Request) bool {
-	tok := r.Header.Get(HeaderAdminToken)
-	return tok != "" && subtle.ConstantTimeCompare([]byte(tok), p.adminToken) == 1
+// forced returns the backend r forces with HeaderBackend, honoured only
+// with force.token in HeaderForceToken; otherwise "" (the header is
+// ignored, not refused, so a client cannot probe for the token; the
+// response's X-Strangler-Backend shows where it went).
+func (p *Proxy) forced(r *http.Request) Backend {
+	v := r.Header.Get(HeaderBackend)
+	if v == "" || len(p.forceToken) == 0 {
+		return ""
+	}
+	tok := r.Header.Get(HeaderForceToken)
+	if b, ok := ParseBackend(v); ok && subtle.ConstantTimeCompare([]byte(tok), p.forceToken) == 1 {
+		return b
+	}
+	return ""
+}
+
+// stripControl drops from a client's request the headers only the proxy may
+// send a backend: every X-Strangler-* header (a client's own dry-run marker
+// would make the new service skip a write; the forced backend and its token
+// never leave the proxy) and extra, the routes' dry-run headers.
+func stripControl(h http.Header, extra []string) {
+	for k := range h {
+		if len(k) >= len(controlPrefix) && strings.EqualFold(k[:len(controlPrefix)], controlPrefix) {
+			delete(h, k)
+		}
+	}
+	for _, k := range extra {
+		delete(h, k)
+	}
 }
 
 // finish answers a request that failed before or without a backend answer.

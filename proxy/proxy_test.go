@@ -17,6 +17,7 @@ import (
 	"github.com/anycompany/strangler/internal/contracttest"
 	"github.com/anycompany/strangler/internal/problem"
 	"github.com/anycompany/strangler/proxy"
+	"github.com/anycompany/strangler/proxy/shadow"
 )
 
 // orderRoutes are the order API's routes, all canary at weight.
@@ -106,23 +107,58 @@ func TestWeightsHonoured(t *testing.T) {
 	}
 }
 
-// TestForcedBackend: X-Strangler-Backend is honoured only with the admin
-// token, and neither header reaches a backend.
+// TestForcedBackend: X-Strangler-Backend is honoured only with force.token
+// (never with the admin token, never when force.token is unset), and no
+// X-Strangler-* header a client sends reaches a backend.
 func TestForcedBackend(t *testing.T) {
+	const forceToken = "test-force-token-0123456789"
 	legacy, nw := startFake(t, "legacy"), startFake(t, "new")
-	h := startProxy(t, testConfig(t, legacy.srv.URL, nw.srv.URL, "",
-		proxy.RouteConfig{Name: "list-orders", Match: "GET /v1/orders", Mode: proxy.ModeLegacy}), proxy.Deps{})
-	if a := call(t, "GET", h.url+"/v1/orders?customer_id=x", "", proxy.HeaderBackend, "new"); a.backend != "legacy" {
-		t.Errorf("forced without a token: answered by %q, want legacy (header ignored)", a.backend)
-	}
-	if a := call(t, "GET", h.url+"/v1/orders?customer_id=x", "", proxy.HeaderBackend, "new", proxy.HeaderAdminToken, "wrong"); a.backend != "legacy" {
-		t.Errorf("forced with a wrong token: answered by %q, want legacy", a.backend)
-	}
-	if a := call(t, "GET", h.url+"/v1/orders?customer_id=x", "", proxy.HeaderBackend, "new", proxy.HeaderAdminToken, adminToken); a.backend != "new" || a.status != 200 {
-		t.Errorf("forced with the token: %d from %q, want 200 from new", a.status, a.backend)
+	route := proxy.RouteConfig{Name: "list-orders", Match: "GET /v1/orders", Mode: proxy.ModeLegacy}
+	cfg := testConfig(t, legacy.srv.URL, nw.srv.URL, "", route)
+	cfg.Force.Token = forceToken
+	h := startProxy(t, cfg, proxy.Deps{})
+	for _, tc := range []struct {
+		name string
+		hdr  []string
+		want string
+	}{
+		{"no token", []string{proxy.HeaderBackend, "new"}, "legacy"},
+		{"wrong token", []string{proxy.HeaderBackend, "new", proxy.HeaderForceToken, "wrong"}, "legacy"},
+		{"admin token", []string{proxy.HeaderBackend, "new", proxy.HeaderForceToken, adminToken}, "legacy"},
+		{"admin token as the admin header", []string{proxy.HeaderBackend, "new", "X-Strangler-Admin-Token", adminToken}, "legacy"},
+		{"force token", []string{proxy.HeaderBackend, "new", proxy.HeaderForceToken, forceToken, "X-Strangler-Dry-Run", "true"}, "new"},
+	} {
+		if a := call(t, "GET", h.url+"/v1/orders?customer_id=x", "", tc.hdr...); a.backend != tc.want || a.status != 200 {
+			t.Errorf("%s: %d from %q, want 200 from %s", tc.name, a.status, a.backend, tc.want)
+		}
 	}
 	if legacy.leaked.Load() || nw.leaked.Load() {
-		t.Error("the admin token or the override header reached the backend")
+		t.Error("a control header reached the backend")
+	}
+
+	off := startProxy(t, testConfig(t, legacy.srv.URL, nw.srv.URL, "", route), proxy.Deps{})
+	if a := call(t, "GET", off.url+"/v1/orders?customer_id=x", "", proxy.HeaderBackend, "new", proxy.HeaderForceToken, forceToken); a.backend != "legacy" {
+		t.Errorf("without force.token the header was honoured: answered by %q", a.backend)
+	}
+}
+
+// TestClientDryRunHeadersStripped: a client's own dry-run header (the
+// default X-Strangler-Dry-Run or a route's shadow.dry_run_header) never
+// reaches a backend, so it cannot make the new service skip a real write.
+func TestClientDryRunHeadersStripped(t *testing.T) {
+	legacy, nw := startFake(t, "legacy"), startFake(t, "new")
+	sh := shadow.DefaultConfig()
+	sh.DryRunHeader = "x-dry-run"
+	h := startProxy(t, testConfig(t, legacy.srv.URL, nw.srv.URL, "",
+		proxy.RouteConfig{Name: "create-order", Match: "POST /v1/orders", Mode: proxy.ModeNew, Shadow: &sh},
+		proxy.RouteConfig{Name: "list-orders", Match: "GET /v1/orders", Mode: proxy.ModeLegacy}), proxy.Deps{})
+	a := call(t, "POST", h.url+"/v1/orders", fmt.Sprintf(orderBody, "c1"), "X-Strangler-Dry-Run", "true", "X-Dry-Run", "true", "x-strangler-other", "1")
+	b := call(t, "GET", h.url+"/v1/orders?customer_id=x", "", "X-Strangler-Dry-Run", "true", "X-Dry-Run", "true")
+	if a.backend != "new" || a.status != 200 || b.backend != "legacy" || b.status != 200 {
+		t.Fatalf("answers: %d from %s, %d from %s", a.status, a.backend, b.status, b.backend)
+	}
+	if legacy.leaked.Load() || nw.leaked.Load() {
+		t.Error("a client's dry-run header reached the backend")
 	}
 }
 

@@ -144,7 +144,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	s.sw = sw
 
 	s.proxy = &Proxy{
-		sw: sw, adminToken: []byte(cfg.Admin.Token.Reveal()), now: deps.Now, log: log, refused: s.metrics.refused,
+		sw: sw, forceToken: []byte(cfg.Force.Token.Reveal()), now: deps.Now, log: log, refused: s.metrics.refused,
 		pins: NewPinner(pins, cfg.Idempotency.TTL, cfg.Idempotency.CacheSize, deps.Now, s.metrics),
 	}
 	s.proxy.maxBody.Store(cfg.MaxBodyBytes)

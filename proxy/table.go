@@ -341,6 +341,9 @@ type Table struct {
 	routes    []*Route
 	byName    map[string]*Route
 	unmatched *Route
+	// dryRun are the routes' shadow dry-run headers (canonical names), which
+	// a client may not send.
+	dryRun []string
 }
 
 // match returns the first route matching method and path, or the unmatched
@@ -387,6 +390,9 @@ func buildTable(routes []RouteConfig, states map[string]RouteState, obsFor func(
 			st = fileState(rc)
 		}
 		r := &Route{cfg: rc, pat: p, key: key, state: st, threshold: Threshold(st.Weight), obs: obsFor(rc.Name)}
+		if rc.Shadow != nil && rc.Shadow.DryRunHeader != "" {
+			t.dryRun = append(t.dryRun, http.CanonicalHeaderKey(rc.Shadow.DryRunHeader))
+		}
 		t.routes = append(t.routes, r)
 		t.byName[rc.Name] = r
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anycompany/strangler/internal/config"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -183,15 +184,24 @@ func TestConfigRefusesBadRoutes(t *testing.T) {
 	c := DefaultConfig()
 	c.Admin.Token = "0123456789abcdef"
 	c.Admin.Listen = "0.0.0.0:8089"
+	c.Force.Token = c.Admin.Token // the admin token may not double as the force token
 	c.Routes = []RouteConfig{
 		{Name: "a b", Match: "GET /x", Mode: "canary", Weight: 10},
 		{Name: "ok", Match: "GET x", Mode: "sideways", Weight: 100.001, Sticky: "cookie:x"},
 		{Name: "ok", Match: "GET /y"},
 	}
 	err := c.Validate()
-	for _, key := range []string{`"admin.listen"`, `"routes[0].name"`, `"routes[1].match"`, `"routes[1].mode"`, `"routes[1].weight"`, `"routes[1].sticky"`, `"routes[2].name"`} {
+	for _, key := range []string{`"admin.listen"`, `"force.token"`, `"routes[0].name"`, `"routes[1].match"`, `"routes[1].mode"`, `"routes[1].weight"`, `"routes[1].sticky"`, `"routes[2].name"`} {
 		if err == nil || !strings.Contains(err.Error(), key) {
 			t.Errorf("error does not name %s: %v", key, err)
+		}
+	}
+	c = DefaultConfig()
+	c.Admin.Token = "0123456789abcdef"
+	for tok, ok := range map[config.Secret]bool{"": true, "short": false, "fedcba9876543210": true} {
+		c.Force.Token = tok
+		if err := c.Validate(); (err == nil) != ok {
+			t.Errorf("force.token of %d characters: %v", len(tok), err)
 		}
 	}
 }

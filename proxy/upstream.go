@@ -14,10 +14,14 @@ import (
 // Headers the proxy reads or writes.
 const (
 	// HeaderBackend names the backend that answered, on every response; on a
-	// request it forces a backend, honoured only with HeaderAdminToken.
+	// request it forces a backend, honoured only with HeaderForceToken.
 	HeaderBackend = "X-Strangler-Backend"
-	// HeaderAdminToken carries the admin token that makes HeaderBackend honoured.
-	HeaderAdminToken = "X-Strangler-Admin-Token"
+	// HeaderForceToken carries force.token, which makes HeaderBackend honoured.
+	HeaderForceToken = "X-Strangler-Force-Token"
+	// controlPrefix starts the headers only the proxy may send a backend
+	// (the forced backend, its token, the dry-run marker of shadow copies):
+	// a client's own are dropped.
+	controlPrefix = "X-Strangler-"
 	// HeaderIdempotencyKey is the client's idempotency key of a POST.
 	HeaderIdempotencyKey = "Idempotency-Key"
 )
@@ -149,10 +153,6 @@ func newUpstream(name Backend, base *url.URL, cfg Config, pool httputil.BufferPo
 			}
 			pr.SetURL(base)
 			setXForwarded(pr)
-			// Never leak the admin credential or the override to a backend
-			// (the names are canonical: a plain delete does).
-			delete(pr.Out.Header, HeaderAdminToken)
-			delete(pr.Out.Header, HeaderBackend)
 		},
 		Transport:      &retryTransport{next: tr, retries: cfg.Retries, onRetry: onRetry},
 		BufferPool:     pool,

@@ -30,8 +30,9 @@ field), canary (the keys whose sticky bucket fmix64(fnv1a64(key)) mod 10000 is
 below weight*100 go to new) or new. Ids with the ord_ prefix always go to new;
 a POST with an Idempotency-Key stays on the backend that first saw the key for
 24 h. Every response names its backend in X-Strangler-Backend; a tester may
-force one with X-Strangler-Backend plus X-Strangler-Admin-Token (without the
-token the header is ignored).
+force one with X-Strangler-Backend plus X-Strangler-Force-Token: force.token
+(off unless configured; without the token the header is ignored). A client's
+own X-Strangler-* and dry-run headers are dropped before any backend.
 
 The admin API (admin.listen, bearer admin.token) lists live figures, changes
 modes and weights, runs progressive plans and serves the audit log and the
