@@ -22,6 +22,7 @@ import (
 	"github.com/anycompany/strangler/internal/config"
 	"github.com/anycompany/strangler/internal/order"
 	"github.com/anycompany/strangler/internal/orderapi"
+	"github.com/anycompany/strangler/internal/sinkauth"
 	"github.com/anycompany/strangler/orders/outbox"
 )
 
@@ -97,6 +98,9 @@ type ProcessorConfig struct {
 	// other events are acknowledged and ignored. Optional: defaults to
 	// com.anycompany.orders.service.
 	Source string `mapstructure:"source"`
+	// Auth is the credential every POST /events must carry: the bus's
+	// (or an EventBridge API destination's) connection. Required.
+	Auth sinkauth.Connection `mapstructure:"auth"`
 }
 
 // Faults are deliberate failures of the /v1/ routes, for demonstrations of
@@ -182,6 +186,7 @@ func (c *Config) Validate() error {
 	ck.Check(len(c.AdminToken.Reveal()) >= 8, "admin_token", c.AdminToken, "at least 8 characters")
 	c.Faults.check(ck, "faults")
 	ck.Check(c.TransactAttempts >= 1 && c.TransactAttempts <= 100, "transact_attempts", c.TransactAttempts, "1 to 100")
+	c.Processor.Auth.Check(ck, "processor.auth", true)
 	ck.Check(c.Processor.Source != "", "processor.source", c.Processor.Source, "an event source like "+outbox.DefaultSource)
 	ck.Check(c.MaxBodyBytes >= 1024, "max_body_bytes", c.MaxBodyBytes, "at least 1024")
 	ck.Check(c.ShutdownTimeout > 0, "shutdown_timeout", c.ShutdownTimeout, "a positive duration like 10s")

@@ -24,6 +24,7 @@ import (
 	"github.com/anycompany/strangler/internal/ddbtable"
 	"github.com/anycompany/strangler/internal/events"
 	"github.com/anycompany/strangler/internal/order"
+	"github.com/anycompany/strangler/internal/sinkauth"
 	"github.com/anycompany/strangler/internal/stacktest"
 	"github.com/anycompany/strangler/orders"
 	"github.com/anycompany/strangler/orders/outbox"
@@ -68,6 +69,9 @@ type env struct {
 	url string
 }
 
+// testSink is the credential of the processor's POST /events in tests.
+var testSink = sinkauth.Basic("bus", "test-processor-sink-password")
+
 // newEnv creates fresh tables (orders as migrate init would, the service
 // table through orders.Init) and serves the API on a loopback port.
 func newEnv(t *testing.T) *env {
@@ -76,6 +80,7 @@ func newEnv(t *testing.T) *env {
 	cfg := orders.DefaultConfig()
 	cfg.Table = stacktest.TableName(t, ddb, "orders")
 	cfg.ServiceTable = stacktest.TableName(t, ddb, "svc")
+	cfg.Processor.Auth = testSink
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +117,7 @@ func (e *env) startProcessing(t *testing.T) *orders.Processor {
 	bcfg.Rules = []eventbus.RuleConfig{{
 		Name:    "orders-processor",
 		Pattern: `{"source":["` + outbox.DefaultSource + `"],"detail-type":["OrderCreated"]}`,
-		Targets: []eventbus.TargetConfig{{Name: "processor", URL: pts.URL + "/events", Backoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond}},
+		Targets: []eventbus.TargetConfig{{Name: "processor", URL: pts.URL + "/events", Backoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, Connection: testSink}},
 	}}
 	if err := bcfg.Validate(); err != nil {
 		t.Fatal(err)

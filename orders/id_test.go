@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/anycompany/strangler/internal/sinkauth"
 )
 
 func TestEncode32(t *testing.T) {
@@ -80,10 +82,13 @@ func TestConfigValidate(t *testing.T) {
 		{"attempts", func(c *Config) { c.TransactAttempts = 0 }, "transact_attempts"},
 		{"body", func(c *Config) { c.MaxBodyBytes = 10 }, "max_body_bytes"},
 		{"region", func(c *Config) { c.DynamoDB.Region = "" }, "dynamodb.region"},
+		{"sink key", func(c *Config) { c.Processor.Auth.APIKeyValue = "short" }, "processor.auth.api_key_value"},
+		{"sink header", func(c *Config) { c.Processor.Auth.APIKeyName = "Authorization" }, "processor.auth.api_key_name"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConfig()
+			c.Processor.Auth = sinkauth.APIKey("X-Api-Key", "test-processor-sink-key")
 			tc.edit(&c)
 			err := c.Validate()
 			if err == nil || !strings.Contains(err.Error(), `"`+tc.key+`"`) {
@@ -92,6 +97,10 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 	c := DefaultConfig()
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `"processor.auth"`) {
+		t.Errorf("defaults without the processor's credential: %v, want processor.auth named", err)
+	}
+	c.Processor.Auth = sinkauth.APIKey("X-Api-Key", "test-processor-sink-key")
 	if err := c.Validate(); err != nil {
 		t.Errorf("defaults: %v", err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/anycompany/strangler/internal/orderapi"
 	"github.com/anycompany/strangler/internal/orderitem"
 	"github.com/anycompany/strangler/internal/problem"
+	"github.com/anycompany/strangler/internal/sinkauth"
 )
 
 // Acceptor advances a pending order to accepted; *Store is one.
@@ -36,6 +37,7 @@ var _ Acceptor = (*Store)(nil)
 // bus retries; an envelope that is not an event answers 400. The zero value
 // is not usable; make one with NewProcessor.
 type Processor struct {
+	auth    sinkauth.Connection
 	accept  Acceptor
 	source  string
 	maxBody int64
@@ -55,7 +57,7 @@ func NewProcessor(cfg Config, accept Acceptor, logger *slog.Logger, reg *prometh
 		reg = prometheus.NewRegistry()
 	}
 	p := &Processor{
-		accept: accept, source: cfg.Processor.Source, maxBody: cfg.MaxBodyBytes,
+		auth: cfg.Processor.Auth, accept: accept, source: cfg.Processor.Source, maxBody: cfg.MaxBodyBytes,
 		log: logger.With("component", "orders-processor"), reg: reg,
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "orders_processor_events_total",
@@ -83,7 +85,7 @@ func (p *Processor) Registry() *prometheus.Registry { return p.reg }
 // Handler returns the processor's routes: POST /events, /healthz, /metrics.
 func (p *Processor) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /events", p.events)
+	mux.Handle("POST /events", p.auth.Require(http.HandlerFunc(p.events)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		orderapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

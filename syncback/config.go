@@ -31,6 +31,7 @@ import (
 
 	"github.com/anycompany/strangler/internal/config"
 	"github.com/anycompany/strangler/internal/events"
+	"github.com/anycompany/strangler/internal/sinkauth"
 )
 
 // Config is the sync-back's configuration (configs/syncback.yaml). Start
@@ -39,6 +40,9 @@ type Config struct {
 	// Listen is the HTTP address the bus delivers to (POST /events).
 	// Optional: defaults to 127.0.0.1:8084.
 	Listen string `mapstructure:"listen"`
+	// Auth is the credential every POST /events must carry: the bus's
+	// (or an EventBridge API destination's) connection. Required.
+	Auth sinkauth.Connection `mapstructure:"auth"`
 	// MySQL is the legacy database.
 	MySQL MySQLConfig `mapstructure:"mysql"`
 	// Table is the legacy orders table (the reference schema with the
@@ -104,6 +108,7 @@ func (c *Config) Validate() error {
 	ck := config.NewChecker("syncback")
 	_, _, err := net.SplitHostPort(c.Listen)
 	ck.Add("listen", c.Listen, err, "host:port, e.g. 127.0.0.1:8084")
+	c.Auth.Check(ck, "auth", true)
 	mc, err := mysql.ParseDSN(c.MySQL.DSN.Reveal())
 	ck.Add("mysql.dsn", c.MySQL.DSN, err, "a go-sql-driver DSN like user:pass@tcp(host:3306)/db")
 	if err == nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/anycompany/strangler/internal/order"
 	"github.com/anycompany/strangler/internal/orderitem"
 	"github.com/anycompany/strangler/internal/problem"
+	"github.com/anycompany/strangler/internal/sinkauth"
 )
 
 // ImageApplier is what the Handler needs of the Applier.
@@ -35,6 +36,7 @@ type Pinger interface {
 // Handler is the bus's HTTP target: POST /events takes one EventBridge
 // envelope. The zero value is not usable; make one with NewHandler.
 type Handler struct {
+	auth    sinkauth.Connection
 	applier ImageApplier
 	db      Pinger
 	source  string
@@ -67,7 +69,7 @@ func NewHandler(cfg Config, applier ImageApplier, db Pinger, name string, log *s
 	for _, o := range []string{"applied", "stale", "invalid", "conflict", "error"} {
 		m.events.WithLabelValues(o)
 	}
-	h := &Handler{applier: applier, db: db, source: cfg.Source, maxBody: cfg.MaxBodyBytes, slots: make(chan int, cfg.Workers),
+	h := &Handler{auth: cfg.Auth, applier: applier, db: db, source: cfg.Source, maxBody: cfg.MaxBodyBytes, slots: make(chan int, cfg.Workers),
 		name: name, log: log.With("component", "syncback"), metrics: m, reg: reg}
 	for i := range cfg.Workers {
 		h.slots <- i
@@ -78,7 +80,7 @@ func NewHandler(cfg Config, applier ImageApplier, db Pinger, name string, log *s
 // Routes returns the HTTP routes.
 func (h *Handler) Routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /events", h.event)
+	mux.Handle("POST /events", h.auth.Require(http.HandlerFunc(h.event)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

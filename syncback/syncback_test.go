@@ -23,6 +23,7 @@ import (
 	"github.com/anycompany/strangler/internal/events"
 	"github.com/anycompany/strangler/internal/order"
 	"github.com/anycompany/strangler/internal/orderitem"
+	"github.com/anycompany/strangler/internal/sinkauth"
 	"github.com/anycompany/strangler/internal/stacktest"
 	"github.com/anycompany/strangler/legacy"
 	"github.com/anycompany/strangler/migrator"
@@ -38,12 +39,16 @@ type harness struct {
 	reg *prometheus.Registry
 }
 
+// testSink is the credential the tests deliver with, as the bus would.
+var testSink = sinkauth.APIKey("X-Test-Sink-Key", "test-syncback-sink-key")
+
 func start(t *testing.T) *harness {
 	t.Helper()
 	h := &harness{t: t, dsn: stacktest.MySQLDatabase(t), reg: prometheus.NewRegistry()}
 	cfg := syncback.DefaultConfig()
 	cfg.MySQL.DSN = config.Secret(h.dsn)
 	cfg.MaxBodyBytes = 8 << 10
+	cfg.Auth = testSink
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +101,13 @@ func envelope(detailType string, s orderitem.Stored) []byte {
 // post delivers body and returns the status and the answer.
 func (h *harness) post(body []byte) (int, map[string]any) {
 	h.t.Helper()
-	resp, err := http.Post(h.url+"/events", "application/json", bytes.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, h.url+"/events", bytes.NewReader(body))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	testSink.Apply(req.Header)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		h.t.Fatal(err)
 	}

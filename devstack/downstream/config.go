@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/anycompany/strangler/internal/config"
+	"github.com/anycompany/strangler/internal/sinkauth"
 )
 
 // part names this part in configuration (configs/downstream.yaml, env
@@ -34,6 +35,9 @@ type Config struct {
 	// AdminToken is the bearer token the /admin/* endpoints require.
 	// Optional: defaults to "dev-admin-token". Must not be empty.
 	AdminToken config.Secret `mapstructure:"admin_token"`
+	// EventsAuth is the credential every POST /events must carry: the
+	// bus's (or an EventBridge API destination's) connection. Required.
+	EventsAuth sinkauth.Connection `mapstructure:"events_auth"`
 	// MaxBodyBytes caps a request body; larger bodies get 413.
 	// Optional: defaults to 65536.
 	MaxBodyBytes int64 `mapstructure:"max_body_bytes"`
@@ -78,12 +82,13 @@ func DefaultConfig() Config {
 }
 
 // Validate reports every unusable field, each naming its key.
-func (c Config) Validate() error {
+func (c *Config) Validate() error {
 	ch := config.NewChecker(part)
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		ch.Add("listen", c.Listen, err, `host:port, like "127.0.0.1:8091"`)
 	}
 	ch.Check(c.AdminToken != "", "admin_token", c.AdminToken, "a non-empty token")
+	c.EventsAuth.Check(ch, "events_auth", true)
 	ch.Check(c.MaxBodyBytes >= 1024 && c.MaxBodyBytes <= 16<<20, "max_body_bytes", c.MaxBodyBytes, "1024 to 16777216")
 	ch.Check(c.MaxRecords >= 1 && c.MaxRecords <= 10_000_000, "max_records", c.MaxRecords, "1 to 10000000")
 	ch.Check(c.ShutdownTimeout > 0, "shutdown_timeout", c.ShutdownTimeout, "a positive duration like 5s")

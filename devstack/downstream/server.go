@@ -116,7 +116,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /inventory/v1/reservations", s.handleList(Inventory))
 	mux.HandleFunc("POST /accounting/v1/entries", s.handleEntry)
 	mux.HandleFunc("GET /accounting/v1/entries", s.handleList(Accounting))
-	mux.HandleFunc("POST /events", s.handleEvent)
+	mux.Handle("POST /events", s.cfg.EventsAuth.Require(http.HandlerFunc(s.handleEvent)))
 	mux.HandleFunc("GET /events", s.handleListEvents)
 	mux.HandleFunc("GET /admin/stats", s.admin(s.handleStats))
 	mux.HandleFunc("GET /admin/faults", s.admin(s.handleGetFaults))

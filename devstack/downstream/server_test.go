@@ -19,9 +19,13 @@ import (
 	"github.com/anycompany/strangler/internal/clock"
 	"github.com/anycompany/strangler/internal/config"
 	"github.com/anycompany/strangler/internal/problem"
+	"github.com/anycompany/strangler/internal/sinkauth"
 )
 
 const testToken = "test-admin-token"
+
+// testSink is the credential the tests' bus sends to POST /events.
+var testSink = sinkauth.Basic("bus", "test-sink-password-0123")
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
@@ -35,7 +39,7 @@ type fixture struct {
 func newFixture(t *testing.T, mutate func(*Config), opts ...Option) *fixture {
 	t.Helper()
 	cfg := DefaultConfig()
-	cfg.AdminToken = testToken
+	cfg.AdminToken, cfg.EventsAuth = testToken, testSink
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -58,6 +62,9 @@ func (f *fixture) call(t *testing.T, method, path, body string, header ...string
 	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if method == http.MethodPost && path == "/events" {
+		testSink.Apply(req.Header)
 	}
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
@@ -477,7 +484,9 @@ func TestServeShutsDownWhenContextEnds(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	if err := DefaultConfig().Validate(); err != nil {
+	c := DefaultConfig()
+	c.EventsAuth = testSink
+	if err := c.Validate(); err != nil {
 		t.Fatalf("defaults: %v", err)
 	}
 	for _, tc := range []struct {
@@ -486,6 +495,8 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"listen", func(c *Config) { c.Listen = "8091" }},
 		{"admin_token", func(c *Config) { c.AdminToken = "" }},
+		{"events_auth", func(c *Config) { c.EventsAuth = sinkauth.Connection{} }},
+		{"events_auth.password", func(c *Config) { c.EventsAuth.Password = "short" }},
 		{"max_body_bytes", func(c *Config) { c.MaxBodyBytes = 0 }},
 		{"max_records", func(c *Config) { c.MaxRecords = 0 }},
 		{"shutdown_timeout", func(c *Config) { c.ShutdownTimeout = 0 }},
@@ -494,6 +505,7 @@ func TestConfigValidate(t *testing.T) {
 	} {
 		t.Run(tc.key, func(t *testing.T) {
 			c := DefaultConfig()
+			c.EventsAuth = testSink
 			tc.mutate(&c)
 			err := c.Validate()
 			var ce *config.Error

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/anycompany/strangler/internal/config"
+	"github.com/anycompany/strangler/internal/sinkauth"
 )
 
 // part names this part in configuration (configs/eventbus.yaml, env
@@ -122,6 +123,10 @@ type TargetConfig struct {
 	// Concurrency is the deliveries in flight to this target. 1 keeps the
 	// order of acceptance (except across retries). Optional: defaults to 4.
 	Concurrency int `mapstructure:"concurrency"`
+	// Connection is the credential sent with every delivery, as an
+	// EventBridge API destination's connection sends it: an API-key header
+	// or basic auth (values or *_file). Optional: defaults to none.
+	Connection sinkauth.Connection `mapstructure:"connection"`
 }
 
 // DefaultConfig returns the documented defaults (configs/eventbus.yaml
@@ -199,8 +204,9 @@ func (c Config) withDefaults() Config {
 
 // Validate reports every unusable field, each naming its key; a rule whose
 // pattern is not valid, or uses a pattern kind this bus cannot evaluate,
-// is named with the reason.
-func (c Config) Validate() error {
+// is named with the reason. It reads the targets' connection *_file
+// values into c.
+func (c *Config) Validate() error {
 	ch := config.NewChecker(part)
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		ch.Add("listen", c.Listen, err, `host:port, like "127.0.0.1:4010"`)
@@ -246,6 +252,8 @@ func (c Config) Validate() error {
 			ch.Check(t.MaxBackoff > 0 && t.MaxBackoff <= time.Hour, tk+".max_backoff", t.MaxBackoff, "a duration up to 1h")
 			ch.Check(t.QueueSize >= 1 && t.QueueSize <= 10_000_000, tk+".queue_size", t.QueueSize, "1 to 10000000")
 			ch.Check(t.Concurrency >= 1 && t.Concurrency <= 256, tk+".concurrency", t.Concurrency, "1 to 256")
+			t.Connection.Check(ch, tk+".connection", false)
+			c.Rules[i].Targets[j].Connection = t.Connection
 		}
 	}
 	return ch.Err()

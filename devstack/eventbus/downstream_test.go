@@ -13,6 +13,7 @@ import (
 
 	"github.com/anycompany/strangler/devstack/downstream"
 	"github.com/anycompany/strangler/devstack/eventbus"
+	"github.com/anycompany/strangler/internal/sinkauth"
 )
 
 // TestDownstreamSubscribesThroughTheBus runs the shipped rule shape (every
@@ -21,7 +22,9 @@ import (
 // accounting is down arrives after the bus retries.
 func TestDownstreamSubscribesThroughTheBus(t *testing.T) {
 	dcfg := downstream.DefaultConfig()
-	dcfg.AdminToken = testToken
+	// The bus authenticates as an API destination's basic-auth connection.
+	sink := sinkauth.Basic("bus", "test-sink-password-0123")
+	dcfg.AdminToken, dcfg.EventsAuth = testToken, sink
 	ds := downstream.New(dcfg, slog.New(slog.DiscardHandler))
 	hs := httptest.NewServer(ds.Handler())
 	t.Cleanup(hs.Close)
@@ -39,7 +42,7 @@ func TestDownstreamSubscribesThroughTheBus(t *testing.T) {
 	}
 	b := newBus(t, func(c *eventbus.Config) {
 		c.Rules = []eventbus.RuleConfig{rule("orders-to-downstream", `{"source":["com.anycompany.orders"]}`,
-			eventbus.TargetConfig{Name: "downstream", URL: hs.URL + "/events", Concurrency: 1})}
+			eventbus.TargetConfig{Name: "downstream", URL: hs.URL + "/events", Concurrency: 1, Connection: sink})}
 	}, eventbus.WithSleep(sleep))
 
 	created := orderEntry("OrderCreated", "pos1-orders-42")

@@ -106,6 +106,7 @@ func (s *Sender) post(ctx context.Context, t TargetConfig, envelope []byte) erro
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "strangler-eventbus")
+	t.Connection.Apply(req.Header)
 	resp, err := s.hc.Do(req)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {

@@ -28,6 +28,7 @@ import (
 	"github.com/anycompany/strangler/internal/awsconf"
 	"github.com/anycompany/strangler/internal/config"
 	"github.com/anycompany/strangler/internal/order"
+	"github.com/anycompany/strangler/internal/sinkauth"
 	"github.com/anycompany/strangler/internal/stacktest"
 	"github.com/anycompany/strangler/legacy"
 	"github.com/anycompany/strangler/migrator"
@@ -158,6 +159,7 @@ func startStack(t *testing.T) *stack {
 	scfg := syncback.DefaultConfig()
 	scfg.MySQL.DSN = config.Secret(dsn)
 	scfg.Name = "e2e"
+	scfg.Auth = sinkauth.APIKey("X-Sink-Key", "e2e-syncback-sink-key")
 	if err := scfg.Validate(); err != nil {
 		t.Fatalf("syncback config: %v", err)
 	}
@@ -192,6 +194,7 @@ func startStack(t *testing.T) *stack {
 	ocfg.Table = mcfg.Table
 	ocfg.Index = mcfg.Index.Name
 	ocfg.ServiceTable = stacktest.TableName(t, ddb, "e2e_svc")
+	ocfg.Processor.Auth = sinkauth.Basic("bus", "e2e-processor-sink-password")
 	if err := ocfg.Validate(); err != nil {
 		t.Fatalf("orders config: %v", err)
 	}
@@ -213,17 +216,17 @@ func startStack(t *testing.T) *stack {
 
 	// The bus, with the shipped rules of the two new-service consumers
 	// (configs/eventbus.yaml), retrying fast.
-	target := func(name, url string) eventbus.TargetConfig {
-		return eventbus.TargetConfig{Name: name, URL: url, MaxAttempts: 50, Backoff: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}
+	target := func(name, url string, conn sinkauth.Connection) eventbus.TargetConfig {
+		return eventbus.TargetConfig{Name: name, URL: url, MaxAttempts: 50, Backoff: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Connection: conn}
 	}
 	bus := bustest.Start(t, func(c *eventbus.Config) {
 		c.Rules = []eventbus.RuleConfig{
 			{Name: "service-created-to-processor",
 				Pattern: `{"source":["` + outbox.DefaultSource + `"],"detail-type":["OrderCreated"]}`,
-				Targets: []eventbus.TargetConfig{target("processor", procURL+"/events")}},
+				Targets: []eventbus.TargetConfig{target("processor", procURL+"/events", ocfg.Processor.Auth)}},
 			{Name: "service-to-syncback",
 				Pattern: `{"source":["` + outbox.DefaultSource + `"]}`,
-				Targets: []eventbus.TargetConfig{target("syncback", syncURL+"/events")}},
+				Targets: []eventbus.TargetConfig{target("syncback", syncURL+"/events", scfg.Auth)}},
 		}
 	})
 

@@ -48,7 +48,7 @@ func Invalid(field, detail string) *Problem {
 // Write sends p.
 func Write(w http.ResponseWriter, p *Problem) {
 	w.Header().Set("Content-Type", ContentType)
-	if p.Status == http.StatusUnauthorized {
+	if p.Status == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="orders"`)
 	}
 	w.WriteHeader(p.Status)
