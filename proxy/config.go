@@ -33,6 +33,14 @@ type Config struct {
 	// MaxBodyBytes caps request bodies: larger ones get 413 before any
 	// backend sees them. Optional: defaults to 1048576.
 	MaxBodyBytes int64 `mapstructure:"max_body_bytes"`
+	// BodyTimeout is how long a request body may take to arrive, from the
+	// request's start: past it the client gets 408 (or the backend call
+	// fails), so a slow client cannot hold a connection and a backend's
+	// for ever. Request headers have 10s. Optional: defaults to 30s.
+	BodyTimeout time.Duration `mapstructure:"body_timeout"`
+	// MaxConns caps the client connections open at once; past it new ones
+	// wait in the kernel's backlog until one closes. Optional: defaults to 4096.
+	MaxConns int `mapstructure:"max_conns"`
 	// Transport tunes the connections to the backends.
 	Transport TransportConfig `mapstructure:"transport"`
 	// Retries is how many times a failed attempt is retried when that is safe
@@ -55,7 +63,7 @@ type Config struct {
 	Routes []RouteConfig `mapstructure:"routes"`
 	// ReloadInterval is how often the config file's modification time is
 	// checked for a live reload. Every key applies live except listen,
-	// admin.listen, admin.token, force.token, control.table, control.name,
+	// max_conns, admin.listen, admin.token, force.token, control.table, control.name,
 	// control.plan_lease and dynamodb.*, which keep their running values
 	// (each logged as needing a restart). Optional: defaults to 1s; 0 disables.
 	ReloadInterval time.Duration `mapstructure:"reload_interval"`
@@ -190,6 +198,8 @@ func DefaultConfig() Config {
 		Admin:        AdminConfig{Listen: "127.0.0.1:8089"},
 		Backends:     BackendsConfig{Legacy: "http://127.0.0.1:8080", New: "http://127.0.0.1:8081"},
 		MaxBodyBytes: 1 << 20,
+		BodyTimeout:  30 * time.Second,
+		MaxConns:     4096,
 		Transport: TransportConfig{
 			MaxIdleConnsPerHost:   256,
 			DialTimeout:           2 * time.Second,
@@ -238,6 +248,8 @@ func (c *Config) Validate() error {
 	checkURL(ck, "backends.legacy", c.Backends.Legacy)
 	checkURL(ck, "backends.new", c.Backends.New)
 	ck.Check(c.MaxBodyBytes >= 1024, "max_body_bytes", c.MaxBodyBytes, "at least 1024")
+	ck.Check(c.BodyTimeout >= 100*time.Millisecond, "body_timeout", c.BodyTimeout, "at least 100ms")
+	ck.Check(c.MaxConns > 0, "max_conns", c.MaxConns, "a positive number")
 	ck.Check(c.Transport.MaxIdleConnsPerHost > 0, "transport.max_idle_conns_per_host", c.Transport.MaxIdleConnsPerHost, "a positive number")
 	ck.Check(c.Transport.MaxConnsPerHost == 0 || c.Transport.MaxConnsPerHost >= c.Transport.MaxIdleConnsPerHost, "transport.max_conns_per_host",
 		c.Transport.MaxConnsPerHost, "0 (no bound) or at least transport.max_idle_conns_per_host")

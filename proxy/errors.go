@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"os"
 
 	"github.com/anycompany/strangler/internal/problem"
 )
@@ -22,9 +23,16 @@ var ErrOwnedUnavailable = errors.New("the new backend owns this request and is u
 // in both systems, so the request is refused with 503.
 var ErrPinUnavailable = errors.New("the idempotency pin store is unavailable")
 
+// MaxIdempotencyKeyBytes bounds an Idempotency-Key: a longer one gets 400.
+const MaxIdempotencyKeyBytes = 255
+
+// ErrIdempotencyKeyTooLong refuses an Idempotency-Key over MaxIdempotencyKeyBytes.
+var ErrIdempotencyKeyTooLong = errors.New("the Idempotency-Key header is longer than 255 bytes")
+
 // statusFor is the one place that maps a proxying error to the status the
 // client gets: 413 for a body over the limit, 499 when the client's own
-// context ended (it went away: not a backend error), 504 when the backend
+// context ended (it went away: not a backend error), 408 when the client's
+// body did not arrive in time, 504 when the backend
 // timed out, 503 when an owned request cannot be served, 502 otherwise.
 func statusFor(ctx context.Context, err error) int {
 	var tooBig *http.MaxBytesError
@@ -32,6 +40,10 @@ func statusFor(ctx context.Context, err error) int {
 	switch {
 	case errors.As(err, &tooBig):
 		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// The connection's read deadline (which also ends the request's
+		// context): the client's body was too slow.
+		return http.StatusRequestTimeout
 	case ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled):
 		return StatusClientClosedRequest
 	case errors.Is(err, ErrOwnedUnavailable), errors.Is(err, ErrPinUnavailable):
@@ -57,6 +69,10 @@ func writeError(w http.ResponseWriter, status int, backend Backend, err error) {
 	switch status {
 	case http.StatusRequestEntityTooLarge:
 		p = problem.New(status, "Request too large", err.Error())
+	case http.StatusBadRequest:
+		p = problem.New(status, "Bad request", err.Error())
+	case http.StatusRequestTimeout:
+		p = problem.New(status, "Request timeout", "the request body did not arrive within body_timeout")
 	case http.StatusServiceUnavailable:
 		p = problem.New(status, "Backend unavailable", "the "+string(backend)+" backend owns this request and is unavailable (circuit open or unhealthy); retry later")
 		if errors.Is(err, ErrPinUnavailable) {

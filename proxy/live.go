@@ -80,7 +80,7 @@ func (h *healthRunner) stop() {
 // why. Every other key applies live on reload.
 func restartKey(key string) (why string, restart bool) {
 	switch {
-	case key == "listen", key == "admin.listen":
+	case key == "listen", key == "max_conns", key == "admin.listen":
 		return "the listener is bound at start", true
 	case key == "admin.token", key == "force.token":
 		return "the credential is read at start", true
@@ -95,7 +95,7 @@ func restartKey(key string) (why string, restart bool) {
 // keepRestartKeys sets in next the running values of the keys that need a
 // restart, so a reload applies everything else and leaves those alone.
 func keepRestartKeys(next *Config, running Config) {
-	next.Listen = running.Listen
+	next.Listen, next.MaxConns = running.Listen, running.MaxConns
 	next.Admin, next.Force = running.Admin, running.Force
 	next.Control.Table, next.Control.Name, next.Control.PlanLease = running.Control.Table, running.Control.Name, running.Control.PlanLease
 	next.DynamoDB = running.DynamoDB
@@ -179,6 +179,7 @@ func (s *Server) applyConfig(ctx context.Context, cfg Config) ([]string, error) 
 		s.breaker.SetConfig(cfg.Circuit)
 	}
 	s.proxy.maxBody.Store(cfg.MaxBodyBytes)
+	s.proxy.bodyTimeout.Store(int64(cfg.BodyTimeout))
 	if old.Idempotency != cfg.Idempotency {
 		s.proxy.pins.SetLimits(cfg.Idempotency.TTL, cfg.Idempotency.CacheSize)
 	}

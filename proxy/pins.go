@@ -18,7 +18,8 @@ type PinStore interface {
 // Pinner pins POSTs carrying an Idempotency-Key to the backend that first
 // saw the key, so a retry after a weight change reaches the same system and
 // is deduplicated there instead of creating the order twice. An LRU of
-// recent pins sits in front of the store. Never copy one.
+// recent pins sits in front of the store; expired pins leave it at the next
+// pin remembered. Never copy one.
 type Pinner struct {
 	store PinStore
 	ttl   time.Duration
@@ -105,6 +106,13 @@ func (p *Pinner) remember(key string, b Backend, expires time.Time) {
 		return
 	}
 	p.byKey[key] = p.lru.PushFront(&pinEntry{key: key, backend: b, expires: expires})
+	// The least recent pins are the oldest, so the first to expire: drop
+	// those that did, then any past the size.
+	now := p.now()
+	for last := p.lru.Back(); last != nil && !now.Before(last.Value.(*pinEntry).expires); last = p.lru.Back() {
+		p.lru.Remove(last)
+		delete(p.byKey, last.Value.(*pinEntry).key)
+	}
 	for p.lru.Len() > p.size {
 		last := p.lru.Back()
 		p.lru.Remove(last)

@@ -51,17 +51,18 @@ type Availability interface {
 // backend's availability), forwards it through that backend's
 // httputil.ReverseProxy, and records the outcome. Never copy one.
 type Proxy struct {
-	sw         *Switch
-	ups        atomic.Pointer[upstreams] // swapped whole when backends or transport settings reload
-	newAvail   Availability
-	pins       *Pinner
-	mirrors    Mirrors
-	forceToken []byte       // empty: HeaderBackend is never honoured
-	maxBody    atomic.Int64 // max_body_bytes, live
-	now        func() time.Time
-	log        *slog.Logger
-	refused    *prometheus.CounterVec
-	writers    sync.Pool
+	sw          *Switch
+	ups         atomic.Pointer[upstreams] // swapped whole when backends or transport settings reload
+	newAvail    Availability
+	pins        *Pinner
+	mirrors     Mirrors
+	forceToken  []byte       // empty: HeaderBackend is never honoured
+	maxBody     atomic.Int64 // max_body_bytes, live
+	bodyTimeout atomic.Int64 // body_timeout, live
+	now         func() time.Time
+	log         *slog.Logger
+	refused     *prometheus.CounterVec
+	writers     sync.Pool
 }
 
 // decision is where one request goes and why.
@@ -81,9 +82,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.finish(w, r, rt, BackendProxy, start, http.StatusRequestEntityTooLarge, &http.MaxBytesError{Limit: maxBody})
 		return
 	}
+	if len(r.Header.Get(HeaderIdempotencyKey)) > MaxIdempotencyKeyBytes {
+		p.finish(w, r, rt, BackendProxy, start, http.StatusBadRequest, ErrIdempotencyKeyTooLong)
+		return
+	}
 	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
 	if hasBody {
-		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		r.Body = p.deadlineBody(w, http.MaxBytesReader(w, r.Body, maxBody))
 	}
 	shadowing := rt.state.Mode == ModeShadow && p.mirrors != nil &&
 		(r.Method == http.MethodGet || r.Method == http.MethodHead || p.mirrors.Writes(rt.Name()))
@@ -129,6 +134,32 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// request must still be counted.
 	defer p.done(r, sw, rt, d.backend, start)
 	up.rp.ServeHTTP(sw, r)
+}
+
+// deadlineBody bounds the reading of body to body_timeout from now (the
+// connection's read deadline), and lifts the bound once the body is read
+// whole, so the server's wait for the next request is not cut short.
+// Where the writer cannot set deadlines (HTTP/2 without support, a
+// recorder) the body is unbounded.
+func (p *Proxy) deadlineBody(w http.ResponseWriter, body io.ReadCloser) io.ReadCloser {
+	rc := http.NewResponseController(w)
+	if rc.SetReadDeadline(time.Now().Add(time.Duration(p.bodyTimeout.Load()))) != nil {
+		return body
+	}
+	return &deadlineBody{ReadCloser: body, rc: rc}
+}
+
+type deadlineBody struct {
+	io.ReadCloser
+	rc *http.ResponseController
+}
+
+func (b *deadlineBody) Read(buf []byte) (int, error) {
+	n, err := b.ReadCloser.Read(buf)
+	if err == io.EOF {
+		_ = b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
 }
 
 // done records the outcome of a forwarded request and recycles its writer.

@@ -551,13 +551,21 @@ func asProblem(err error, p **problem.Problem) bool {
 	return errorsAs(err, p)
 }
 
-// TestLongIdempotencyKeyIsPinned: a key longer than a DynamoDB key allows is
-// pinned by its digest, not refused.
+// TestLongIdempotencyKeyIsPinned: a key of 255 bytes (longer than the
+// control table's key part, so pinned by its digest) is pinned; one of 256
+// bytes is refused with 400 problem+json before any backend.
 func TestLongIdempotencyKeyIsPinned(t *testing.T) {
 	legacy, nw := startFake(t, "legacy"), startFake(t, "new")
 	cfg := testConfig(t, legacy.srv.URL, nw.srv.URL, "", orderRoutes(0)...)
 	h := startProxy(t, cfg, proxy.Deps{})
-	key := strings.Repeat("k", 3000)
+	a := call(t, "POST", h.url+"/v1/orders", `{"customer_id":"c"}`, "Idempotency-Key", strings.Repeat("k", proxy.MaxIdempotencyKeyBytes+1))
+	if a.status != http.StatusBadRequest || a.backend != "proxy" || a.header.Get("Content-Type") != problem.ContentType {
+		t.Fatalf("a 256-byte key: %d from %s (%s): %s, want 400 problem+json from the proxy", a.status, a.backend, a.header.Get("Content-Type"), a.body)
+	}
+	if n := legacy.hits.Load() + nw.hits.Load(); n != 0 {
+		t.Fatalf("a backend saw %d requests with a key over the limit", n)
+	}
+	key := strings.Repeat("k", proxy.MaxIdempotencyKeyBytes)
 	if a := call(t, "POST", h.url+"/v1/orders", `{"customer_id":"c"}`, "Idempotency-Key", key); a.status != 200 || a.backend != "legacy" {
 		t.Fatalf("first: %d from %s: %s", a.status, a.backend, a.body)
 	}

@@ -115,6 +115,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if cfg.Control.Table == "" {
 		log.Warn("control.table is empty: routing state, pins and audit stay in memory (one replica, lost on restart)")
 		mem := NewMemoryStore()
+		mem.MaxPins = cfg.Idempotency.CacheSize
 		states, pins, plans = mem, mem, mem
 	} else {
 		api := deps.DynamoDB
@@ -148,6 +149,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		pins: NewPinner(pins, cfg.Idempotency.TTL, cfg.Idempotency.CacheSize, deps.Now, s.metrics),
 	}
 	s.proxy.maxBody.Store(cfg.MaxBodyBytes)
+	s.proxy.bodyTimeout.Store(int64(cfg.BodyTimeout))
 	s.poll.Store(int64(cfg.Control.Poll))
 	s.drain.Store(int64(cfg.ShutdownTimeout))
 	s.pool = &bufferPool{}
@@ -304,9 +306,11 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.Run(gctx) })
 	g.Go(func() error {
-		// Streamed bodies: no fixed read/write deadline; a stalled backend is
-		// bounded by transport.response_header_timeout.
-		return httpserver.ServeStreams(gctx, cfg.Listen, s.Handler(), func() time.Duration { return time.Duration(s.drain.Load()) }, s.log.With("listener", "proxy"))
+		// Streamed bodies: no fixed read/write deadline, but request bodies
+		// have body_timeout (Proxy.ServeHTTP) and connections max_conns; a
+		// stalled backend is bounded by transport.response_header_timeout.
+		drain := func() time.Duration { return time.Duration(s.drain.Load()) }
+		return httpserver.ServeStreams(gctx, cfg.Listen, s.Handler(), drain, cfg.MaxConns, s.log.With("listener", "proxy"))
 	})
 	g.Go(func() error {
 		return httpserver.Serve(gctx, cfg.Admin.Listen, s.AdminHandler(), cfg.ShutdownTimeout, s.log.With("listener", "admin"))

@@ -297,13 +297,20 @@ func (a *atomicCounter) next() int {
 }
 
 // MemoryStore keeps state, audit and pins in memory: one replica, lost on
-// restart. It is for control.table: "" (benchmarks, experiments). Never copy one.
+// restart. It is for control.table: "" (benchmarks, experiments). Expired
+// pins are swept whenever the pins doubled since the last sweep, and at
+// most MaxPins are kept (at it, arbitrary live ones are dropped: memory
+// stays bounded whatever clients send). Never copy one.
 type MemoryStore struct {
-	mu     sync.Mutex
-	routes map[string]RouteState
-	audit  []AuditEntry
-	pins   map[string]pinEntry
-	plans  map[string]PlanRecord
+	// MaxPins bounds the pins kept. Set it before use; 0 means 100000.
+	MaxPins int
+
+	mu        sync.Mutex
+	routes    map[string]RouteState
+	audit     []AuditEntry
+	pins      map[string]pinEntry
+	nextSweep int
+	plans     map[string]PlanRecord
 }
 
 var (
@@ -380,6 +387,32 @@ func (m *MemoryStore) Pin(_ context.Context, key string, b Backend, now time.Tim
 	if p, ok := m.pins[key]; ok && now.Before(p.expires) {
 		return p.backend, p.expires, nil
 	}
+	if len(m.pins) >= m.nextSweep {
+		m.sweepPins(now)
+	}
 	m.pins[key] = pinEntry{key: key, backend: b, expires: now.Add(ttl)}
 	return b, now.Add(ttl), nil
+}
+
+// sweepPins drops the expired pins and, at MaxPins, arbitrary live ones
+// down to three quarters of it (so sweeps stay rare under a flood).
+func (m *MemoryStore) sweepPins(now time.Time) {
+	limit := m.MaxPins
+	if limit <= 0 {
+		limit = 100000
+	}
+	for k, p := range m.pins {
+		if !now.Before(p.expires) {
+			delete(m.pins, k)
+		}
+	}
+	if len(m.pins) >= limit {
+		for k := range m.pins {
+			if len(m.pins) <= limit*3/4 {
+				break
+			}
+			delete(m.pins, k)
+		}
+	}
+	m.nextSweep = min(max(2*len(m.pins), 1024), limit)
 }

@@ -20,7 +20,7 @@ import (
 func Serve(ctx context.Context, addr string, h http.Handler, drain time.Duration, logger *slog.Logger) error {
 	hs := server(h, logger)
 	hs.ReadTimeout, hs.WriteTimeout = 30*time.Second, 30*time.Second
-	return run(ctx, addr, hs, func() time.Duration { return drain }, logger)
+	return run(ctx, addr, hs, func() time.Duration { return drain }, 0, logger)
 }
 
 // ServeStreams is Serve for a handler that streams bodies (the proxy): it
@@ -28,8 +28,10 @@ func Serve(ctx context.Context, addr string, h http.Handler, drain time.Duration
 // headers, and IdleTimeout, but has no ReadTimeout or WriteTimeout, which
 // would cut off a streamed request or response after a fixed time whatever
 // its progress. drain is asked at shutdown, so it may change while serving.
-func ServeStreams(ctx context.Context, addr string, h http.Handler, drain func() time.Duration, logger *slog.Logger) error {
-	return run(ctx, addr, server(h, logger), drain, logger)
+// maxConns, when positive, caps the client connections open at once (see
+// LimitListener).
+func ServeStreams(ctx context.Context, addr string, h http.Handler, drain func() time.Duration, maxConns int, logger *slog.Logger) error {
+	return run(ctx, addr, server(h, logger), drain, maxConns, logger)
 }
 
 func server(h http.Handler, logger *slog.Logger) *http.Server {
@@ -41,10 +43,13 @@ func server(h http.Handler, logger *slog.Logger) *http.Server {
 	}
 }
 
-func run(ctx context.Context, addr string, hs *http.Server, drain func() time.Duration, logger *slog.Logger) error {
+func run(ctx context.Context, addr string, hs *http.Server, drain func() time.Duration, maxConns int, logger *slog.Logger) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", addr, err)
+	}
+	if maxConns > 0 {
+		ln = LimitListener(ln, maxConns)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
