@@ -73,10 +73,6 @@ func DefaultConfig() Config {
 			DSN:          "strangler:strangler@tcp(127.0.0.1:3307)/strangler",
 			MaxOpenConns: 32,
 		},
-		APIKeys: orderapi.APIKeys{
-			{Key: "retail-demo-key", Channel: "retail"},
-			{Key: "wholesale-demo-key", Channel: "wholesale"},
-		},
 		Rules: order.DefaultRules(),
 		Downstream: DownstreamConfig{
 			InventoryURL:  "http://127.0.0.1:8091/inventory",

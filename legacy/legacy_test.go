@@ -24,6 +24,7 @@ import (
 	"github.com/anycompany/strangler/devstack/downstream"
 	"github.com/anycompany/strangler/internal/config"
 	"github.com/anycompany/strangler/internal/contracttest"
+	"github.com/anycompany/strangler/internal/orderapi"
 	"github.com/anycompany/strangler/internal/stacktest"
 	"github.com/anycompany/strangler/legacy"
 )
@@ -45,9 +46,11 @@ func quietLogger() *slog.Logger {
 
 func startDownstream(t *testing.T) (*downstream.Client, string) {
 	t.Helper()
-	ds := httptest.NewServer(downstream.New(downstream.DefaultConfig(), quietLogger()).Handler())
+	dcfg := downstream.DefaultConfig()
+	dcfg.AdminToken = "test-downstream-admin"
+	ds := httptest.NewServer(downstream.New(dcfg, quietLogger()).Handler())
 	t.Cleanup(ds.Close)
-	return downstream.NewClient(ds.URL, downstream.DefaultConfig().AdminToken, ds.Client()), ds.URL
+	return downstream.NewClient(ds.URL, dcfg.AdminToken, ds.Client()), ds.URL
 }
 
 func start(t *testing.T) *harness {
@@ -56,6 +59,7 @@ func start(t *testing.T) *harness {
 	h.downstream, h.dsURL = startDownstream(t)
 	cfg := legacy.DefaultConfig()
 	cfg.MySQL.DSN = config.Secret(h.dsn)
+	cfg.APIKeys = orderapi.APIKeys{{Key: "test-retail-key", Channel: "retail"}, {Key: "test-wholesale-key", Channel: "wholesale"}}
 	cfg.Downstream.InventoryURL = h.dsURL + "/inventory"
 	cfg.Downstream.AccountingURL = h.dsURL + "/accounting"
 	if err := cfg.Validate(); err != nil {
@@ -84,7 +88,7 @@ func start(t *testing.T) *harness {
 
 func TestContract(t *testing.T) {
 	h := start(t)
-	contracttest.Run(t, contracttest.Target{BaseURL: h.url, RetailKey: "retail-demo-key", WholesaleKey: "wholesale-demo-key"})
+	contracttest.Run(t, contracttest.Target{BaseURL: h.url, RetailKey: "test-retail-key", WholesaleKey: "test-wholesale-key"})
 }
 
 func postOrder(t *testing.T, url string) (*http.Response, error) {
@@ -95,7 +99,7 @@ func postOrder(t *testing.T, url string) (*http.Response, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer retail-demo-key")
+	req.Header.Set("Authorization", "Bearer test-retail-key")
 	req.Header.Set("Content-Type", "application/json")
 	return http.DefaultClient.Do(req)
 }
@@ -188,6 +192,7 @@ func TestCrashAfterCommit(t *testing.T) {
 	cmd.Env = append(os.Environ(),
 		"STRANGLER_LEGACY_LISTEN="+addr,
 		"STRANGLER_LEGACY_MYSQL_DSN="+dsn,
+		"STRANGLER_LEGACY_API_KEYS=test-retail-key=retail",
 		"STRANGLER_LEGACY_DOWNSTREAM_INVENTORY_URL="+dsURL+"/inventory",
 		"STRANGLER_LEGACY_DOWNSTREAM_ACCOUNTING_URL="+dsURL+"/accounting",
 	)
@@ -340,7 +345,7 @@ func call(t *testing.T, h *harness, method, path, body string, out any) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer retail-demo-key")
+	req.Header.Set("Authorization", "Bearer test-retail-key")
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}

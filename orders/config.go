@@ -51,8 +51,8 @@ type Config struct {
 	// Outbox tunes the transactional outbox.
 	Outbox OutboxConfig `mapstructure:"outbox"`
 	// APIKeys are the bearer keys clients authenticate with, each bound to
-	// one channel. Required: at least one. Optional: defaults to the keys of
-	// configs/legacy.yaml, so one client works against both services. In the
+	// one channel. Required: at least one (the local stack's configs give
+	// both services the same keys, so one client works against both). In the
 	// environment: STRANGLER_ORDERS_API_KEYS="key1=retail,key2=wholesale".
 	APIKeys orderapi.APIKeys `mapstructure:"api_keys"`
 	// Rules are the order validation rules. Optional: defaults to order.DefaultRules.
@@ -61,8 +61,8 @@ type Config struct {
 	// write validate and answer as if done while persisting nothing (the
 	// proxy's shadow.dry_run_header). Optional: defaults to X-Strangler-Dry-Run.
 	DryRunHeader string `mapstructure:"dry_run_header"`
-	// AdminToken is the bearer token of /admin/faults. A secret. Optional:
-	// defaults to dev-admin-token. Must not be empty.
+	// AdminToken is the bearer token of /admin/faults. A secret. Required:
+	// 8 characters or more (STRANGLER_ORDERS_ADMIN_TOKEN).
 	AdminToken config.Secret `mapstructure:"admin_token"`
 	// Faults are injected at start (also settable with PUT /admin/faults).
 	// Optional: defaults to none.
@@ -141,19 +141,14 @@ func (f Faults) check(ck *config.Checker, prefix string) {
 // DefaultConfig returns the configuration of the local stack.
 func DefaultConfig() Config {
 	return Config{
-		Listen:       "127.0.0.1:8081",
-		DynamoDB:     awsconf.Local("http://127.0.0.1:8000"),
-		Table:        "orders",
-		Index:        "by_customer",
-		ServiceTable: outbox.DefaultTable,
-		Outbox:       OutboxConfig{Shards: 4},
-		APIKeys: orderapi.APIKeys{
-			{Key: "retail-demo-key", Channel: "retail"},
-			{Key: "wholesale-demo-key", Channel: "wholesale"},
-		},
+		Listen:           "127.0.0.1:8081",
+		DynamoDB:         awsconf.Local("http://127.0.0.1:8000"),
+		Table:            "orders",
+		Index:            "by_customer",
+		ServiceTable:     outbox.DefaultTable,
+		Outbox:           OutboxConfig{Shards: 4},
 		Rules:            order.DefaultRules(),
 		DryRunHeader:     "X-Strangler-Dry-Run",
-		AdminToken:       "dev-admin-token",
 		TransactAttempts: 8,
 		Processor:        ProcessorConfig{Listen: "127.0.0.1:8083", Source: outbox.DefaultSource},
 		MaxBodyBytes:     64 << 10,

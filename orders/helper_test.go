@@ -24,6 +24,7 @@ import (
 	"github.com/anycompany/strangler/internal/ddbtable"
 	"github.com/anycompany/strangler/internal/events"
 	"github.com/anycompany/strangler/internal/order"
+	"github.com/anycompany/strangler/internal/orderapi"
 	"github.com/anycompany/strangler/internal/sinkauth"
 	"github.com/anycompany/strangler/internal/stacktest"
 	"github.com/anycompany/strangler/orders"
@@ -31,8 +32,8 @@ import (
 )
 
 const (
-	retailKey    = "retail-demo-key"
-	wholesaleKey = "wholesale-demo-key"
+	retailKey    = "test-retail-key"
+	wholesaleKey = "test-wholesale-key"
 )
 
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
@@ -81,6 +82,7 @@ func newEnv(t *testing.T) *env {
 	cfg.Table = stacktest.TableName(t, ddb, "orders")
 	cfg.ServiceTable = stacktest.TableName(t, ddb, "svc")
 	cfg.Processor.Auth = testSink
+	cfg.APIKeys, cfg.AdminToken = orderapi.APIKeys{{Key: retailKey, Channel: "retail"}, {Key: wholesaleKey, Channel: "wholesale"}}, "test-orders-admin"
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

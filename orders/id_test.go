@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anycompany/strangler/internal/orderapi"
 	"github.com/anycompany/strangler/internal/sinkauth"
 )
 
@@ -87,8 +88,7 @@ func TestConfigValidate(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := DefaultConfig()
-			c.Processor.Auth = sinkauth.APIKey("X-Api-Key", "test-processor-sink-key")
+			c := testConfig()
 			tc.edit(&c)
 			err := c.Validate()
 			if err == nil || !strings.Contains(err.Error(), `"`+tc.key+`"`) {
@@ -96,12 +96,26 @@ func TestConfigValidate(t *testing.T) {
 			}
 		})
 	}
+	// The defaults hold no credential (the local stack's are in
+	// configs/orders.yaml): each is required.
 	c := DefaultConfig()
-	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `"processor.auth"`) {
-		t.Errorf("defaults without the processor's credential: %v, want processor.auth named", err)
+	err := c.Validate()
+	for _, key := range []string{"api_keys", "admin_token", "processor.auth"} {
+		if err == nil || !strings.Contains(err.Error(), `"`+key+`"`) {
+			t.Errorf("defaults without credentials: %v, want %s named", err, key)
+		}
 	}
-	c.Processor.Auth = sinkauth.APIKey("X-Api-Key", "test-processor-sink-key")
+	c = testConfig()
 	if err := c.Validate(); err != nil {
-		t.Errorf("defaults: %v", err)
+		t.Errorf("defaults with credentials: %v", err)
 	}
+}
+
+// testConfig is DefaultConfig with test credentials.
+func testConfig() Config {
+	c := DefaultConfig()
+	c.APIKeys = orderapi.APIKeys{{Key: "test-retail-key", Channel: "retail"}, {Key: "test-wholesale-key", Channel: "wholesale"}}
+	c.AdminToken = "test-orders-admin"
+	c.Processor.Auth = sinkauth.APIKey("X-Api-Key", "test-processor-sink-key")
+	return c
 }

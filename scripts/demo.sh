@@ -47,6 +47,8 @@ ADMIN_TOKEN="demo-admin-token-0123456789"
 NEW_ADMIN_TOKEN="demo-orders-admin-token"
 DOWNSTREAM_TOKEN="${DEMO_DOWNSTREAM_TOKEN:-dev-admin-token}"
 export MYSQL_PWD=strangler
+# The local stack: its demo credentials (configs/*.yaml) are accepted (internal/config DevEnv).
+export STRANGLER_DEV=1
 
 bold() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 say() { printf 'demo: %s\n' "$*"; }

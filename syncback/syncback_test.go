@@ -22,6 +22,7 @@ import (
 	"github.com/anycompany/strangler/internal/config"
 	"github.com/anycompany/strangler/internal/events"
 	"github.com/anycompany/strangler/internal/order"
+	"github.com/anycompany/strangler/internal/orderapi"
 	"github.com/anycompany/strangler/internal/orderitem"
 	"github.com/anycompany/strangler/internal/sinkauth"
 	"github.com/anycompany/strangler/internal/stacktest"
@@ -407,6 +408,7 @@ func TestRollback(t *testing.T) {
 	}
 	lcfg := legacy.DefaultConfig()
 	lcfg.MySQL.DSN = config.Secret(h.dsn)
+	lcfg.APIKeys = orderapi.APIKeys{{Key: "test-retail-key", Channel: "retail"}}
 	lcfg.Downstream.InventoryURL, lcfg.Downstream.AccountingURL = "", ""
 	srv := httptest.NewServer(legacy.NewServer(lcfg, legacy.Deps{
 		Store: legacy.NewStore(h.db, nil), Notifier: legacy.NewNotifier(lcfg.Downstream, http.DefaultClient), DB: h.db,
@@ -415,7 +417,7 @@ func TestRollback(t *testing.T) {
 	defer srv.Close()
 	call := func(method, path string, out any) int {
 		req, _ := http.NewRequest(method, srv.URL+path, nil)
-		req.Header.Set("Authorization", "Bearer retail-demo-key")
+		req.Header.Set("Authorization", "Bearer test-retail-key")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

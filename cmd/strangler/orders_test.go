@@ -52,6 +52,8 @@ func TestOrdersAdminTokenNeverPrinted(t *testing.T) {
 // and init refuse to run without the orders table and say what creates it.
 func TestOrdersMissingTables(t *testing.T) {
 	t.Setenv("STRANGLER_ORDERS_TABLE", fmt.Sprintf("orders_missing_%d", time.Now().UnixNano()))
+	t.Setenv("STRANGLER_ORDERS_API_KEYS", "test-retail-key=retail")
+	t.Setenv("STRANGLER_ORDERS_ADMIN_TOKEN", "test-orders-admin")
 	t.Setenv("STRANGLER_ORDERS_PROCESSOR_AUTH_API_KEY_NAME", "X-Sink-Key")
 	t.Setenv("STRANGLER_ORDERS_PROCESSOR_AUTH_API_KEY_VALUE", "test-processor-sink-key")
 	for _, args := range [][]string{{"orders", "serve", "--listen", "127.0.0.1:0"}, {"orders", "process", "--listen", "127.0.0.1:0"}, {"orders", "init"}} {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/anycompany/strangler/devstack/downstream"
@@ -49,4 +50,49 @@ func TestShippedBusSendsEachSinkItsCredential(t *testing.T) {
 	if seen != len(want) {
 		t.Errorf("%d targets checked, want one per sink (%d)", seen, len(want))
 	}
+}
+
+// TestShippedDemoCredentialsRefusedOutsideTheLocalStack: each part whose
+// shipped config holds a credential refuses to start with it outside the
+// local stack (STRANGLER_DEV=0, or a listener off loopback), naming the
+// key; in the local stack (loopback listeners) the same file loads.
+func TestShippedDemoCredentialsRefusedOutsideTheLocalStack(t *testing.T) {
+	cases := []struct {
+		part, key string
+		args      []string
+	}{
+		{"legacy", "api_keys[0].key", []string{"legacy", "serve"}},
+		{"orders", "api_keys[0].key", []string{"orders", "serve"}},
+		{"syncback", "auth.api_key_value", []string{"syncback", "serve"}},
+		{"downstream", "admin_token", []string{"dev", "downstream"}},
+		{"eventbus", "admin_token", []string{"dev", "eventbus"}},
+		{"loadgen", "retail_key", []string{"loadgen"}},
+		{"proxy", "admin.token", []string{"proxy", "serve"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.part, func(t *testing.T) {
+			file := "../../configs/" + tc.part + ".yaml"
+			cfg, _ := defaultsFor(tc.part)
+			t.Setenv(config.DevEnv, "")
+			if err := config.Load(config.Source{Part: tc.part, File: file}, cfg); err != nil {
+				t.Fatalf("in the local stack: %v", err)
+			}
+			t.Setenv(config.DevEnv, "0")
+			code, _, stderr := runCLI(t, append(tc.args, "--config", file)...)
+			if code != exitConfig || !strings.Contains(stderr, `"`+tc.key+`"`) || !strings.Contains(stderr, "demo credential") {
+				t.Errorf("with STRANGLER_DEV=0: exit %d, want %d naming %s; stderr:\n%s", code, exitConfig, tc.key, stderr)
+			}
+		})
+	}
+	t.Run("public listener", func(t *testing.T) {
+		t.Setenv(config.DevEnv, "")
+		t.Setenv("STRANGLER_SYNCBACK_LISTEN", "0.0.0.0:0")
+		code, _, stderr := runCLI(t, "syncback", "serve", "--config", "../../configs/syncback.yaml")
+		if code != exitConfig || !strings.Contains(stderr, `"auth.api_key_value"`) || !strings.Contains(stderr, "0.0.0.0:0") {
+			t.Errorf("exit %d, want %d naming auth.api_key_value and the listener; stderr:\n%s", code, exitConfig, stderr)
+		}
+		if strings.Contains(stderr, "dev-syncback-sink-key") {
+			t.Errorf("the refusal shows the secret:\n%s", stderr)
+		}
+	})
 }

@@ -33,7 +33,7 @@ type Config struct {
 	// Optional: defaults to "127.0.0.1:8091".
 	Listen string `mapstructure:"listen"`
 	// AdminToken is the bearer token the /admin/* endpoints require.
-	// Optional: defaults to "dev-admin-token". Must not be empty.
+	// Required (configs/downstream.yaml has the local stack's).
 	AdminToken config.Secret `mapstructure:"admin_token"`
 	// EventsAuth is the credential every POST /events must carry: the
 	// bus's (or an EventBridge API destination's) connection. Required.
@@ -74,7 +74,6 @@ type FaultConfig struct {
 func DefaultConfig() Config {
 	return Config{
 		Listen:          "127.0.0.1:8091",
-		AdminToken:      "dev-admin-token",
 		MaxBodyBytes:    64 << 10,
 		MaxRecords:      100_000,
 		ShutdownTimeout: 5 * time.Second,

@@ -485,7 +485,7 @@ func TestServeShutsDownWhenContextEnds(t *testing.T) {
 
 func TestConfigValidate(t *testing.T) {
 	c := DefaultConfig()
-	c.EventsAuth = testSink
+	c.AdminToken, c.EventsAuth = testToken, testSink
 	if err := c.Validate(); err != nil {
 		t.Fatalf("defaults: %v", err)
 	}
@@ -505,7 +505,7 @@ func TestConfigValidate(t *testing.T) {
 	} {
 		t.Run(tc.key, func(t *testing.T) {
 			c := DefaultConfig()
-			c.EventsAuth = testSink
+			c.AdminToken, c.EventsAuth = testToken, testSink
 			tc.mutate(&c)
 			err := c.Validate()
 			var ce *config.Error

@@ -41,7 +41,7 @@ type Config struct {
 	// "/" and the admin API. Optional: defaults to "127.0.0.1:4010".
 	Listen string `mapstructure:"listen"`
 	// AdminToken is the bearer token the /admin/* endpoints require.
-	// Optional: defaults to "dev-admin-token". Must not be empty.
+	// Required (configs/eventbus.yaml has the local stack's).
 	AdminToken config.Secret `mapstructure:"admin_token"`
 	// Region is written into every event envelope. Optional: defaults to "us-east-1".
 	Region string `mapstructure:"region"`
@@ -134,7 +134,6 @@ type TargetConfig struct {
 func DefaultConfig() Config {
 	return Config{
 		Listen:          "127.0.0.1:4010",
-		AdminToken:      "dev-admin-token",
 		Region:          "us-east-1",
 		Account:         "000000000000",
 		Buses:           []string{DefaultBus},

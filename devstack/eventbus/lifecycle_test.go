@@ -103,6 +103,7 @@ rules:
         max_attempts: 3
 `)
 	cfg := eventbus.DefaultConfig()
+	cfg.AdminToken = testToken
 	if err := config.Load(config.Source{Part: "eventbus", File: good}, &cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -122,6 +123,7 @@ rules:
     pattern: '{"source": ["x"]}'
 `)
 	cfg = eventbus.DefaultConfig()
+	cfg.AdminToken = testToken
 	err := config.Load(config.Source{Part: "eventbus", File: bad}, &cfg)
 	if !config.IsConfigError(err) || !errors.Is(err, eventbus.ErrUnsupportedPattern) {
 		t.Fatalf("err = %v", err)

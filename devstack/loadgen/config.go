@@ -35,10 +35,10 @@ type Config struct {
 	// Optional: defaults to "http://127.0.0.1:8080".
 	BaseURL string `mapstructure:"base_url"`
 	// RetailKey is the API key of the retail channel. A secret.
-	// Optional: defaults to "retail-demo-key".
+	// Required (configs/loadgen.yaml has the local stack's).
 	RetailKey config.Secret `mapstructure:"retail_key"`
 	// WholesaleKey is the API key of the wholesale channel. A secret.
-	// Optional: defaults to "wholesale-demo-key".
+	// Required (configs/loadgen.yaml has the local stack's).
 	WholesaleKey config.Secret `mapstructure:"wholesale_key"`
 
 	// Rate is the target in operations a second, open loop. 0 runs closed
@@ -127,8 +127,6 @@ type Mix struct {
 func DefaultConfig() Config {
 	return Config{
 		BaseURL:            "http://127.0.0.1:8080",
-		RetailKey:          "retail-demo-key",
-		WholesaleKey:       "wholesale-demo-key",
 		Rate:               100,
 		Concurrency:        8,
 		MaxInFlight:        256,

@@ -10,7 +10,11 @@ import (
 )
 
 func TestConfigValidate(t *testing.T) {
-	if err := DefaultConfig().Validate(); err != nil {
+	// The defaults hold no API keys (the local stack's are in configs/loadgen.yaml).
+	if err := DefaultConfig().Validate(); err == nil || !strings.Contains(err.Error(), `"retail_key"`) || !strings.Contains(err.Error(), `"wholesale_key"`) {
+		t.Fatalf("defaults without keys: %v, want retail_key and wholesale_key named", err)
+	}
+	if err := withKeys(DefaultConfig()).Validate(); err != nil {
 		t.Fatalf("defaults: %v", err)
 	}
 	for _, tc := range []struct {
@@ -38,7 +42,7 @@ func TestConfigValidate(t *testing.T) {
 		{"seed_span", func(c *Config) { c.SeedSpan = time.Minute }},
 	} {
 		t.Run(tc.key, func(t *testing.T) {
-			c := DefaultConfig()
+			c := withKeys(DefaultConfig())
 			tc.mutate(&c)
 			err := c.Validate()
 			var ce *config.Error
@@ -53,4 +57,10 @@ func TestConfigValidate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withKeys gives c the test API keys.
+func withKeys(c Config) Config {
+	c.RetailKey, c.WholesaleKey = "test-retail-key", "test-wholesale-key"
+	return c
 }

@@ -54,9 +54,9 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var ch order.Channel
 	switch r.Header.Get("Authorization") {
-	case "Bearer retail-demo-key":
+	case "Bearer test-retail-key":
 		ch = order.Retail
-	case "Bearer wholesale-demo-key":
+	case "Bearer test-wholesale-key":
 		ch = order.Wholesale
 	default:
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
@@ -184,7 +184,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func testConfig(url string) Config {
-	cfg := DefaultConfig()
+	cfg := withKeys(DefaultConfig())
 	cfg.BaseURL = url
 	cfg.Duration = 30 * time.Second
 	cfg.ReportEvery = 0

@@ -107,7 +107,8 @@ func (c *Checker) Add(key string, value any, err error, allowed string) {
 func (c *Checker) Err() error { return errors.Join(c.errs...) }
 
 // Load fills out (already holding the documented defaults) from src and
-// validates it. Every failure is an *Error.
+// validates it; a demo credential outside the local stack is refused (see
+// DevEnv). Every failure is an *Error.
 func Load(src Source, out Validator) error {
 	if src.Part == "" {
 		return errors.New("config: Source.Part is required")
@@ -165,7 +166,10 @@ func Load(src Source, out Validator) error {
 		return &Error{Part: src.Part, Err: err,
 			Allowed: "values of the types documented in configs/" + src.Part + ".yaml"}
 	}
-	return out.Validate()
+	if err := out.Validate(); err != nil {
+		return err
+	}
+	return checkDemo(src.Part, out)
 }
 
 // Retirer is implemented by a config struct that names keys it no longer

@@ -28,6 +28,7 @@ import (
 	"github.com/anycompany/strangler/internal/awsconf"
 	"github.com/anycompany/strangler/internal/config"
 	"github.com/anycompany/strangler/internal/order"
+	"github.com/anycompany/strangler/internal/orderapi"
 	"github.com/anycompany/strangler/internal/sinkauth"
 	"github.com/anycompany/strangler/internal/stacktest"
 	"github.com/anycompany/strangler/legacy"
@@ -40,8 +41,8 @@ import (
 )
 
 const (
-	retailKey    = "retail-demo-key"
-	wholesaleKey = "wholesale-demo-key"
+	retailKey    = "test-retail-key"
+	wholesaleKey = "test-wholesale-key"
 	adminToken   = "e2e-admin-token-0123456789"
 )
 
@@ -143,6 +144,7 @@ func startStack(t *testing.T) *stack {
 	dsn := stacktest.MySQLDatabase(t)
 	lcfg := legacy.DefaultConfig()
 	lcfg.MySQL.DSN = config.Secret(dsn)
+	lcfg.APIKeys = orderapi.APIKeys{{Key: retailKey, Channel: "retail"}, {Key: wholesaleKey, Channel: "wholesale"}}
 	lcfg.Downstream.InventoryURL, lcfg.Downstream.AccountingURL = "", ""
 	if err := lcfg.Validate(); err != nil {
 		t.Fatalf("legacy config: %v", err)
@@ -190,6 +192,7 @@ func startStack(t *testing.T) *stack {
 	}
 	s.Migrator = mcfg
 	ocfg := orders.DefaultConfig()
+	ocfg.APIKeys, ocfg.AdminToken = lcfg.APIKeys, "test-orders-admin"
 	ocfg.DynamoDB = stacktest.DynamoDBEndpoint()
 	ocfg.Table = mcfg.Table
 	ocfg.Index = mcfg.Index.Name
