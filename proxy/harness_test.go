@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/anycompany/strangler/internal/config"
+	"github.com/anycompany/strangler/internal/orderapi"
 	"github.com/anycompany/strangler/internal/stacktest"
 	"github.com/anycompany/strangler/legacy"
 	"github.com/anycompany/strangler/proxy"
@@ -37,6 +38,7 @@ func startLegacy(t *testing.T) string {
 	t.Helper()
 	cfg := legacy.DefaultConfig()
 	cfg.MySQL.DSN = config.Secret(stacktest.MySQLDatabase(t))
+	cfg.APIKeys = orderapi.APIKeys{{Key: "retail-demo-key", Channel: "retail"}, {Key: "wholesale-demo-key", Channel: "wholesale"}}
 	cfg.Downstream.InventoryURL, cfg.Downstream.AccountingURL = "", ""
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("legacy config: %v", err)
