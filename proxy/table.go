@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 )
 
@@ -173,6 +174,7 @@ const (
 type keySource struct {
 	kind keyKind
 	name string
+	body reflect.Type // keyBody: struct{ V json.RawMessage `json:"<name>"` }
 }
 
 func parseKeySource(s string) (keySource, error) {
@@ -191,7 +193,10 @@ func parseKeySource(s string) (keySource, error) {
 	case "path":
 		return keySource{kind: keyPath, name: name}, nil
 	case "body":
-		return keySource{kind: keyBody, name: name}, nil
+		if !validName(name) || name == "-" {
+			return keySource{}, fmt.Errorf("body field %q: want letters, digits, '-' and '_'", name)
+		}
+		return bodyKey(name), nil
 	}
 	return keySource{}, fmt.Errorf("unknown kind %q", kind)
 }
@@ -201,7 +206,7 @@ func parseKeySource(s string) (keySource, error) {
 func defaultKeySource(method string) keySource {
 	switch method {
 	case http.MethodPost, http.MethodPut, http.MethodPatch:
-		return keySource{kind: keyBody, name: "customer_id"}
+		return bodyKey("customer_id")
 	}
 	return keySource{kind: keyQuery, name: "customer_id"}
 }
@@ -233,7 +238,7 @@ func (k keySource) extract(r *http.Request, ps *params, body []byte) string {
 	case keyPath:
 		v = ps.get(k.name)
 	case keyBody:
-		v = jsonField(body, k.name)
+		v = jsonField(body, k.body)
 	}
 	if v == "" {
 		v = apiKey(r)
@@ -250,43 +255,40 @@ func apiKey(r *http.Request) string {
 	return a
 }
 
-// queryValue returns the first value of name in a raw query without
-// building the whole url.Values map.
+// queryValue returns the first value of name in a raw query as the
+// backends read it: net/url's Query (url.ParseQuery), which drops a pair
+// that does not unescape or holds a ';'. (httputil.ReverseProxy re-encodes
+// such a query from the same parse, so the backend sees the same values.)
 func queryValue(raw, name string) string {
-	for raw != "" {
-		var kv string
-		kv, raw, _ = strings.Cut(raw, "&")
-		k, v, _ := strings.Cut(kv, "=")
-		if k != name {
-			if !strings.ContainsAny(k, "%+") {
-				continue
-			}
-			if uk, err := url.QueryUnescape(k); err != nil || uk != name {
-				continue
-			}
-		}
-		if strings.ContainsAny(v, "%+") {
-			if uv, err := url.QueryUnescape(v); err == nil {
-				return uv
-			}
-		}
-		return v
-	}
-	return ""
+	v, _ := url.ParseQuery(raw)
+	return v.Get(name)
 }
 
-// jsonField returns a top-level field of a JSON object: a string's value,
-// any other value's JSON text, or "" when body is not an object or lacks it.
-func jsonField(body []byte, name string) string {
+// bodyKey is the sticky key source of a JSON body's top-level field name.
+// It is read into a struct whose one field is tagged with name, so that
+// encoding/json matches it exactly as it matches the backends' request
+// structs (order.CreateRequest): exact or case-insensitive key, the last
+// match winning.
+func bodyKey(name string) keySource {
+	t := reflect.StructOf([]reflect.StructField{{
+		Name: "V", Type: reflect.TypeFor[json.RawMessage](), Tag: reflect.StructTag(`json:"` + name + `"`),
+	}})
+	return keySource{kind: keyBody, name: name, body: t}
+}
+
+// jsonField returns the field of a JSON object that t (see bodyKey) reads:
+// a string's value, any other value's JSON text, or "" when body is not a
+// JSON object, lacks the field or holds null there.
+func jsonField(body []byte, t reflect.Type) string {
 	if len(body) == 0 {
 		return ""
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(body, &m); err != nil {
+	v := reflect.New(t)
+	if err := json.Unmarshal(body, v.Interface()); err != nil {
 		return ""
 	}
-	raw, ok := m[name]
-	if !ok {
+	raw := v.Elem().Field(0).Bytes()
+	if len(raw) == 0 || string(raw) == "null" {
 		return ""
 	}
 	var s string

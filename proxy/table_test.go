@@ -84,6 +84,11 @@ func TestKeyExtraction(t *testing.T) {
 		{"body:n", body, "3"},
 		{"body:customer_id", []byte(`{bad`), "retail-demo-key"},
 		{"apikey", nil, "retail-demo-key"},
+		// As the backends decode them (encoding/json into a struct, net/url's Query):
+		{"body:customer_id", []byte(`{"customer_id":"A","CUSTOMER_ID":"B"}`), "B"},
+		{"body:customer_id", []byte(`{"Customer_Id":"A"}`), "A"},
+		{"body:customer_id", []byte(`{"customer_id":null}`), "retail-demo-key"},
+		{"query:x", nil, "2"},
 	}
 	for _, tc := range cases {
 		k, err := parseKeySource(tc.src)
