@@ -77,7 +77,7 @@ func paths(t *testing.T) []path {
 		{"relay outbox read, shard lease", "Query / PutItem", []layer{sdk}, "as relay publish"},
 		{"orders service write", "TransactWriteItems", []layer{sdk, {"lost races", races}}, "503 Busy (a lost race) or 500; the client retries with its Idempotency-Key"},
 		{"orders service read", "GetItem / Query", []layer{sdk}, "500"},
-		{"proxy control table (routes, pins, plans)", "GetItem / PutItem / Query / TransactWriteItems", []layer{sdk}, "the request answers 503 (pin unavailable) or the admin call fails; plans retry on the next tick"},
+		{"proxy control table (routes, pins, plans)", "GetItem / PutItem / Query / TransactWriteItems", []layer{sdk}, "past idempotency.pin_budget the request goes by its sticky bucket unpinned (fail open); an admin call fails; plans retry on the next tick"},
 		{"backfill jobs, chunk leases", "control table UpdateItem / PutItem / Query", []layer{sdk}, "the backfill stops; a rerun resumes"},
 		{"verify reads", "BatchGetItem", []layer{once, {"verify", retry.DynamoDB()}}, "verify fails"},
 	}

@@ -170,6 +170,11 @@ type IdempotencyConfig struct {
 	// CacheSize is the in-memory LRU of pins in front of the control table.
 	// Optional: defaults to 100000.
 	CacheSize int `mapstructure:"cache_size"`
+	// PinBudget bounds the wait for the control table's pin: past it the
+	// request goes by its sticky bucket, unpinned (fail open, counted and
+	// logged), so a slow control table never stalls creates on legacy.
+	// Optional: defaults to 100ms.
+	PinBudget time.Duration `mapstructure:"pin_budget"`
 }
 
 // ControlConfig names the control table and this proxy group in it.
@@ -209,7 +214,7 @@ func DefaultConfig() Config {
 		Retries:     1,
 		Health:      HealthConfig{Path: "/readyz", Interval: 2 * time.Second, Timeout: time.Second, UnhealthyAfter: 2, HealthyAfter: 2},
 		Circuit:     CircuitConfig{Window: 10 * time.Second, MinRequests: 20, MaxErrorRatio: 0.5, OpenFor: 10 * time.Second, Probes: 5},
-		Idempotency: IdempotencyConfig{TTL: 24 * time.Hour, CacheSize: 100000},
+		Idempotency: IdempotencyConfig{TTL: 24 * time.Hour, CacheSize: 100000, PinBudget: 100 * time.Millisecond},
 		Control:     ControlConfig{Table: control.DefaultTable, Name: "default", Poll: 2 * time.Second, PlanLease: 6 * time.Second},
 		DynamoDB:    awsconf.Local("http://127.0.0.1:8000"),
 
@@ -269,6 +274,8 @@ func (c *Config) Validate() error {
 	ck.Check(c.Circuit.OpenFor > 0, "circuit.open_for", c.Circuit.OpenFor, "a positive duration")
 	ck.Check(c.Circuit.Probes > 0, "circuit.probes", c.Circuit.Probes, "a positive number")
 	ck.Check(c.Idempotency.TTL >= time.Minute, "idempotency.ttl", c.Idempotency.TTL, "at least 1m")
+	ck.Check(c.Idempotency.PinBudget >= 5*time.Millisecond && c.Idempotency.PinBudget <= 5*time.Second, "idempotency.pin_budget",
+		c.Idempotency.PinBudget, "5ms to 5s")
 	ck.Check(c.Idempotency.CacheSize > 0, "idempotency.cache_size", c.Idempotency.CacheSize, "a positive number")
 	ck.Check(c.Control.Name != "" && !strings.Contains(c.Control.Name, "#"), "control.name", c.Control.Name, "a name without '#'")
 	ck.Check(c.Control.Poll > 0, "control.poll", c.Control.Poll, "a positive duration")

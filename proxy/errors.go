@@ -18,11 +18,6 @@ const StatusClientClosedRequest = 499
 // may serve (an id it owns, a key pinned to it) finds it unavailable.
 var ErrOwnedUnavailable = errors.New("the new backend owns this request and is unavailable")
 
-// ErrPinUnavailable is returned when the pin of an Idempotency-Key cannot
-// be read or written (control table down): guessing could create the order
-// in both systems, so the request is refused with 503.
-var ErrPinUnavailable = errors.New("the idempotency pin store is unavailable")
-
 // MaxIdempotencyKeyBytes bounds an Idempotency-Key: a longer one gets 400.
 const MaxIdempotencyKeyBytes = 255
 
@@ -46,7 +41,7 @@ func statusFor(ctx context.Context, err error) int {
 		return http.StatusRequestTimeout
 	case ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled):
 		return StatusClientClosedRequest
-	case errors.Is(err, ErrOwnedUnavailable), errors.Is(err, ErrPinUnavailable):
+	case errors.Is(err, ErrOwnedUnavailable):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return http.StatusGatewayTimeout
@@ -75,9 +70,6 @@ func writeError(w http.ResponseWriter, status int, backend Backend, err error) {
 		p = problem.New(status, "Request timeout", "the request body did not arrive within body_timeout")
 	case http.StatusServiceUnavailable:
 		p = problem.New(status, "Backend unavailable", "the "+string(backend)+" backend owns this request and is unavailable (circuit open or unhealthy); retry later")
-		if errors.Is(err, ErrPinUnavailable) {
-			p = problem.New(status, "Idempotency pin unavailable", "the proxy cannot tell which backend saw this Idempotency-Key first; retry later")
-		}
 		w.Header().Set("Retry-After", "5")
 	case http.StatusGatewayTimeout:
 		p = problem.New(status, "Backend timeout", "the "+string(backend)+" backend did not answer in time")

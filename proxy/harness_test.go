@@ -150,6 +150,9 @@ func testConfig(t *testing.T, legacyURL, newURL, table string, routes ...proxy.R
 	cfg.DynamoDB = stacktest.DynamoDBEndpoint()
 	cfg.Health.Interval = 50 * time.Millisecond
 	cfg.Health.UnhealthyAfter, cfg.Health.HealthyAfter = 1, 1
+	// Tests of pinning need the pin written before the answer, even on a
+	// loaded machine; TestPinBudgetFailsOpen sets a short budget.
+	cfg.Idempotency.PinBudget = 5 * time.Second
 	cfg.Routes = routes
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("test config: %v", err)

@@ -181,7 +181,7 @@ func (s *Server) applyConfig(ctx context.Context, cfg Config) ([]string, error) 
 	s.proxy.maxBody.Store(cfg.MaxBodyBytes)
 	s.proxy.bodyTimeout.Store(int64(cfg.BodyTimeout))
 	if old.Idempotency != cfg.Idempotency {
-		s.proxy.pins.SetLimits(cfg.Idempotency.TTL, cfg.Idempotency.CacheSize)
+		s.proxy.pins.SetLimits(cfg.Idempotency)
 	}
 	s.poll.Store(int64(cfg.Control.Poll))
 	s.drain.Store(int64(cfg.ShutdownTimeout))

@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 )
@@ -17,20 +18,30 @@ type PinStore interface {
 
 // Pinner pins POSTs carrying an Idempotency-Key to the backend that first
 // saw the key, so a retry after a weight change reaches the same system and
-// is deduplicated there instead of creating the order twice. An LRU of
+// is deduplicated there instead of creating the order twice. The pin is
+// off the critical path of the backend it picks: a store that does not
+// answer within the budget (idempotency.pin_budget) is passed over, and
+// the request goes where its sticky bucket says (fail open: counted as
+// proxy_idempotency_pins_total{result="fail_open"} and logged), since a
+// slow control table must never stall creates on legacy. An LRU of
 // recent pins sits in front of the store; expired pins leave it at the next
 // pin remembered. Never copy one.
 type Pinner struct {
 	store PinStore
-	ttl   time.Duration
 	now   func() time.Time
 	m     *Metrics
+	log   *slog.Logger
 
-	mu    sync.Mutex
-	size  int
-	lru   *list.List // of *pinEntry, most recent first
-	byKey map[string]*list.Element
+	mu     sync.Mutex
+	ttl    time.Duration
+	budget time.Duration
+	size   int
+	lru    *list.List // of *pinEntry, most recent first
+	byKey  map[string]*list.Element
 }
+
+// pinWriteTimeout bounds a pin write that outlived its request's budget.
+const pinWriteTimeout = 10 * time.Second
 
 type pinEntry struct {
 	key     string
@@ -38,17 +49,20 @@ type pinEntry struct {
 	expires time.Time
 }
 
-// NewPinner returns a Pinner over store keeping size pins in memory.
-func NewPinner(store PinStore, ttl time.Duration, size int, now func() time.Time, m *Metrics) *Pinner {
-	return &Pinner{store: store, ttl: ttl, now: now, m: m, size: size, lru: list.New(), byKey: map[string]*list.Element{}}
+// NewPinner returns a Pinner over store with cfg's TTL, budget and LRU size.
+func NewPinner(store PinStore, cfg IdempotencyConfig, now func() time.Time, m *Metrics, logger *slog.Logger) *Pinner {
+	p := &Pinner{store: store, now: now, m: m, log: logger, lru: list.New(), byKey: map[string]*list.Element{}}
+	p.SetLimits(cfg)
+	return p
 }
 
-// SetLimits applies a new TTL (to pins made from now on) and LRU size (a
-// smaller one drops the least recent pins at once; they stay in the store).
-func (p *Pinner) SetLimits(ttl time.Duration, size int) {
+// SetLimits applies a new TTL (to pins made from now on), budget and LRU
+// size (a smaller one drops the least recent pins at once; they stay in
+// the store).
+func (p *Pinner) SetLimits(cfg IdempotencyConfig) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.ttl, p.size = ttl, size
+	p.ttl, p.budget, p.size = cfg.TTL, cfg.PinBudget, cfg.CacheSize
 	for p.lru.Len() > p.size {
 		e := p.lru.Back()
 		p.lru.Remove(e)
@@ -56,27 +70,57 @@ func (p *Pinner) SetLimits(ttl time.Duration, size int) {
 	}
 }
 
-// Pin returns the backend key is pinned to, pinning it to b when it is new.
+// Pin returns the backend key is pinned to, pinning it to b when it is
+// new. When the store fails or does not answer within the budget it
+// returns b (fail open); it fails only when ctx ended (the client left).
 func (p *Pinner) Pin(ctx context.Context, key string, b Backend) (Backend, error) {
 	now := p.now()
 	p.mu.Lock()
-	ttl := p.ttl
+	ttl, budget := p.ttl, p.budget
 	p.mu.Unlock()
 	if got, ok := p.cached(key, now); ok {
 		p.m.pins.WithLabelValues("cached").Inc()
 		return got, nil
 	}
-	got, expires, err := p.store.Pin(ctx, key, b, now, ttl)
+	// The write goes on past the budget (detached from the request, bounded
+	// by pinWriteTimeout), so a retry seconds later still finds the pin.
+	type result struct {
+		got     Backend
+		expires time.Time
+		err     error
+	}
+	done := make(chan result, 1)
+	go func() {
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pinWriteTimeout)
+		defer cancel()
+		got, expires, err := p.store.Pin(wctx, key, b, now, ttl)
+		if err == nil {
+			p.remember(key, got, expires)
+		}
+		done <- result{got, expires, err}
+	}()
+	timer := time.NewTimer(budget)
+	defer timer.Stop()
+	var res result
+	select {
+	case res = <-done:
+	case <-ctx.Done():
+		return "", fmt.Errorf("pinning idempotency key: %w", ctx.Err())
+	case <-timer.C:
+		res.err = fmt.Errorf("no answer within %v", budget)
+	}
+	got, err := res.got, res.err
 	if err != nil {
-		p.m.pins.WithLabelValues("error").Inc()
-		return "", fmt.Errorf("pinning idempotency key: %w", err)
+		p.m.pins.WithLabelValues("fail_open").Inc()
+		p.log.Warn("idempotency pin skipped: the store failed or was slow; the request goes by its sticky bucket",
+			"backend", b, "budget", budget, "err", err)
+		return b, nil
 	}
 	if got == b {
 		p.m.pins.WithLabelValues("created").Inc()
 	} else {
 		p.m.pins.WithLabelValues("existing").Inc()
 	}
-	p.remember(key, got, expires)
 	return got, nil
 }
 

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -46,7 +47,8 @@ func TestMemoryPinsEvicted(t *testing.T) {
 // pin remembered, not only when its size is reached.
 func TestPinnerDropsExpired(t *testing.T) {
 	now := time.Unix(1_000_000, 0)
-	p := NewPinner(NewMemoryStore(), time.Minute, 1000, func() time.Time { return now }, NewMetrics(prometheus.NewRegistry()))
+	p := NewPinner(NewMemoryStore(), IdempotencyConfig{TTL: time.Minute, CacheSize: 1000, PinBudget: time.Second},
+		func() time.Time { return now }, NewMetrics(prometheus.NewRegistry()), slog.New(slog.DiscardHandler))
 	for i := range 100 {
 		if _, err := p.Pin(context.Background(), fmt.Sprintf("k%d", i), BackendLegacy); err != nil {
 			t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -209,10 +208,8 @@ func (p *Proxy) decide(r *http.Request, rt *Route, ps *params, body []byte, forc
 	if r.Method == http.MethodPost && p.pins != nil {
 		if key := r.Header.Get(HeaderIdempotencyKey); key != "" {
 			held, err := p.pins.Pin(r.Context(), key, d.backend)
-			if err != nil {
-				// Without the pin a retry could create the order in both
-				// systems: refuse rather than guess.
-				return decision{backend: BackendProxy}, fmt.Errorf("%w: %w", ErrPinUnavailable, err)
+			if err != nil { // the client left
+				return decision{backend: BackendProxy}, err
 			}
 			if held != d.backend {
 				// Not allowed through above: ask again for the pinned backend.

@@ -146,7 +146,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 
 	s.proxy = &Proxy{
 		sw: sw, forceToken: []byte(cfg.Force.Token.Reveal()), now: deps.Now, log: log, refused: s.metrics.refused,
-		pins: NewPinner(pins, cfg.Idempotency.TTL, cfg.Idempotency.CacheSize, deps.Now, s.metrics),
+		pins: NewPinner(pins, cfg.Idempotency, deps.Now, s.metrics, log),
 	}
 	s.proxy.maxBody.Store(cfg.MaxBodyBytes)
 	s.proxy.bodyTimeout.Store(int64(cfg.BodyTimeout))
