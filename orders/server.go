@@ -123,7 +123,7 @@ func (s *Server) created(_ context.Context, ch order.Channel, _ order.Order) {
 func (s *Server) adminOnly(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(token), s.admin) != 1 {
+		if !ok || len(s.admin) == 0 || subtle.ConstantTimeCompare([]byte(token), s.admin) != 1 {
 			problem.Write(w, problem.New(http.StatusUnauthorized, "Unauthorized", "send Authorization: Bearer <admin_token>"))
 			return
 		}
