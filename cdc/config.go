@@ -37,6 +37,7 @@ import (
 	"github.com/anycompany/strangler/internal/control"
 	"github.com/anycompany/strangler/internal/events"
 	"github.com/anycompany/strangler/internal/guard"
+	"github.com/anycompany/strangler/internal/httpserver"
 )
 
 // Config is the cdc's configuration (configs/cdc.yaml). Start from
@@ -78,6 +79,9 @@ type Config struct {
 	// MetricsListen serves /metrics; empty disables it. Optional: defaults
 	// to 127.0.0.1:9102.
 	MetricsListen string `mapstructure:"metrics_listen"`
+	// MetricsTLS makes the metrics listener serve HTTPS (cert_file,
+	// key_file). Optional: defaults to plain HTTP.
+	MetricsTLS httpserver.TLS `mapstructure:"metrics_tls"`
 	// SkipMarkerTable is the sync-back's marker table (in the source
 	// database): a transaction that writes a row of it was written by
 	// strangler syncback from an event of the new service, which already
@@ -187,6 +191,7 @@ func DefaultConfig() Config {
 // Validate reports every unusable key.
 func (c *Config) Validate() error {
 	ck := config.NewChecker("cdc")
+	c.MetricsTLS.Check(ck, "metrics_tls")
 	mc, err := mysql.ParseDSN(c.MySQL.DSN.Reveal())
 	ck.Add("mysql.dsn", c.MySQL.DSN, err, "a go-sql-driver DSN like cdc:pass@tcp(host:3306)/db")
 	if err == nil {

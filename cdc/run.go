@@ -179,7 +179,7 @@ func Run(ctx context.Context, cfg Config, opts Options, env Env) error {
 	reg := env.Registry
 	if reg == nil {
 		reg = prometheus.NewRegistry()
-		httpserver.ServeMetrics(ctx, cfg.MetricsListen, reg, log)
+		httpserver.ServeMetrics(ctx, httpserver.Listener{Addr: cfg.MetricsListen, TLS: cfg.MetricsTLS}, reg, log)
 	}
 	met := newMetrics(reg)
 

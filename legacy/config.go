@@ -8,6 +8,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/anycompany/strangler/internal/config"
+	"github.com/anycompany/strangler/internal/httpserver"
 	"github.com/anycompany/strangler/internal/order"
 	"github.com/anycompany/strangler/internal/orderapi"
 )
@@ -17,6 +18,9 @@ import (
 type Config struct {
 	// Listen is the HTTP address of the order API. Optional: defaults to 127.0.0.1:8080.
 	Listen string `mapstructure:"listen"`
+	// TLS makes the listener serve HTTPS from a PEM certificate and key
+	// (cert_file, key_file). Optional: defaults to plain HTTP.
+	TLS httpserver.TLS `mapstructure:"tls"`
 	// MySQL is the database holding the orders table.
 	MySQL MySQLConfig `mapstructure:"mysql"`
 	// APIKeys are the bearer keys clients authenticate with, each bound to one
@@ -87,6 +91,7 @@ func DefaultConfig() Config {
 // Validate reports every wrong key.
 func (c *Config) Validate() error {
 	ck := config.NewChecker("legacy")
+	c.TLS.Check(ck, "tls")
 	_, _, err := net.SplitHostPort(c.Listen)
 	ck.Add("listen", c.Listen, err, "host:port, e.g. 127.0.0.1:8080")
 	_, err = mysql.ParseDSN(c.MySQL.DSN.Reveal())

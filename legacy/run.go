@@ -46,5 +46,5 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		Logger:   logger,
 		Crash:    func() { os.Exit(70) },
 	})
-	return httpserver.Serve(ctx, cfg.Listen, srv.Handler(), cfg.ShutdownTimeout, logger.With("component", "legacy"))
+	return httpserver.Serve(ctx, httpserver.Listener{Addr: cfg.Listen, TLS: cfg.TLS}, srv.Handler(), cfg.ShutdownTimeout, logger.With("component", "legacy"))
 }

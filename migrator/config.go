@@ -16,6 +16,7 @@ import (
 	"github.com/anycompany/strangler/internal/config"
 	"github.com/anycompany/strangler/internal/control"
 	"github.com/anycompany/strangler/internal/guard"
+	"github.com/anycompany/strangler/internal/httpserver"
 )
 
 // Config is the migrator's configuration (configs/migrator.yaml). Start from
@@ -44,6 +45,9 @@ type Config struct {
 	// MetricsListen serves /metrics while a command runs; empty disables it.
 	// Optional: defaults to 127.0.0.1:9101.
 	MetricsListen string `mapstructure:"metrics_listen"`
+	// MetricsTLS makes the metrics listener serve HTTPS (cert_file,
+	// key_file). Optional: defaults to plain HTTP.
+	MetricsTLS httpserver.TLS `mapstructure:"metrics_tls"`
 }
 
 // IndexConfig names a GSI and its key attributes (both strings).
@@ -126,6 +130,7 @@ func DefaultConfig() Config {
 // Validate reports every unusable key.
 func (c *Config) Validate() error {
 	ck := config.NewChecker("migrator")
+	c.MetricsTLS.Check(ck, "metrics_tls")
 	_, err := mysql.ParseDSN(c.MySQL.DSN.Reveal())
 	ck.Add("mysql.dsn", c.MySQL.DSN, err, "a go-sql-driver DSN like user:pass@tcp(host:3306)/db")
 	if err == nil {

@@ -94,7 +94,7 @@ func requireTables(ctx context.Context, client *dynamodb.Client, cfg Config) err
 
 // serveMetrics exposes reg on cfg.MetricsListen until ctx ends.
 func serveMetrics(ctx context.Context, cfg Config, reg *prometheus.Registry, log *slog.Logger) {
-	httpserver.ServeMetrics(ctx, cfg.MetricsListen, reg, log)
+	httpserver.ServeMetrics(ctx, httpserver.Listener{Addr: cfg.MetricsListen, TLS: cfg.MetricsTLS}, reg, log)
 }
 
 // RunBackfill runs (or resumes, or joins) the backfill job.

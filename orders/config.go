@@ -20,6 +20,7 @@ import (
 
 	"github.com/anycompany/strangler/internal/awsconf"
 	"github.com/anycompany/strangler/internal/config"
+	"github.com/anycompany/strangler/internal/httpserver"
 	"github.com/anycompany/strangler/internal/order"
 	"github.com/anycompany/strangler/internal/orderapi"
 	"github.com/anycompany/strangler/internal/sinkauth"
@@ -36,6 +37,9 @@ type Config struct {
 	// Listen is the HTTP address of the order API. Optional: defaults to
 	// 127.0.0.1:8081 (the proxy's backends.new).
 	Listen string `mapstructure:"listen"`
+	// TLS makes the listener serve HTTPS from a PEM certificate and key
+	// (cert_file, key_file). Optional: defaults to plain HTTP.
+	TLS httpserver.TLS `mapstructure:"tls"`
 	// DynamoDB is the endpoint of both tables. Optional: defaults to the
 	// local stack's DynamoDB Local; set url to "" for AWS.
 	DynamoDB awsconf.Endpoint `mapstructure:"dynamodb"`
@@ -98,6 +102,9 @@ type ProcessorConfig struct {
 	// other events are acknowledged and ignored. Optional: defaults to
 	// com.anycompany.orders.service.
 	Source string `mapstructure:"source"`
+	// TLS makes the processor's listener serve HTTPS (cert_file,
+	// key_file). Optional: defaults to plain HTTP.
+	TLS httpserver.TLS `mapstructure:"tls"`
 	// Auth is the credential every POST /events must carry: the bus's
 	// (or an EventBridge API destination's) connection. Required.
 	Auth sinkauth.Connection `mapstructure:"auth"`
@@ -164,6 +171,8 @@ var (
 // Validate reports every wrong key.
 func (c *Config) Validate() error {
 	ck := config.NewChecker(part)
+	c.TLS.Check(ck, "tls")
+	c.Processor.TLS.Check(ck, "processor.tls")
 	for key, addr := range map[string]string{"listen": c.Listen, "processor.listen": c.Processor.Listen} {
 		_, _, err := net.SplitHostPort(addr)
 		ck.Add(key, addr, err, "host:port, e.g. 127.0.0.1:8081")

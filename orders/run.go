@@ -108,7 +108,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	srv := Build(cfg, api, log)
-	return httpserver.Serve(ctx, cfg.Listen, srv.Handler(), cfg.ShutdownTimeout, log.With("component", "orders"))
+	return httpserver.Serve(ctx, httpserver.Listener{Addr: cfg.Listen, TLS: cfg.TLS}, srv.Handler(), cfg.ShutdownTimeout, log.With("component", "orders"))
 }
 
 // RunProcessor serves the order processor (POST /events) until ctx ends.
@@ -121,7 +121,7 @@ func RunProcessor(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	p := BuildProcessor(cfg, api, log)
-	return httpserver.Serve(ctx, cfg.Processor.Listen, p.Handler(), cfg.ShutdownTimeout, log.With("component", "orders-processor"))
+	return httpserver.Serve(ctx, httpserver.Listener{Addr: cfg.Processor.Listen, TLS: cfg.Processor.TLS}, p.Handler(), cfg.ShutdownTimeout, log.With("component", "orders-processor"))
 }
 
 func startupCheck(ctx context.Context, api Describer, cfg Config) error {

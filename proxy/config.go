@@ -11,6 +11,7 @@ import (
 	"github.com/anycompany/strangler/internal/awsconf"
 	"github.com/anycompany/strangler/internal/config"
 	"github.com/anycompany/strangler/internal/control"
+	"github.com/anycompany/strangler/internal/httpserver"
 	"github.com/anycompany/strangler/proxy/plan"
 	"github.com/anycompany/strangler/proxy/shadow"
 )
@@ -24,6 +25,9 @@ const part = "proxy"
 type Config struct {
 	// Listen is the address of the proxied order API. Optional: defaults to 127.0.0.1:8088.
 	Listen string `mapstructure:"listen"`
+	// TLS makes the listener serve HTTPS from a PEM certificate and key
+	// (cert_file, key_file). Optional: defaults to plain HTTP.
+	TLS httpserver.TLS `mapstructure:"tls"`
 	// Admin is the operators' API. Optional: defaults below.
 	Admin AdminConfig `mapstructure:"admin"`
 	// Force is the testers' forced-backend header. Optional: off by default.
@@ -91,6 +95,9 @@ type AdminConfig struct {
 	// Listen is the admin API's address, on loopback (127.0.0.1, ::1 or
 	// localhost; others are refused). Optional: defaults to 127.0.0.1:8089.
 	Listen string `mapstructure:"listen"`
+	// TLS makes the admin listener serve HTTPS from a PEM certificate and key
+	// (cert_file, key_file). Optional: defaults to plain HTTP.
+	TLS httpserver.TLS `mapstructure:"tls"`
 	// Token is the bearer token of the admin API (never honoured on the
 	// proxied API). Required: at least 16 characters. A secret.
 	Token config.Secret `mapstructure:"token"`
@@ -239,6 +246,8 @@ var _ config.Retirer = Config{}
 // Validate reports every unusable field, each naming its key.
 func (c *Config) Validate() error {
 	ck := config.NewChecker(part)
+	c.TLS.Check(ck, "tls")
+	c.Admin.TLS.Check(ck, "admin.tls")
 	checkAddr(ck, "listen", c.Listen)
 	checkAddr(ck, "admin.listen", c.Admin.Listen)
 	if host, _, err := net.SplitHostPort(c.Admin.Listen); err == nil {

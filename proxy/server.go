@@ -310,10 +310,10 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		// have body_timeout (Proxy.ServeHTTP) and connections max_conns; a
 		// stalled backend is bounded by transport.response_header_timeout.
 		drain := func() time.Duration { return time.Duration(s.drain.Load()) }
-		return httpserver.ServeStreams(gctx, cfg.Listen, s.Handler(), drain, cfg.MaxConns, s.log.With("listener", "proxy"))
+		return httpserver.ServeStreams(gctx, httpserver.Listener{Addr: cfg.Listen, TLS: cfg.TLS}, s.Handler(), drain, cfg.MaxConns, s.log.With("listener", "proxy"))
 	})
 	g.Go(func() error {
-		return httpserver.Serve(gctx, cfg.Admin.Listen, s.AdminHandler(), cfg.ShutdownTimeout, s.log.With("listener", "admin"))
+		return httpserver.Serve(gctx, httpserver.Listener{Addr: cfg.Admin.Listen, TLS: cfg.Admin.TLS}, s.AdminHandler(), cfg.ShutdownTimeout, s.log.With("listener", "admin"))
 	})
 	return g.Wait()
 }

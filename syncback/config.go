@@ -31,6 +31,7 @@ import (
 
 	"github.com/anycompany/strangler/internal/config"
 	"github.com/anycompany/strangler/internal/events"
+	"github.com/anycompany/strangler/internal/httpserver"
 	"github.com/anycompany/strangler/internal/sinkauth"
 )
 
@@ -40,6 +41,9 @@ type Config struct {
 	// Listen is the HTTP address the bus delivers to (POST /events).
 	// Optional: defaults to 127.0.0.1:8084.
 	Listen string `mapstructure:"listen"`
+	// TLS makes the listener serve HTTPS from a PEM certificate and key
+	// (cert_file, key_file). Optional: defaults to plain HTTP.
+	TLS httpserver.TLS `mapstructure:"tls"`
 	// Auth is the credential every POST /events must carry: the bus's
 	// (or an EventBridge API destination's) connection. Required.
 	Auth sinkauth.Connection `mapstructure:"auth"`
@@ -106,6 +110,7 @@ var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]{0,63}$`)
 // Validate reports every unusable key.
 func (c *Config) Validate() error {
 	ck := config.NewChecker("syncback")
+	c.TLS.Check(ck, "tls")
 	_, _, err := net.SplitHostPort(c.Listen)
 	ck.Add("listen", c.Listen, err, "host:port, e.g. 127.0.0.1:8084")
 	c.Auth.Check(ck, "auth", true)

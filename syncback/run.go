@@ -58,5 +58,5 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	h := NewHandler(cfg, NewApplier(db, cfg), db, name, logger, prometheus.NewRegistry())
 	logger.Info("syncing back", "component", "syncback", "table", cfg.Table, "marker_table", cfg.MarkerTable, "source", cfg.Source, "workers", cfg.Workers)
-	return httpserver.Serve(ctx, cfg.Listen, h.Routes(), cfg.ShutdownTimeout, logger.With("component", "syncback"))
+	return httpserver.Serve(ctx, httpserver.Listener{Addr: cfg.Listen, TLS: cfg.TLS}, h.Routes(), cfg.ShutdownTimeout, logger.With("component", "syncback"))
 }

@@ -18,6 +18,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", cfg.Listen, err)
 	}
+	if ln, err = cfg.TLS.Wrap(ln); err != nil {
+		return err
+	}
 	return New(cfg, logger).Serve(ctx, ln)
 }
 

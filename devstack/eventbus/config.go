@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/anycompany/strangler/internal/config"
+	"github.com/anycompany/strangler/internal/httpserver"
 	"github.com/anycompany/strangler/internal/sinkauth"
 )
 
@@ -40,6 +41,9 @@ type Config struct {
 	// Listen is the TCP address of the listener serving the AWS protocol on
 	// "/" and the admin API. Optional: defaults to "127.0.0.1:4010".
 	Listen string `mapstructure:"listen"`
+	// TLS makes the listener serve HTTPS from a PEM certificate and key
+	// (cert_file, key_file). Optional: defaults to plain HTTP.
+	TLS httpserver.TLS `mapstructure:"tls"`
 	// AdminToken is the bearer token the /admin/* endpoints require.
 	// Required (configs/eventbus.yaml has the local stack's).
 	AdminToken config.Secret `mapstructure:"admin_token"`
@@ -207,6 +211,7 @@ func (c Config) withDefaults() Config {
 // values into c.
 func (c *Config) Validate() error {
 	ch := config.NewChecker(part)
+	c.TLS.Check(ch, "tls")
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		ch.Add("listen", c.Listen, err, `host:port, like "127.0.0.1:4010"`)
 	}

@@ -162,6 +162,10 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, opts ...Option) e
 		_ = s.Close()
 		return fmt.Errorf("listening on %s: %w", cfg.Listen, err)
 	}
+	if ln, err = cfg.TLS.Wrap(ln); err != nil {
+		_ = s.Close()
+		return err
+	}
 	return s.Serve(ctx, ln)
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/anycompany/strangler/internal/awsconf"
 	"github.com/anycompany/strangler/internal/config"
+	"github.com/anycompany/strangler/internal/httpserver"
 	"github.com/anycompany/strangler/orders/outbox"
 )
 
@@ -50,6 +51,9 @@ type Config struct {
 	// MetricsListen serves /metrics; empty disables it. Optional: defaults
 	// to 127.0.0.1:9103.
 	MetricsListen string `mapstructure:"metrics_listen"`
+	// MetricsTLS makes the metrics listener serve HTTPS (cert_file,
+	// key_file). Optional: defaults to plain HTTP.
+	MetricsTLS httpserver.TLS `mapstructure:"metrics_tls"`
 }
 
 // EventsConfig says how records become PutEvents calls.
@@ -114,6 +118,7 @@ func DefaultConfig() Config {
 // Validate reports every unusable key.
 func (c *Config) Validate() error {
 	ck := config.NewChecker(part)
+	c.MetricsTLS.Check(ck, "metrics_tls")
 	c.DynamoDB.Check(ck, "dynamodb")
 	c.EventBridge.Check(ck, "eventbridge")
 	ck.Check(len(c.Table) >= 3 && len(c.Table) <= 255, "table", c.Table, "a DynamoDB table name (3 to 255 characters)")
