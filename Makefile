@@ -14,7 +14,7 @@ STATICCHECK := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)
 include mk/stack.mk
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build test lint fmt-check vet staticcheck layout commits unit demo clean
+.PHONY: help deps build test lint fmt-check vet staticcheck layout commits unit demo clean fuzz fuzz-short
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -53,9 +53,16 @@ lint: fmt-check vet staticcheck layout commits ## gofmt, go vet, staticcheck, th
 # DynamoDB Local would otherwise stretch the other tests' time bounds.
 DEMO_TEST := ^TestDemoEndToEnd$$
 
-test: stack-up lint ## Bring the stack up, lint, run the package tests with the race detector, then the demo test
+test: stack-up lint ## Bring the stack up, lint, run the package tests with the race detector, the demo test, then the fuzzers (3s each)
 	$(GO) test -race -count=1 -timeout 15m -skip '$(DEMO_TEST)' ./...
 	$(GO) test -race -count=1 -timeout 10m -run '$(DEMO_TEST)' ./cmd/strangler
+	@$(MAKE) --no-print-directory fuzz-short
+
+fuzz-short: ## Run every fuzz test for 3s (part of make test)
+	@FUZZTIME=3s GO=$(GO) scripts/fuzz.sh
+
+fuzz: ## Run every fuzz test for FUZZTIME (default 60s) each
+	@FUZZTIME=$${FUZZTIME:-60s} GO=$(GO) scripts/fuzz.sh
 
 demo: stack-up build ## Run the migration story on the local stack
 	@BIN=$(BIN) scripts/demo.sh

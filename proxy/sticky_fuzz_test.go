@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/anycompany/strangler/internal/order"
@@ -48,6 +49,52 @@ func FuzzStickyKey(f *testing.F) {
 		// escape from the same parse: the backend's value is unchanged.
 		if again, _ := url.ParseQuery(u.Query().Encode()); again.Get("customer_id") != want {
 			t.Errorf("query %q: re-encoded, the backend would read %q, not %q", raw, again.Get("customer_id"), want)
+		}
+	})
+}
+
+// FuzzRoutePattern: a route pattern either is refused or matches the path
+// made from it (each parameter replaced by a value), binding each
+// parameter; matching any method and path never panics nor binds more
+// than maxParams.
+func FuzzRoutePattern(f *testing.F) {
+	for _, s := range []struct{ pat, method, path string }{
+		{"GET /v1/orders/{id}", "GET", "/v1/orders/77"}, {"POST /v1/orders/{id}/cancel", "POST", "/v1/orders/x/cancel"},
+		{"GET /files/{rest...}", "HEAD", "/files/a/b/c"}, {"GET /", "GET", "/"}, {"GET //{a}", "GET", "//x"},
+		{"PUT /{a}/{b}/{c}/{d}", "PUT", "/1/2/3/4"}, {"GET /x{id}", "GET", "/x1"},
+	} {
+		f.Add(s.pat, s.method, s.path)
+	}
+	f.Fuzz(func(t *testing.T, pat, method, path string) {
+		p, err := parsePattern(pat)
+		if err != nil {
+			return
+		}
+		var ps params
+		p.match(method, path, &ps)
+		if ps.n > maxParams {
+			t.Fatalf("%q on %q bound %d parameters", pat, path, ps.n)
+		}
+		var b strings.Builder
+		for _, s := range p.segs {
+			b.WriteString("/")
+			if s.param == "" {
+				b.WriteString(s.lit)
+			} else {
+				b.WriteString("v-" + s.param)
+			}
+		}
+		made := b.String()
+		if made == "" {
+			made = "/"
+		}
+		if !p.match(p.method, made, &ps) {
+			t.Fatalf("%q does not match the path %q made from it", pat, made)
+		}
+		for _, s := range p.segs {
+			if s.param != "" && ps.get(s.param) != "v-"+s.param {
+				t.Fatalf("%q on %q: %s = %q", pat, made, s.param, ps.get(s.param))
+			}
 		}
 	})
 }

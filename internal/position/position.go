@@ -76,7 +76,7 @@ func ParseMariaDBGTID(s string) (Position, error) {
 		return Position{}, fmt.Errorf("%w: GTID position %q spans several replication domains; strangler orders one domain", ErrUnsupported, s)
 	}
 	parts := strings.Split(s, "-")
-	if len(parts) != 3 {
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" {
 		return Position{}, fmt.Errorf("%w: %q is not domain-server-seq", ErrUnsupported, s)
 	}
 	seq, err := strconv.ParseUint(parts[2], 10, 64)
