@@ -41,7 +41,7 @@ vet: deps ## go vet
 staticcheck: deps $(STATICCHECK) ## staticcheck (pinned)
 	$(STATICCHECK) ./...
 
-layout: deps ## Check the import rules (parts never import parts, internal/ imports no part)
+layout: deps ## Check the layout rules (parts never import parts, internal/ imports no part, functions within 100 lines)
 	$(GO) test -count=1 ./internal/layout
 
 commits: ## Check that commit subjects are at most 72 characters

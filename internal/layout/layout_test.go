@@ -9,14 +9,22 @@
 // Tests aside: a test may drive another part (the stack tests run the
 // legacy schema, the backfill or the local bus beside the part they test).
 // cmd/ and scripts/ wire the parts together and may import anything.
+//
+// It also keeps every function of cdc/, migrator/ and internal/ (tests
+// aside) within maxLines lines.
 package layout
 
 import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
+	"io/fs"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -111,5 +119,43 @@ func TestImportRules(t *testing.T) {
 	}
 	if n < 20 {
 		t.Fatalf("go list found %d packages; expected the whole module", n)
+	}
+}
+
+// maxLines is the longest a function may be, its signature and closing
+// brace included.
+const maxLines = 100
+
+// TestFunctionLength checks the non-test functions of cdc/, migrator/ and
+// internal/.
+func TestFunctionLength(t *testing.T) {
+	fset := token.NewFileSet()
+	files := 0
+	for _, dir := range []string{"cdc", "migrator", "internal"} {
+		err := filepath.WalkDir(filepath.Join("..", "..", dir), func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+				return err
+			}
+			f, err := parser.ParseFile(fset, path, nil, 0)
+			if err != nil {
+				return err
+			}
+			files++
+			for _, decl := range f.Decls {
+				if fn, ok := decl.(*ast.FuncDecl); ok {
+					from, to := fset.Position(fn.Pos()), fset.Position(fn.End())
+					if n := to.Line - from.Line + 1; n > maxLines {
+						t.Errorf("%s:%d: %s is %d lines\n\trule: no function in cdc/, migrator/ or internal/ exceeds %d lines; split it into named steps", filepath.ToSlash(strings.TrimPrefix(path, "../../")), from.Line, fn.Name.Name, n, maxLines)
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if files < 20 {
+		t.Fatalf("found %d files; expected the whole of cdc/, migrator/ and internal/", files)
 	}
 }
