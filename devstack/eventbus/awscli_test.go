@@ -64,6 +64,17 @@ func TestAWSCLIPutEvents(t *testing.T) {
 		elevenDone <- result{stderr, err}
 	}()
 
+	// ListRules (strangler doctor's call) reaches the CLI in the service's shape.
+	type listed struct {
+		stdout, stderr string
+		err            error
+	}
+	rulesDone := make(chan listed, 1)
+	go func() {
+		stdout, stderr, err := aws.run(t, b.url, "events", "list-rules", "--event-bus-name", "default")
+		rulesDone <- listed{stdout, stderr, err}
+	}()
+
 	entries := `[
 	  {"Source":"com.anycompany.orders","DetailType":"OrderCreated","Detail":"{\"event_id\":\"cli-1\",\"order\":{\"id\":\"7\"}}","Resources":["orders/7"]},
 	  {"Source":"com.anycompany.orders","DetailType":"OrderCreated","Detail":"not json"}
@@ -86,6 +97,13 @@ func TestAWSCLIPutEvents(t *testing.T) {
 	b.waitIdle(t)
 	if r := tg.received(); len(r) != 1 || r[0].ID != "ev-1" || r[0].Resources[0] != "orders/7" || string(r[0].Detail) != `{"event_id":"cli-1","order":{"id":"7"}}` {
 		t.Errorf("target received %+v", r)
+	}
+
+	rules := <-rulesDone
+	var rs struct{ Rules []map[string]string }
+	if rules.err != nil || json.Unmarshal([]byte(rules.stdout), &rs) != nil || len(rs.Rules) != 1 ||
+		rs.Rules[0]["Name"] != "orders" || rs.Rules[0]["State"] != "ENABLED" || rs.Rules[0]["EventPattern"] != ordersPattern {
+		t.Errorf("aws events list-rules: %v\nstdout: %s\nstderr: %s", rules.err, rules.stdout, rules.stderr)
 	}
 
 	res := <-elevenDone

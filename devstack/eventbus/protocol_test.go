@@ -251,7 +251,7 @@ func TestProtocolErrors(t *testing.T) {
 		status             int
 		typ                string
 	}{
-		{"unknown operation", "AWSEvents.ListRules", `{}`, 400, "UnknownOperationException"},
+		{"unknown operation", "AWSEvents.PutRule", `{}`, 400, "UnknownOperationException"},
 		{"other service", "DynamoDB_20120810.PutItem", `{}`, 400, "UnknownOperationException"},
 		{"no target", "", `{}`, 400, "UnknownOperationException"},
 		{"not JSON", "AWSEvents.PutEvents", `{"Entries":`, 400, "SerializationException"},

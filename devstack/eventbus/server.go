@@ -258,7 +258,7 @@ func (s *Server) handleAWS(w http.ResponseWriter, r *http.Request) {
 	target := r.Header.Get("X-Amz-Target")
 	op, ok := strings.CutPrefix(target, targetPrefix)
 	if !ok {
-		writeAWSError(w, http.StatusBadRequest, codeUnknownOperation, fmt.Sprintf("unknown X-Amz-Target %q; this bus serves AWSEvents.PutEvents and AWSEvents.TestEventPattern", target))
+		writeAWSError(w, http.StatusBadRequest, codeUnknownOperation, fmt.Sprintf("unknown X-Amz-Target %q; this bus serves AWSEvents.PutEvents, TestEventPattern, DescribeEventBus and ListRules", target))
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
@@ -277,8 +277,12 @@ func (s *Server) handleAWS(w http.ResponseWriter, r *http.Request) {
 		s.putEvents(w, body)
 	case "TestEventPattern":
 		s.testEventPattern(w, body)
+	case "DescribeEventBus":
+		s.describeEventBus(w, body)
+	case "ListRules":
+		s.listRules(w, body)
 	default:
-		writeAWSError(w, http.StatusBadRequest, codeUnknownOperation, fmt.Sprintf("operation %s is not served by this local bus; it serves PutEvents and TestEventPattern", op))
+		writeAWSError(w, http.StatusBadRequest, codeUnknownOperation, fmt.Sprintf("operation %s is not served by this local bus; it serves PutEvents, TestEventPattern, DescribeEventBus and ListRules", op))
 	}
 }
 
