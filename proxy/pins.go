@@ -40,8 +40,13 @@ type Pinner struct {
 	byKey  map[string]*list.Element
 }
 
-// pinWriteTimeout bounds a pin write that outlived its request's budget.
-const pinWriteTimeout = 10 * time.Second
+// pinWriteTimeout bounds a pin write that outlived its request's budget;
+// behindWriteTimeout one written behind its request, which nobody waits
+// for (a saturated DynamoDB Local took over 10 s).
+const (
+	pinWriteTimeout    = 10 * time.Second
+	behindWriteTimeout = time.Minute
+)
 
 type pinEntry struct {
 	key     string
@@ -122,6 +127,52 @@ func (p *Pinner) Pin(ctx context.Context, key string, b Backend) (Backend, error
 		p.m.pins.WithLabelValues("existing").Inc()
 	}
 	return got, nil
+}
+
+// PinBehind pins key to b without waiting for the store, for a route that
+// sends nothing to new and has not for a pin's TTL, so no key of it can be
+// pinned elsewhere: b is where a retry goes anyway. It returns the cached
+// pin, or b while the write goes on behind the request (counted as
+// result="behind"), so a later flip of the route still finds the key.
+func (p *Pinner) PinBehind(ctx context.Context, key string, b Backend) Backend {
+	now := p.now()
+	if got, ok := p.cached(key, now); ok {
+		p.m.pins.WithLabelValues("cached").Inc()
+		return got
+	}
+	p.mu.Lock()
+	ttl := p.ttl
+	p.mu.Unlock()
+	p.remember(key, b, now.Add(ttl))
+	p.m.pins.WithLabelValues("behind").Inc()
+	go func() {
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), behindWriteTimeout)
+		defer cancel()
+		got, expires, err := p.store.Pin(wctx, key, b, now, ttl)
+		if err != nil {
+			p.m.pins.WithLabelValues("behind_failed").Inc()
+			p.log.Warn("idempotency pin written behind a request failed", "backend", b, "err", err)
+			return
+		}
+		p.remember(key, got, expires)
+	}()
+	return b
+}
+
+// NewPinsPossible reports whether a key may still be pinned to new by a
+// route that stopped sending to new at lastNew (RFC 3339, "" for never).
+func (p *Pinner) NewPinsPossible(lastNew string) bool {
+	if lastNew == "" {
+		return false
+	}
+	at, err := time.Parse(time.RFC3339Nano, lastNew)
+	if err != nil {
+		return true
+	}
+	p.mu.Lock()
+	ttl := p.ttl
+	p.mu.Unlock()
+	return p.now().Before(at.Add(ttl))
 }
 
 func (p *Pinner) cached(key string, now time.Time) (Backend, bool) {

@@ -207,6 +207,11 @@ func (p *Proxy) decide(r *http.Request, rt *Route, ps *params, body []byte, forc
 	}
 	if r.Method == http.MethodPost && p.pins != nil {
 		if key := r.Header.Get(HeaderIdempotencyKey); key != "" {
+			if !rt.state.SendsNew() && !p.pins.NewPinsPossible(rt.state.LastNew) {
+				// No key of this route can be pinned to new: the pin is
+				// written behind the request, off legacy's critical path.
+				return p.available(decision{backend: p.pins.PinBehind(r.Context(), key, d.backend), reason: d.reason})
+			}
 			held, err := p.pins.Pin(r.Context(), key, d.backend)
 			if err != nil { // the client left
 				return decision{backend: BackendProxy}, err

@@ -46,7 +46,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		weight: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "proxy_route_weight_percent",
 			Help: "Current weight of a route, in percent of sticky buckets sent to new."}, []string{"route", "mode"}),
 		pins: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "proxy_idempotency_pins_total",
-			Help: "Idempotency-Key pin lookups, by result (cached, created, existing; fail_open: the store failed or missed idempotency.pin_budget and the request went by its sticky bucket)."}, []string{"result"}),
+			Help: "Idempotency-Key pin lookups, by result (cached, created, existing; fail_open: the store failed or missed idempotency.pin_budget and the request went by its sticky bucket; behind: written without waiting, on a route that sends nothing to new; behind_failed: such a write failed)."}, []string{"result"}),
 		retries: prometheus.NewCounter(prometheus.CounterOpts{Name: "proxy_retries_total",
 			Help: "Backend attempts retried (dial errors, or idempotent requests with a replayable body)."}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "proxy_refused_total",

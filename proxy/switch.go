@@ -132,6 +132,9 @@ func (s *Switch) commit(ctx context.Context, route string, cur, next RouteState,
 	now := s.now().UTC()
 	next.Version = cur.Version + 1
 	next.UpdatedAt = now.Format(time.RFC3339Nano)
+	if cur.SendsNew() && !next.SendsNew() {
+		next.LastNew = next.UpdatedAt
+	}
 	a := AuditEntry{At: now, Route: route, Actor: next.Actor, Reason: next.Reason, Before: cur, After: next}
 	if err := s.store.CommitRoute(ctx, route, cur.Version, next, a); err != nil {
 		return RouteState{}, err

@@ -313,6 +313,15 @@ type RouteState struct {
 	// changes that route's mode or weight.
 	FileMode   Mode    `json:"file_mode,omitempty"`
 	FileWeight float64 `json:"file_weight"`
+	// LastNew is when the route last stopped sending requests to new (RFC
+	// 3339), or "" when it never did: until a pin's TTL past it, a key of
+	// this route may be pinned to new.
+	LastNew string `json:"last_new,omitempty"`
+}
+
+// SendsNew reports whether the state sends any request to new.
+func (s RouteState) SendsNew() bool {
+	return s.Mode == ModeNew || (s.Mode == ModeCanary && s.Weight > 0)
 }
 
 // Route is one compiled route of a Table. It is immutable once built and
