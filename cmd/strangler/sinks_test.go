@@ -61,7 +61,7 @@ func TestShippedDemoCredentialsRefusedOutsideTheLocalStack(t *testing.T) {
 		part, key string
 		args      []string
 	}{
-		{"legacy", "api_keys[0].key", []string{"legacy", "serve"}},
+		{"legacy", "mysql.dsn", []string{"legacy", "serve"}},
 		{"orders", "api_keys[0].key", []string{"orders", "serve"}},
 		{"syncback", "auth.api_key_value", []string{"syncback", "serve"}},
 		{"downstream", "admin_token", []string{"dev", "downstream"}},

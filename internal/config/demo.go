@@ -16,8 +16,9 @@ import (
 const DevEnv = "STRANGLER_DEV"
 
 // IsDemoCredential reports whether s is one of the demo keys, tokens and
-// passwords of the local stack's configs/*.yaml, which a part outside the
-// local stack refuses.
+// passwords of the local stack's configs/*.yaml, or a DSN with the local
+// stack's MySQL user and password (the parts' defaults), which a part
+// outside the local stack refuses.
 func IsDemoCredential(s string) bool {
 	switch s {
 	case "retail-demo-key", "wholesale-demo-key", "dev-admin-token", "local-admin-token-change-me",
@@ -25,7 +26,8 @@ func IsDemoCredential(s string) bool {
 		"demo-admin-token-0123456789", "demo-orders-admin-token":
 		return true
 	}
-	return false
+	// The local stack's MySQL users, as the default DSNs carry them.
+	return strings.HasPrefix(s, "strangler:strangler@") || strings.HasPrefix(s, "cdc:cdc@")
 }
 
 // checkDemo refuses, naming its key, a demo credential in out when the part
