@@ -14,7 +14,7 @@ STATICCHECK := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)
 include mk/stack.mk
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build test lint fmt-check vet staticcheck layout commits unit demo clean fuzz fuzz-short
+.PHONY: lambda help deps build test lint fmt-check vet staticcheck layout commits unit demo clean fuzz fuzz-short
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -24,6 +24,18 @@ deps: ## Download the Go modules
 
 build: deps ## Build bin/strangler
 	@$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/strangler
+
+# The Lambda functions of the new side (cmd/lambda/*): bootstrap binaries for
+# provided.al2023 on arm64, each zipped as bin/lambda/<function>.zip.
+LAMBDAS := orders processor outbox
+
+lambda: deps ## Build the Lambda zips (bin/lambda/<fn>.zip, provided.al2023 arm64)
+	@for fn in $(LAMBDAS); do \
+	  GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags "-s -w" \
+	    -o bin/lambda/$$fn/bootstrap ./cmd/lambda/$$fn || exit 1; \
+	  $(GO) run ./scripts/lambdazip -o bin/lambda/$$fn.zip bin/lambda/$$fn/bootstrap || exit 1; \
+	  echo "lambda: bin/lambda/$$fn.zip"; \
+	done
 
 $(STATICCHECK):
 	@mkdir -p $(TOOLS)

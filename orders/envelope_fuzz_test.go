@@ -30,7 +30,7 @@ func FuzzProcessorEnvelope(f *testing.F) {
 		if env.DetailType == "" || env.Source == "" || len(env.Detail) == 0 || env.Detail[0] != '{' {
 			t.Fatalf("%q: accepted %+v", body, env)
 		}
-		var ref envelope
+		var ref Delivery
 		if err := json.Unmarshal(body, &ref); err != nil || ref.DetailType != env.DetailType || ref.Source != env.Source || !bytes.Equal(ref.Detail, env.Detail) {
 			t.Fatalf("%q: decoded %+v, encoding/json reads %+v (%v)", body, env, ref, err)
 		}

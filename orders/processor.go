@@ -93,12 +93,26 @@ func (p *Processor) Handler() http.Handler {
 	return orderapi.Instrument(mux, p.reqs, p.latency)
 }
 
-// envelope is the part of an EventBridge event the processor reads.
-type envelope struct {
+// Delivery is the part of an EventBridge event the processor reads: the
+// body the bus POSTs to /events, or the event EventBridge hands the Lambda.
+type Delivery struct {
 	ID         string          `json:"id"`
 	DetailType string          `json:"detail-type"`
 	Source     string          `json:"source"`
 	Detail     json.RawMessage `json:"detail"`
+}
+
+// check reports the first missing field of d.
+func (d Delivery) check() *problem.Problem {
+	switch {
+	case d.DetailType == "":
+		return problem.Invalid("detail-type", "is required")
+	case d.Source == "":
+		return problem.Invalid("source", "is required")
+	case len(d.Detail) == 0 || d.Detail[0] != '{':
+		return problem.Invalid("detail", "must be a JSON object")
+	}
+	return nil
 }
 
 // orderDetail is the part of events.Detail the processor reads.
@@ -107,65 +121,89 @@ type orderDetail struct {
 	Order   json.RawMessage `json:"order"`
 }
 
-// result is the processor's answer to one delivery.
-type result struct {
+// Outcome is the processor's answer to one delivery.
+type Outcome struct {
 	Result  string `json:"result"`
 	OrderID string `json:"order_id,omitempty"`
 	Status  string `json:"status,omitempty"`
 }
 
+// ErrRetry is a delivery that failed for now (DynamoDB unreachable,
+// contended): delivering it again may succeed.
+var ErrRetry = errors.New("processing failed; deliver again")
+
+// events is the HTTP sink: POST /events.
 func (p *Processor) events(w http.ResponseWriter, r *http.Request) {
-	env, prob := p.decode(w, r)
+	d, prob := p.decode(w, r)
 	if prob != nil {
 		p.results.WithLabelValues("invalid").Inc()
 		p.log.Warn("refused a delivery", "err", prob.Error())
 		problem.Write(w, prob)
 		return
 	}
-	if env.Source != p.source || env.DetailType != events.OrderCreated {
-		p.answer(w, "ignored", result{Result: "ignored"})
-		return
+	out, err := p.Process(r.Context(), d)
+	var bad *problem.Problem
+	switch {
+	case errors.As(err, &bad):
+		problem.Write(w, bad)
+	case err != nil:
+		problem.Write(w, problem.New(http.StatusServiceUnavailable, "Processing failed", "the order could not be advanced now; deliver again"))
+	default:
+		orderapi.WriteJSON(w, http.StatusOK, out)
 	}
-	var d orderDetail
-	if err := json.Unmarshal(env.Detail, &d); err != nil || len(d.Order) == 0 || string(d.Order) == "null" {
+}
+
+// Process handles one delivery; the HTTP sink and the Lambda both call it.
+// An error is either a *problem.Problem (the event can never be processed:
+// 400 over HTTP) or wraps ErrRetry (deliver again: 503 over HTTP, a failed
+// invocation on Lambda, which EventBridge's retry policy and then the
+// dead-letter queue take over). Duplicates and events of other sources or
+// types succeed and change nothing.
+func (p *Processor) Process(ctx context.Context, d Delivery) (Outcome, error) {
+	if prob := d.check(); prob != nil {
 		p.results.WithLabelValues("invalid").Inc()
-		problem.Write(w, problem.Invalid("detail.order", "an OrderCreated event needs the order's image in detail.order"))
-		return
+		return Outcome{}, prob
 	}
-	img, err := orderitem.FromImage(d.Order)
+	if d.Source != p.source || d.DetailType != events.OrderCreated {
+		return p.answer("ignored", Outcome{Result: "ignored"}), nil
+	}
+	var od orderDetail
+	if err := json.Unmarshal(d.Detail, &od); err != nil || len(od.Order) == 0 || string(od.Order) == "null" {
+		p.results.WithLabelValues("invalid").Inc()
+		return Outcome{}, problem.Invalid("detail.order", "an OrderCreated event needs the order's image in detail.order")
+	}
+	img, err := orderitem.FromImage(od.Order)
 	if err != nil {
 		p.results.WithLabelValues("invalid").Inc()
-		problem.Write(w, problem.Invalid("detail.order", err.Error()))
-		return
+		return Outcome{}, problem.Invalid("detail.order", err.Error())
 	}
-	o, changed, err := p.accept.Accept(r.Context(), img.ID)
+	o, changed, err := p.accept.Accept(ctx, img.ID)
 	switch {
 	case errors.Is(err, orderapi.ErrNotFound):
 		// The order is gone (deleted); nothing to process, and retrying
 		// cannot bring it back.
-		p.log.Warn("OrderCreated for an order that does not exist", "order_id", img.ID, "event_id", d.EventID)
-		p.answer(w, "missing", result{Result: "missing", OrderID: img.ID})
+		p.log.Warn("OrderCreated for an order that does not exist", "order_id", img.ID, "event_id", od.EventID)
+		return p.answer("missing", Outcome{Result: "missing", OrderID: img.ID}), nil
 	case err != nil:
 		p.results.WithLabelValues("failed").Inc()
-		p.log.Error("processing failed; the bus will retry", "order_id", img.ID, "event_id", d.EventID, "err", err)
-		problem.Write(w, problem.New(http.StatusServiceUnavailable, "Processing failed", "the order could not be advanced now; deliver again"))
+		p.log.Error("processing failed; the bus will retry", "order_id", img.ID, "event_id", od.EventID, "err", err)
+		return Outcome{}, fmt.Errorf("order %s: %w: %w", img.ID, ErrRetry, err)
 	case changed:
-		p.log.Info("order accepted", "order_id", o.ID, "version", o.Version, "event_id", d.EventID)
-		p.answer(w, "accepted", result{Result: "accepted", OrderID: o.ID, Status: string(o.Status)})
-	default:
-		p.answer(w, "duplicate", result{Result: "duplicate", OrderID: o.ID, Status: string(o.Status)})
+		p.log.Info("order accepted", "order_id", o.ID, "version", o.Version, "event_id", od.EventID)
+		return p.answer("accepted", Outcome{Result: "accepted", OrderID: o.ID, Status: string(o.Status)}), nil
 	}
+	return p.answer("duplicate", Outcome{Result: "duplicate", OrderID: o.ID, Status: string(o.Status)}), nil
 }
 
-func (p *Processor) answer(w http.ResponseWriter, label string, res result) {
+func (p *Processor) answer(label string, out Outcome) Outcome {
 	p.results.WithLabelValues(label).Inc()
-	orderapi.WriteJSON(w, http.StatusOK, res)
+	return out
 }
 
 // decode reads an EventBridge envelope (unknown fields allowed: targets get
 // more than the processor reads).
-func (p *Processor) decode(w http.ResponseWriter, r *http.Request) (envelope, *problem.Problem) {
-	var env envelope
+func (p *Processor) decode(w http.ResponseWriter, r *http.Request) (Delivery, *problem.Problem) {
+	var env Delivery
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, p.maxBody))
 	var tooBig *http.MaxBytesError
 	switch {
@@ -177,13 +215,5 @@ func (p *Processor) decode(w http.ResponseWriter, r *http.Request) (envelope, *p
 	if err := json.Unmarshal(body, &env); err != nil {
 		return env, problem.Invalid("", "the body is not an EventBridge event (JSON object): "+err.Error())
 	}
-	switch {
-	case env.DetailType == "":
-		return env, problem.Invalid("detail-type", "is required")
-	case env.Source == "":
-		return env, problem.Invalid("source", "is required")
-	case len(env.Detail) == 0 || env.Detail[0] != '{':
-		return env, problem.Invalid("detail", "must be a JSON object")
-	}
-	return env, nil
+	return env, env.check()
 }

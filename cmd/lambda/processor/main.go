@@ -1,0 +1,23 @@
+// Command processor is the AWS Lambda function of the order processor, the Lambda target of its EventBridge rule
+// (orders/lambdafn). `make lambda` builds it as bootstrap for provided.al2023 on arm64.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/anycompany/strangler/orders/lambdafn"
+)
+
+func main() {
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	h, err := lambdafn.ProcessorFromEnv(context.Background(), log)
+	if err != nil {
+		log.Error("processor: not starting", "err", err)
+		os.Exit(1)
+	}
+	lambda.Start(h.Handle)
+}
