@@ -4,7 +4,8 @@
 #
 #   1. the legacy monolith, its downstream services, and DEMO_SEED_ORDERS (100000)
 #      historical orders in its MySQL table
-#   2. the new side: DynamoDB tables (migrate init, orders init), the cdc (from the
+#   2. the new side: DynamoDB tables (migrate init, orders init), strangler doctor (a failed
+#      check stops the demo with its report), the cdc (from the
 #      position read before the backfill), the new order service, its processor and
 #      outbox relay, the sync-back consumer, and the strangler proxy in front of both
 #   3. load on the proxy (DEMO_RATE ops/s until the end) while the backfill copies the
@@ -202,6 +203,14 @@ export STRANGLER_SYNCBACK_MYSQL_DSN="${DSN}"
 export STRANGLER_PROXY_CONTROL_TABLE="${CONTROL}" STRANGLER_PROXY_ADMIN_TOKEN="${ADMIN_TOKEN}"
 "${BIN}" migrate init --log-format text
 "${BIN}" orders init --log-format text
+# Before the first row moves: the source, the table, the tables and the bus, as the
+# backfill (at its max_wcu) and the cdc will use them. A failed check stops the demo.
+say "strangler doctor: will the migration work?"
+if ! STRANGLER_MIGRATOR_BACKFILL_MAX_WCU="${BACKFILL_WCU}" "${BIN}" doctor --format aligned >"${RUN}/doctor.out" 2>&1; then
+    cat "${RUN}/doctor.out" >&2
+    die "strangler doctor found a check that fails (above, and in .stack/demo/doctor.out): fix it, then run the demo again"
+fi
+cat "${RUN}/doctor.out"
 from=$(sql -e "SELECT @@gtid_binlog_pos")
 "${BIN}" cdc run --from "${from}" --log-format json --metrics-listen 127.0.0.1:9102 >"${RUN}/cdc.log" 2>&1 &
 pids+=($!)

@@ -52,6 +52,7 @@ environment variables and flags (in rising precedence).`,
 		newRouteCmd(a),
 		newMigrateCmd(a),
 		newCdcCmd(a),
+		newDoctorCmd(a),
 		newSyncbackCmd(a),
 		newOrdersCmd(a),
 	)
