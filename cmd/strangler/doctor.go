@@ -135,15 +135,18 @@ func runDoctor(ctx context.Context, mcfg migrator.Config, ccfg cdc.Config, timeo
 	return nil
 }
 
-// inspectSource gives the cdc's own checks of its source as the doctor's.
+// inspectSource gives the cdc's own checks of its source (cdc.Inspector's
+// Findings) as the doctor's.
 func inspectSource(db *sql.DB) func(context.Context) ([]doctor.Check, error) {
 	return func(ctx context.Context) ([]doctor.Check, error) {
-		if err := cdc.NewInspector(db).CheckSource(ctx); err != nil {
-			if errors.Is(err, cdc.ErrSource) {
-				return []doctor.Check{{Level: doctor.Fail, What: "cdc source", Why: err.Error(), Fix: "see why"}}, nil
-			}
+		fs, err := cdc.NewInspector(db).Findings(ctx)
+		if err != nil {
 			return nil, err
 		}
-		return []doctor.Check{{Level: doctor.OK, What: "cdc source", Why: "binlog ROW, FULL images and metadata, replication privileges"}}, nil
+		cs := make([]doctor.Check, len(fs))
+		for i, f := range fs {
+			cs[i] = doctor.Check{Level: doctor.Level(f.Level), What: f.What, Why: f.Why, Fix: f.Fix}
+		}
+		return cs, nil
 	}
 }

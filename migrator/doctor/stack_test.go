@@ -132,10 +132,12 @@ func (f *fixture) setCDCUser(user, pwd string) {
 // cmd/strangler wires it.
 func cdcInspect(db *sql.DB) func(context.Context) ([]doctor.Check, error) {
 	return func(ctx context.Context) ([]doctor.Check, error) {
-		if err := cdc.NewInspector(db).CheckSource(ctx); err != nil {
-			return []doctor.Check{{Level: doctor.Fail, What: "cdc source", Why: err.Error(), Fix: "see why"}}, nil
+		fs, err := cdc.NewInspector(db).Findings(ctx)
+		cs := make([]doctor.Check, len(fs))
+		for i, f := range fs {
+			cs[i] = doctor.Check{Level: doctor.Level(f.Level), What: f.What, Why: f.Why, Fix: f.Fix}
 		}
-		return []doctor.Check{{Level: doctor.OK, What: "cdc source", Why: "ok"}}, nil
+		return cs, err
 	}
 }
 
