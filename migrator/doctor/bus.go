@@ -76,7 +76,7 @@ func (d *Doctor) busChecks(ctx context.Context) ([]Check, error) {
 		return append(cs, Check{Warn, "bus rules", fmt.Sprintf("no enabled rule of %d hears the cdc's %s events (source %s): nobody consumes them", len(rules), strings.Join(deaf, ", "), c.Source),
 			"add a rule for them, or drop those types from events.rules in configs/cdc.yaml"}), nil
 	}
-	return append(cs, Check{OK, "bus rules", fmt.Sprintf("%d enabled rules; each of the cdc's %d event types is heard (%s)", len(rules), len(c.DetailTypes), heardText(c.DetailTypes, heard)), ""}), nil
+	return append(cs, Check{OK, "bus rules", fmt.Sprintf("%d enabled rules; every event type of the cdc is heard: %s", len(rules), heardText(c.DetailTypes, heard)), ""}), nil
 }
 
 // enabledRules lists the bus's enabled rules that have an event pattern.
@@ -111,12 +111,23 @@ func sampleEvent(source, detailType, region string) string {
 	return string(b)
 }
 
+// heardText says which rules hear each detail type, types heard by the
+// same rules together: "OrderCreated, OrderDeleted by a+b".
 func heardText(detailTypes []string, heard map[string][]string) string {
-	parts := make([]string, 0, len(detailTypes))
+	var order []string
+	byRules := map[string][]string{}
 	for _, t := range detailTypes {
 		rs := slices.Clone(heard[t])
 		slices.Sort(rs)
-		parts = append(parts, t+" by "+strings.Join(rs, "+"))
+		k := strings.Join(rs, "+")
+		if byRules[k] == nil {
+			order = append(order, k)
+		}
+		byRules[k] = append(byRules[k], t)
+	}
+	parts := make([]string, len(order))
+	for i, k := range order {
+		parts[i] = strings.Join(byRules[k], ", ") + " by " + k
 	}
 	return strings.Join(parts, "; ")
 }

@@ -34,20 +34,25 @@ func (d *Doctor) capacityChecks(tbl tableFacts, ddb tablesFacts) (estimate, []Ch
 	items := float64(tbl.rows)
 	base := items * tbl.units * factor
 	ceiling, limitedBy := ddb.table.wcu, "the table's "+capacityText(ddb.table)
+	assumed := !ddb.table.reported
 	need := fmt.Sprintf("%s items x %.2f units (1 KB each) x %.0f (%s) = %s write units on the table", count(tbl.rows), tbl.units, factor, b.WriteMode, count(int64(math.Ceil(base))))
 	if ddb.gsi != nil && tbl.indexed > 0 {
 		gsi := items * tbl.indexed * tbl.units
 		need += fmt.Sprintf(", plus %s on index %s (every item that has %s and %s is written there too)", count(int64(math.Ceil(gsi))), d.Migrator.Index.Name, d.Migrator.Index.Partition, d.Migrator.Index.Sort)
 		if bound := ddb.gsi.wcu * factor / tbl.indexed; bound < ceiling {
 			ceiling, limitedBy = bound, "index "+d.Migrator.Index.Name+"'s "+capacityText(*ddb.gsi)
+			assumed = !ddb.gsi.reported
 		}
 	}
 	cs := []Check{{OK, "write capacity", need, ""}}
+	if assumed {
+		limitedBy += " (AWS's default of 4,000 units/s for a new on-demand table: DescribeTable reports none)"
+	}
 	at := func(rate float64) time.Duration { return time.Duration(base / rate * float64(time.Second)) }
 	switch {
 	case b.MaxWCU == 0:
 		t := at(ceiling)
-		return estimate{true, t}, append(cs, Check{OK, "backfill time", fmt.Sprintf("at least %s unthrottled (backfill.max_wcu 0), at most %.0f units/s: %s", durText(t), ceiling, limitedBy), ""})
+		return estimate{true, t}, append(cs, Check{OK, "backfill time", fmt.Sprintf("at least %s unthrottled (backfill.max_wcu 0), at the %.0f units/s of %s", durText(t), ceiling, limitedBy), ""})
 	case float64(b.MaxWCU) > ceiling:
 		t := at(ceiling)
 		until := ""
@@ -58,7 +63,7 @@ func (d *Doctor) capacityChecks(tbl tableFacts, ddb tablesFacts) (estimate, []Ch
 			durText(t), b.MaxWCU, ceiling, limitedBy, until), d.warmFix(ddb, b.MaxWCU, ceiling)})
 	}
 	t := at(float64(b.MaxWCU))
-	return estimate{true, t}, append(cs, Check{OK, "backfill time", fmt.Sprintf("about %s at backfill.max_wcu %d units/s (%s: %.0f units/s)", durText(t), b.MaxWCU, limitedBy, ceiling), ""})
+	return estimate{true, t}, append(cs, Check{OK, "backfill time", fmt.Sprintf("about %s at backfill.max_wcu %d units/s, within the %.0f units/s of %s", durText(t), b.MaxWCU, ceiling, limitedBy), ""})
 }
 
 // warmFix says how to make the table take max units a second.
@@ -72,13 +77,10 @@ func (d *Doctor) warmFix(ddb tablesFacts, maxWCU int, ceiling float64) string {
 }
 
 func capacityText(c capacity) string {
-	switch {
-	case !c.onDemand:
-		return "provisioned write capacity"
-	case c.reported:
+	if c.onDemand {
 		return "on-demand warm throughput"
 	}
-	return "on-demand warm throughput (AWS's documented 4,000 units/s of a new table; not reported here)"
+	return "provisioned write capacity"
 }
 
 // durText renders d to the second, days and hours first: "1d2h", "3h05m", "42s".

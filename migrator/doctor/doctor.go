@@ -127,9 +127,11 @@ func (d *Doctor) Run(ctx context.Context) ([]Check, error) {
 
 	est, cs := d.capacityChecks(tbl, ddb)
 	add(cs...)
-	add(d.group(ctx, "binlog retention", "configs/migrator.yaml mysql.dsn", func(ctx context.Context) ([]Check, error) {
-		return d.retentionChecks(ctx, est)
-	})...)
+	if tbl.reached { // else the table's check said why
+		add(d.group(ctx, "binlog retention", "configs/migrator.yaml mysql.dsn", func(ctx context.Context) ([]Check, error) {
+			return d.retentionChecks(ctx, est)
+		})...)
+	}
 	add(d.group(ctx, "event bus", "configs/cdc.yaml eventbridge.url and region, and AWS credentials", d.busChecks)...)
 	if Failed(out) > 0 {
 		return out, ErrFailed

@@ -28,6 +28,7 @@ func report(cs []doctor.Check) string {
 // TestLocalStackAllOK: a seeded legacy table on the local stack's MariaDB,
 // tables from migrate init, the shipped bus rules: every check is ok.
 func TestLocalStackAllOK(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, localStack(), 300)
 	cs, err := f.d.Run(t.Context())
 	if err != nil {
@@ -71,6 +72,7 @@ func has(cs []doctor.Check, ok func(doctor.Check) bool) bool {
 // private MariaDB (never the shared one), on DynamoDB Local and on a bus:
 // each fails alone, with its fix named.
 func TestBrokenSettingsFailNamingTheFix(t *testing.T) {
+	t.Parallel()
 	srv := privateMariaDB(t)
 	f := newFixture(t, srv, 200)
 	root, err := sql.Open("mysql", srv.admin)

@@ -22,6 +22,7 @@ const itemLimit = 400 * 1024
 
 // tableFacts is what the table checks learned, for the estimates.
 type tableFacts struct {
+	reached bool  // the source answered
 	ok      bool  // the table maps and was measured
 	rows    int64 // rows (exact below exactCountBelow, else estimated)
 	sampled int
@@ -38,6 +39,7 @@ func (d *Doctor) tableChecks(ctx context.Context) (tableFacts, []Check, error) {
 	if err := d.Source.PingContext(ctx); err != nil {
 		return f, nil, fmt.Errorf("connecting to MySQL: %w", err)
 	}
+	f.reached = true
 	cfg := d.Migrator.Mapping
 	name := "table " + cfg.Table
 	var est, data, index sql.NullInt64
@@ -73,7 +75,7 @@ func (d *Doctor) tableChecks(ctx context.Context) (tableFacts, []Check, error) {
 			return f, cs, fmt.Errorf("counting the rows of %s: %w", cfg.Table, err)
 		}
 	}
-	cs = append(cs, Check{OK, "rows", fmt.Sprintf("%s rows, %s of data and %s of indexes in %s.%s (information_schema)",
+	cs = append(cs, Check{OK, "rows", fmt.Sprintf("%s rows, %s of data and %s of indexes in %s.%s (information_schema's statistics)",
 		count(f.rows), bytesText(data.Int64), bytesText(index.Int64), db, cfg.Table), ""})
 	sample, err := d.sampleItems(ctx, m, &f)
 	if err != nil {
@@ -172,7 +174,8 @@ func (d *Doctor) sampleItems(ctx context.Context, m *codec.Mapping, f *tableFact
 			f.sampled, failed, strings.Join(bad, "; "), big),
 			"strangler migrate backfill --dry-run lists every such row: fix or exclude those values first"}, nil
 	}
-	return Check{OK, what, fmt.Sprintf("about %.0f bytes, %.2f write units an item (the first %d rows)", f.size, f.units, f.sampled), ""}, nil
+	return Check{OK, what, fmt.Sprintf("about %.0f bytes, %.2f write units an item (the first %d rows): about %s in DynamoDB",
+		f.size, f.units, f.sampled, bytesText(int64(f.size*float64(f.rows)))), ""}, nil
 }
 
 // measure maps one row to its item and returns its size as the backfill's
