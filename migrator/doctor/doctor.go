@@ -20,7 +20,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"reflect"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -160,7 +161,7 @@ func (d *Doctor) group(ctx context.Context, what, where string, run func(context
 func (d *Doctor) configChecks() []Check {
 	m, c := d.Migrator, d.CDC
 	var diff []string
-	if !reflect.DeepEqual(m.Mapping, c.Mapping) {
+	if !sameMapping(m.Mapping, c.Mapping) {
 		diff = append(diff, "mapping")
 	}
 	if m.Table != c.Table {
@@ -175,8 +176,13 @@ func (d *Doctor) configChecks() []Check {
 		diff = append(diff, fmt.Sprintf("mysql.dsn (%s/%s, %s/%s)", mc.Addr, mc.DBName, cc.Addr, cc.DBName))
 	}
 	if len(diff) > 0 {
-		return []Check{{Fail, "config", fmt.Sprintf("configs/migrator.yaml and configs/cdc.yaml differ in %v: the cdc would not carry on where the backfill stops", diff),
+		return []Check{{Fail, "config", fmt.Sprintf("configs/migrator.yaml and configs/cdc.yaml differ in %s: the cdc would not carry on where the backfill stops", strings.Join(diff, ", ")),
 			"make these keys the same in both files (or their STRANGLER_MIGRATOR_/STRANGLER_CDC_ variables)"}}
 	}
 	return []Check{{OK, "config", "configs/migrator.yaml and configs/cdc.yaml name the same source, table, mapping and DynamoDB tables", ""}}
+}
+
+// sameMapping compares two mappings, an empty list equal to none.
+func sameMapping(a, b codec.Config) bool {
+	return a.Table == b.Table && a.Key == b.Key && a.Ref == b.Ref && slices.Equal(a.Columns, b.Columns) && slices.Equal(a.Exclude, b.Exclude)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/anycompany/strangler/internal/codec"
 	"github.com/anycompany/strangler/internal/guard"
 	"github.com/anycompany/strangler/migrator"
 )
@@ -150,5 +151,22 @@ func TestTexts(t *testing.T) {
 		if got := bytesText(in); got != want {
 			t.Errorf("bytesText(%d) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestConfigChecks(t *testing.T) {
+	d := &Doctor{Migrator: migrator.DefaultConfig()}
+	m := d.Migrator
+	d.CDC = CDC{DSN: "cdc:cdc@tcp(127.0.0.1:3307)/strangler", Table: m.Table, ControlTable: m.ControlTable, Mapping: m.Mapping}
+	d.CDC.Mapping.Columns = []codec.ColumnConfig{} // `columns: []` in one file, absent in the other
+	if cs := d.configChecks(); len(cs) != 1 || cs[0].Level != OK {
+		t.Errorf("same configs: %+v", cs)
+	}
+	d.CDC.Mapping.Exclude = []string{"notes"}
+	d.CDC.Table = "orders2"
+	d.CDC.DSN = "cdc:cdc@tcp(127.0.0.1:3307)/other"
+	cs := d.configChecks()
+	if len(cs) != 1 || cs[0].Level != Fail || !strings.Contains(cs[0].Why, "differ in mapping, table (orders, orders2), mysql.dsn (127.0.0.1:3307/strangler, 127.0.0.1:3307/other): the cdc") {
+		t.Errorf("different configs: %+v", cs)
 	}
 }

@@ -48,6 +48,7 @@ type fixture struct {
 	t      *testing.T // the test the fixture lives for
 	srv    server
 	db     *sql.DB // admin, on the test database
+	dsn    string  // admin, on the test database
 	dbName string
 	ddb    *dynamodb.Client
 	bus    *bustest.Bus
@@ -74,7 +75,7 @@ func newFixture(t *testing.T, srv server, rows int64) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { src.Close() })
-	f := &fixture{t: t, srv: srv, db: db, dbName: name, ddb: stacktest.DynamoDB(t), bus: bustest.Start(t, shippedRules(t))}
+	f := &fixture{t: t, srv: srv, db: db, dsn: dsn, dbName: name, ddb: stacktest.DynamoDB(t), bus: bustest.Start(t, shippedRules(t))}
 	mcfg := migrator.DefaultConfig()
 	mcfg.MySQL.DSN = config.Secret(dsn)
 	mcfg.DynamoDB = stacktest.DynamoDBEndpoint()
