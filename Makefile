@@ -14,7 +14,7 @@ STATICCHECK := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)
 include mk/stack.mk
 
 .DEFAULT_GOAL := help
-.PHONY: lambda help deps build test lint fmt-check vet staticcheck layout commits unit demo clean fuzz fuzz-short
+.PHONY: lambda help deps build test lint console-assets fmt-check vet staticcheck layout commits unit demo clean fuzz fuzz-short
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -65,7 +65,30 @@ lint: fmt-check vet staticcheck layout commits ## gofmt, go vet, staticcheck, th
 # DynamoDB Local would otherwise stretch the other tests' time bounds.
 DEMO_TEST := ^TestDemoEndToEnd$$
 
-test: stack-up lint ## Bring the stack up, lint, run the package tests with the race detector, the demo test, then the fuzzers (3s each)
+# The console's browser assets: npm ci of console/web (uPlot, pinned by its
+# package-lock.json), then the built files are compared with the copies in
+# console/assets/vendor, which go:embed serves. The copies are committed so
+# that go build and go vet work from a clone without npm; this step proves
+# they are the pinned package's files (and refreshes them when the pin moves).
+CONSOLE_WEB    := console/web
+CONSOLE_VENDOR := console/assets/vendor
+CONSOLE_FILES  := uPlot.iife.min.js uPlot.min.css
+
+console-assets: ## Install the console's pinned npm packages and check the embedded copies
+	@command -v npm >/dev/null || { echo "console-assets: npm not found; make stack-up installs it (apt-get install -y nodejs npm)"; exit 1; }
+	@if [ ! -f $(CONSOLE_WEB)/node_modules/.package-lock.json ] || ! cmp -s $(CONSOLE_WEB)/package-lock.json $(CONSOLE_WEB)/node_modules/.lock-stamp; then \
+	  echo "console-assets: npm ci in $(CONSOLE_WEB)"; \
+	  (cd $(CONSOLE_WEB) && npm ci --no-audit --no-fund --loglevel=error) || exit 1; \
+	  cp $(CONSOLE_WEB)/package-lock.json $(CONSOLE_WEB)/node_modules/.lock-stamp; \
+	fi
+	@for f in $(CONSOLE_FILES); do \
+	  if ! cmp -s $(CONSOLE_WEB)/node_modules/uplot/dist/$$f $(CONSOLE_VENDOR)/$$f; then \
+	    cp $(CONSOLE_WEB)/node_modules/uplot/dist/$$f $(CONSOLE_VENDOR)/$$f; \
+	    echo "console-assets: $(CONSOLE_VENDOR)/$$f updated from the pinned package: commit it"; exit 1; \
+	  fi; \
+	done
+
+test: stack-up console-assets lint ## Bring the stack up, lint, run the package tests with the race detector, the demo test, then the fuzzers (3s each)
 	$(GO) test -race -count=1 -timeout 15m -skip '$(DEMO_TEST)' ./...
 	$(GO) test -race -count=1 -timeout 10m -run '$(DEMO_TEST)' ./cmd/strangler
 	@$(MAKE) --no-print-directory fuzz-short

@@ -715,6 +715,10 @@ ensure_tools() {
         say "aws not found; installing Debian's awscli"
         apt_install awscli
     }
+    command -v chromium >/dev/null 2>&1 || {
+        say "chromium not found; installing (the console's browser tests drive it headless)"
+        apt_install chromium
+    }
     command -v jq >/dev/null 2>&1 || {
         say "jq not found; installing (the demo reads the admin APIs' JSON with it)"
         apt_install jq

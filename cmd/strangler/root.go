@@ -55,6 +55,7 @@ environment variables and flags (in rising precedence).`,
 		newDoctorCmd(a),
 		newSyncbackCmd(a),
 		newOrdersCmd(a),
+		newConsoleCmd(a),
 	)
 	return root
 }

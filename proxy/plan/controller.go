@@ -92,6 +92,10 @@ type Status struct {
 	NextStepAt time.Time `json:"next_step_at"`
 	// History is the plan's recent events, oldest first.
 	History []Event `json:"history"`
+	// Bake and SLO are the plan's (the console draws the SLO lines); SLO
+	// keeps its Go field names in JSON, as PlanRecord stores it.
+	Bake time.Duration `json:"bake_ns"`
+	SLO  SLO           `json:"slo"`
 }
 
 // Controller runs the plans of every route: Start, Pause, Resume and Abort
@@ -506,6 +510,7 @@ func (r *run) status(route string) Status {
 		Route: route, State: r.state, Step: r.step, Steps: slices.Clone(r.plan.Steps),
 		Weight: r.weight, LastSafeWeight: r.lastSafe, Reason: r.reason,
 		StepStartedAt: r.stepStartedAt, History: slices.Clone(r.history),
+		Bake: r.plan.Bake, SLO: r.plan.SLO,
 	}
 	if r.state == StateRunning {
 		s.NextStepAt = r.stepStartedAt.Add(r.plan.Bake)

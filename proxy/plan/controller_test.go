@@ -337,7 +337,7 @@ func TestRollbackStatus(t *testing.T) {
 	st.History = nil
 	want := plan.Status{
 		Route: "r", State: plan.StateRolledBack, Step: 1, Steps: []float64{10, 50, 100},
-		Weight: 10, LastSafeWeight: 10, StepStartedAt: advanced,
+		Weight: 10, LastSafeWeight: 10, StepStartedAt: advanced, Bake: testPlan().Bake, SLO: testPlan().SLO,
 	}
 	if diff := cmp.Diff(want, st); diff != "" {
 		t.Errorf("status (-want +got):\n%s", diff)

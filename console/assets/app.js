@@ -1,0 +1,335 @@
+// strangler console: renders the snapshots the server pushes (server-sent
+// events) and sends actions with the page's CSRF token. It keeps only
+// what a page needs to draw charts (the figures of the snapshots it saw).
+"use strict";
+
+const csrf = document.querySelector('meta[name="csrf-token"]').content;
+const $ = (id) => document.getElementById(id);
+const MAXPOINTS = 600;
+
+let snap = null;      // the latest snapshot
+let prev = null;      // the one before (for rates)
+const series = {};    // route -> {t:[], lreq:[], nreq:[], lerr:[], nerr:[], lp99:[], np99:[]}
+const charts = {};
+
+// h builds an element: attributes, then children (strings become text).
+function h(tag, attrs, ...kids) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  for (const k of kids.flat()) if (k !== undefined && k !== null) el.append(k instanceof Node ? k : String(k));
+  return el;
+}
+
+// refill replaces a container's children, keeping the focus on the element
+// with the same id (a keyboard user's place survives each refresh).
+function refill(el, kids) {
+  const focused = document.activeElement && el.contains(document.activeElement) ? document.activeElement.id : "";
+  el.replaceChildren(...kids);
+  if (focused && $(focused)) $(focused).focus();
+}
+
+const pct = (x) => (x * 100).toFixed(2) + "%";
+const when = (s) => (s ? new Date(s).toLocaleTimeString() : "");
+const slug = (s) => s.replace(/[^A-Za-z0-9_-]/g, "_");
+
+function figures(b) {
+  if (!b) return "–";
+  const w = b.last_60s;
+  const ratio = w.requests ? w.errors / w.requests : 0;
+  return `${w.requests} · ${pct(ratio)} · ${w.p99_ms.toFixed(1)} ms`;
+}
+
+function planText(p) {
+  if (!p) return "none";
+  return `${p.state}, step ${p.step + 1}/${p.steps.length} (${p.steps.join(" → ")})`;
+}
+
+function bake(p) {
+  if (!p || p.state !== "running" || !p.next_step_at) return "";
+  const start = Date.parse(p.step_started_at), end = Date.parse(p.next_step_at);
+  const done = Math.max(0, Math.min(1, (Date.now() - start) / Math.max(1, end - start)));
+  return h("progress", { max: "1", value: done.toFixed(3), "aria-label": `bake ${Math.round(done * 100)}%` });
+}
+
+// units lists the routes and the write groups as one thing each to act on.
+function units() {
+  const v = snap && snap.routes;
+  if (!v) return [];
+  const out = (v.groups || []).map((g) => ({ name: g.name, group: true, state: g.state, plan: g.plan, has_plan: g.has_plan }));
+  for (const r of v.routes) out.push({ name: r.name, state: r.state, plan: r.plan, has_plan: r.has_plan, route: r });
+  return out;
+}
+
+function openRoute(name) {
+  $("route-pick").value = name;
+  location.hash = "#route";
+  renderRoute();
+}
+
+function renderOverview() {
+  const v = snap.routes;
+  $("phase").textContent = snap.phase;
+  refill($("health"), (v ? v.backends : []).map((b) =>
+    h("span", { class: b.healthy ? "ok" : "bad", id: "health-" + b.name },
+      `${b.name}: ${b.healthy ? "healthy" : "unhealthy"}${b.circuit ? ", circuit " + b.circuit : ""}`)));
+  const rb = snap.last_rollback;
+  refill($("rollback"), rb ? [h("strong", {}, "Last rollback: "),
+    `${rb.route} at ${when(rb.at)} to ${rb.weight}% (step ${rb.step + 1}): `, h("span", { id: "rollback-reason" }, rb.reason)]
+    : ["No rollback."]);
+  refill($("routes").tBodies[0], (v ? v.routes : []).map((r) => h("tr", { id: "row-" + slug(r.name) },
+    h("th", { scope: "row" }, r.name), h("td", {}, r.group || ""), h("td", { class: "mode" }, r.state.mode),
+    h("td", { class: "weight" }, r.state.weight + "%"), h("td", {}, planText(r.plan)), h("td", {}, bake(r.plan)),
+    h("td", {}, figures(r.backends.legacy)), h("td", {}, figures(r.backends.new)),
+    h("td", {}, r.state.actor ? r.state.actor + (r.state.reason ? ": " + r.state.reason : "") : ""),
+    h("td", {}, h("button", { type: "button", id: "open-" + slug(r.name), onclick: () => openRoute(r.name) }, "Open")))));
+  const groups = (v && v.groups) || [];
+  $("groups-box").hidden = groups.length === 0;
+  refill($("groups").tBodies[0], groups.map((g) => h("tr", { id: "grow-" + slug(g.name) },
+    h("th", { scope: "row" }, g.name), h("td", {}, g.routes.join(", ")), h("td", {}, g.state.mode),
+    h("td", {}, g.state.weight + "%"), h("td", {}, planText(g.plan)),
+    h("td", {}, h("button", { type: "button", id: "gopen-" + slug(g.name), onclick: () => openRoute(g.name) }, "Open")))));
+}
+
+// record appends this snapshot's figures to every route's series.
+function record() {
+  const v = snap.routes;
+  if (!v) return;
+  const t = Date.parse(snap.at) / 1000;
+  for (const r of v.routes) {
+    const s = series[r.name] || (series[r.name] = { t: [], lreq: [], nreq: [], lerr: [], nerr: [], lp99: [], np99: [] });
+    const l = r.backends.legacy.last_60s, n = r.backends.new.last_60s;
+    s.t.push(t); s.lreq.push(l.requests / 60); s.nreq.push(n.requests / 60);
+    s.lerr.push(l.requests ? l.errors / l.requests : null); s.nerr.push(n.requests ? n.errors / n.requests : null);
+    s.lp99.push(l.requests ? l.p99_ms : null); s.np99.push(n.requests ? n.p99_ms : null);
+    for (const k of Object.keys(s)) if (s[k].length > MAXPOINTS) s[k].shift();
+  }
+}
+
+function chart(id, label, data, slo) {
+  const el = $(id);
+  const opts = {
+    width: Math.max(280, Math.min(520, el.clientWidth || 420)), height: 180,
+    series: [{}, { label: "legacy", stroke: "#2b6cb0", width: 2 }, { label: "new", stroke: "#c05621", width: 2 }],
+    axes: [{}, { label }],
+  };
+  if (slo !== null && slo !== undefined) opts.series.push({ label: "SLO", stroke: "#c53030", dash: [6, 4], width: 1 });
+  const d = slo !== null && slo !== undefined ? [...data, data[0].map(() => slo)] : data;
+  const key = id + ":" + (slo !== null && slo !== undefined);
+  if (charts[id] && charts[id].key === key) { charts[id].u.setData(d); return; }
+  if (charts[id]) charts[id].u.destroy();
+  el.replaceChildren();
+  charts[id] = { key, u: new uPlot(opts, d, el) };
+}
+
+function renderRoute() {
+  const pick = $("route-pick");
+  const names = units().map((u) => u.name);
+  if ([...pick.options].map((o) => o.value).join("\n") !== names.join("\n")) {
+    const cur = pick.value;
+    pick.replaceChildren(...names.map((n) => h("option", { value: n }, n)));
+    if (names.includes(cur)) pick.value = cur;
+  }
+  const u = units().find((x) => x.name === pick.value);
+  if (!u) return;
+  const p = u.plan;
+  $("route-state").textContent = `${u.group ? "write group" : "route"} ${u.name}: ${u.state.mode} at ${u.state.weight}%; plan ${planText(p)}${p && p.reason ? " — " + p.reason : ""}`;
+  refill($("timeline"), (p ? p.history : []).map((e) => h("li", { class: "ev-" + e.action },
+    h("time", { datetime: e.at }, when(e.at)), ` ${e.action} step ${e.step + 1} at ${e.weight}% by ${e.actor}`, e.reason ? ": " + e.reason : "")));
+  const s = series[u.name] || (u.route ? null : null);
+  if (!s || typeof uPlot === "undefined") return;
+  const slo = p && p.slo;
+  chart("chart-req", "req/s", [s.t, s.lreq, s.nreq], null);
+  chart("chart-err", "5xx ratio", [s.t, s.lerr, s.nerr], slo ? slo.Max5xxRatio : null);
+  chart("chart-p99", "p99 ms", [s.t, s.lp99, s.np99], slo && slo.MaxP99 ? slo.MaxP99 / 1e6 : null);
+}
+
+function renderDiffs() {
+  const rep = snap.diffs;
+  const box = $("diffs");
+  if (!rep || rep.routes.length === 0) { refill(box, [h("p", {}, "No route in shadow mode has compared an exchange yet.")]); return; }
+  refill(box, rep.routes.map((r) => h("div", { class: "diff-route" },
+    h("h3", {}, `${r.route}: ${r.compared} compared, ${r.mismatched} mismatched (${pct(r.mismatch_rate)}); noise measured on ${r.noise_compared}; ${r.dropped} dropped, ${r.errors} errors`),
+    h("table", {}, h("thead", {}, h("tr", {}, ["Field", "Mismatch rate (new vs legacy)", "Noise rate (legacy vs legacy)", "Reported", "Samples"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, r.fields.map((f) => h("tr", { class: f.reported ? "reported" : "" },
+        h("th", { scope: "row" }, f.field), h("td", {}, `${pct(f.mismatch_rate)} (${f.mismatches})`),
+        h("td", {}, `${pct(f.noise_rate)} (${f.noise})`), h("td", {}, f.reported ? "yes" : "no"),
+        h("td", {}, f.samples.length ? h("button", { type: "button", id: `sample-${slug(r.route)}-${slug(f.field)}`,
+          onclick: () => showPair(r.route, f) }, `Show ${f.samples.length}`) : "–"))))))));
+}
+
+function pretty(s) {
+  try { return JSON.stringify(JSON.parse(s), null, 2); } catch { return s; }
+}
+
+// lineDiff marks the lines of a and b outside their longest common subsequence.
+function lineDiff(a, b) {
+  const n = a.length, m = b.length;
+  const L = Array.from({ length: n + 1 }, () => new Array(m + 1).fill(0));
+  for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--)
+    L[i][j] = a[i] === b[j] ? L[i + 1][j + 1] + 1 : Math.max(L[i + 1][j], L[i][j + 1]);
+  const ka = new Array(n).fill(false), kb = new Array(m).fill(false);
+  for (let i = 0, j = 0; i < n && j < m;) {
+    if (a[i] === b[j]) { ka[i] = kb[j] = true; i++; j++; } else if (L[i + 1][j] >= L[i][j + 1]) i++; else j++;
+  }
+  return [ka, kb];
+}
+
+function showPair(route, f) {
+  const s = f.samples[f.samples.length - 1];
+  const a = pretty(s.legacy).split("\n"), b = pretty(s.new).split("\n");
+  const [ka, kb] = lineDiff(a, b);
+  $("diff-title").textContent = `${route} ${s.path}: field ${s.field}`;
+  $("diff-legacy").replaceChildren(...a.map((l, i) => h("span", { class: ka[i] ? "" : "del" }, l + "\n")));
+  $("diff-new").replaceChildren(...b.map((l, i) => h("span", { class: kb[i] ? "" : "ins" }, l + "\n")));
+  $("diff-pair").hidden = false;
+}
+
+function rate(part, key) {
+  if (!prev || !prev[part] || !snap[part]) return null;
+  const a = prev[part].metrics[key], b = snap[part].metrics[key];
+  const dt = (Date.parse(snap.at) - Date.parse(prev.at)) / 1000;
+  if (a === undefined || b === undefined || dt <= 0) return null;
+  return (b - a) / dt;
+}
+
+function sumKeys(m, prefix) {
+  return Object.entries(m || {}).filter(([k]) => k === prefix || k.startsWith(prefix + "{")).reduce((x, [, v]) => x + v, 0);
+}
+
+function kv(rows) {
+  return h("table", { class: "kv" }, h("tbody", {}, rows.map(([k, v, id]) => h("tr", {}, h("th", { scope: "row" }, k), h("td", { id }, v)))));
+}
+
+function renderData() {
+  const out = [];
+  const c = snap.cdc;
+  out.push(h("h3", {}, "cdc"));
+  if (!c) out.push(h("p", {}, snap.errors && snap.errors.cdc ? "unreachable: " + snap.errors.cdc : "not configured (cdc_url)"));
+  else {
+    const m = c.metrics;
+    const rows = Object.keys(m).filter((k) => k.startsWith("strangler_cdc_lag_seconds")).sort()
+      .map((k) => [`lag, stage ${(k.match(/stage="([^"]*)"/) || [])[1] || ""}`, m[k].toFixed(1) + " s"]);
+    const ev = rate("cdc", "strangler_cdc_events_published_total"), tx = rate("cdc", "strangler_cdc_transactions_total");
+    rows.push(["events/s", ev === null ? "…" : ev.toFixed(1), "cdc-events"], ["transactions/s", tx === null ? "…" : tx.toFixed(1)]);
+    rows.push(["dead letters recorded", String(sumKeys(m, "strangler_cdc_dead_letters_total")), "cdc-dead"]);
+    const dl = Object.keys(m).filter((k) => k.startsWith("strangler_dead_letters{"));
+    for (const k of dl) rows.push([`dead letters waiting, ${(k.match(/source="([^"]*)"/) || [])[1]}`, String(m[k])]);
+    if (c.status) {
+      rows.push(["checkpoint behind source", `${c.status.behind} transactions, ${c.status.lag_seconds >= 1e9 ? "no checkpoint yet" : c.status.lag_seconds.toFixed(1) + " s"}`]);
+      rows.push(["leading", c.status.leading ? "yes" : "no (standby)"]);
+    }
+    out.push(kv(rows));
+  }
+  const s = snap.syncback;
+  out.push(h("h3", {}, "sync-back"));
+  if (!s) out.push(h("p", {}, snap.errors && snap.errors.syncback ? "unreachable: " + snap.errors.syncback : "not configured (syncback_url)"));
+  else {
+    const m = s.metrics;
+    const rows = Object.keys(m).filter((k) => k.startsWith("strangler_syncback_events_total")).sort().map((k) => {
+      const r = rate("syncback", k);
+      return [`events ${(k.match(/outcome="([^"]*)"/) || [])[1]}`, `${m[k]} (${r === null ? "…" : r.toFixed(1)}/s)`];
+    });
+    rows.push(["apply time p99 (lag added per event)", ((m.strangler_syncback_apply_seconds_p99 || 0) * 1000).toFixed(1) + " ms", "sb-p99"]);
+    out.push(kv(rows));
+  }
+  out.push(h("h3", {}, "backfill and verify"));
+  out.push(h("p", {}, "Backfill progress and the last verify result are printed by strangler migrate backfill / verify; the console does not read them yet."));
+  refill($("data"), out);
+}
+
+function renderAudit() {
+  const fr = $("audit-route").value.trim(), fa = $("audit-actor").value.trim().toLowerCase(), ft = $("audit-text").value.trim().toLowerCase();
+  const rows = (snap.audit || []).filter((e) => (!fr || e.route === fr) && (!fa || e.actor.toLowerCase().includes(fa)) &&
+    (!ft || JSON.stringify(e).toLowerCase().includes(ft)));
+  refill($("audit").tBodies[0], rows.map((e) => h("tr", {}, h("td", {}, h("time", { datetime: e.at }, new Date(e.at).toLocaleString())),
+    h("td", {}, e.route), h("td", {}, e.actor), h("td", {}, `${e.before.mode} ${e.before.weight}%`),
+    h("td", {}, `${e.after.mode} ${e.after.weight}%`), h("td", {}, e.reason))));
+  const names = units().map((u) => u.name);
+  if ($("route-names").options.length !== names.length) $("route-names").replaceChildren(...names.map((n) => h("option", { value: n })));
+}
+
+function render() {
+  if (!snap) return;
+  const errs = Object.entries(snap.errors || {}).filter(([k]) => k !== "cdc" && k !== "syncback");
+  $("errors").hidden = errs.length === 0;
+  $("errors").textContent = errs.map(([k, v]) => `${k}: ${v}`).join("; ");
+  renderOverview(); renderRoute(); renderDiffs(); renderData(); renderAudit();
+}
+
+function showView() {
+  const want = (location.hash || "#overview").slice(1);
+  for (const s of document.querySelectorAll("section[data-view]")) s.hidden = s.dataset.view !== want;
+  for (const a of document.querySelectorAll("nav a")) a.setAttribute("aria-current", a.hash === "#" + want ? "page" : "false");
+  if (want === "route") renderRoute();
+}
+
+// confirm asks in a modal dialog; it resolves true on Confirm.
+function confirmAction(text) {
+  return new Promise((resolve) => {
+    const d = $("confirm");
+    $("confirm-text").textContent = text;
+    d.addEventListener("close", () => resolve(d.returnValue === "ok"), { once: true });
+    d.returnValue = "";
+    d.showModal();
+    $("confirm-cancel").focus();
+  });
+}
+
+async function send(path, body) {
+  const res = await fetch(path, { method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf }, body: JSON.stringify(body) });
+  const out = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(`${out.title || res.status}: ${out.detail || ""}`);
+  return out;
+}
+
+async function act(path, body, text, focusBack) {
+  if (!(await confirmAction(text + "?"))) { $("action-result").textContent = "Cancelled."; focusBack.focus(); return; }
+  try {
+    await send(path, body);
+    $("action-result").textContent = "Done: " + text + ".";
+  } catch (e) {
+    $("action-result").textContent = "Refused: " + e.message;
+  }
+  focusBack.focus();
+}
+
+function wire() {
+  window.addEventListener("hashchange", showView);
+  $("route-pick").addEventListener("change", renderRoute);
+  $("set-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const route = $("route-pick").value, body = { reason: $("set-reason").value.trim() };
+    if ($("set-mode").value) body.mode = $("set-mode").value;
+    if ($("set-weight").value !== "") body.weight = Number($("set-weight").value);
+    if (body.mode === undefined && body.weight === undefined) { $("action-result").textContent = "Pick a mode or a weight."; return; }
+    const what = [body.mode ? "mode " + body.mode : "", body.weight !== undefined ? "weight " + body.weight + "%" : ""].filter(Boolean).join(", ");
+    act(`/api/routes/${encodeURIComponent(route)}`, body, `Set ${route} to ${what} because "${body.reason}"`, $("set-apply"));
+  });
+  $("plan-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const action = ev.submitter ? ev.submitter.value : "start", route = $("route-pick").value, reason = $("plan-reason").value.trim();
+    act(`/api/routes/${encodeURIComponent(route)}/plan`, { action, reason }, `${action[0].toUpperCase() + action.slice(1)} the plan of ${route} because "${reason}"`, ev.submitter || $("plan-start"));
+  });
+  $("audit-filter").addEventListener("input", () => snap && renderAudit());
+  $("audit-filter").addEventListener("submit", (ev) => ev.preventDefault());
+}
+
+function connect() {
+  const es = new EventSource("/api/events");
+  es.addEventListener("snapshot", (ev) => {
+    prev = snap;
+    snap = JSON.parse(ev.data);
+    record();
+    $("live").textContent = "live, " + when(snap.at);
+    render();
+  });
+  es.onerror = () => { $("live").textContent = "reconnecting…"; };
+}
+
+wire();
+showView();
+connect();

@@ -1,0 +1,380 @@
+package console_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"github.com/anycompany/strangler/console"
+	"github.com/anycompany/strangler/internal/stacktest"
+	"github.com/anycompany/strangler/proxy"
+	"github.com/anycompany/strangler/proxy/plan"
+	"github.com/anycompany/strangler/proxy/shadow"
+)
+
+const adminToken = "console-test-admin-token-0123"
+
+// backend answers every call with 200 and {"backend": name, "path": …};
+// fail makes it answer 500 to everything but /readyz.
+type backend struct {
+	url  string
+	fail atomic.Bool
+}
+
+func startBackend(t *testing.T, name string) *backend {
+	t.Helper()
+	b := &backend{}
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/readyz" {
+			return
+		}
+		_, _ = io.Copy(io.Discard, r.Body)
+		if b.fail.Load() {
+			http.Error(w, "injected failure", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"backend":%q,"path":%q,"total":"10.00"}`, name, r.URL.Path)
+	}))
+	t.Cleanup(s.Close)
+	b.url = s.URL
+	return b
+}
+
+// fakeCDC serves the cdc's metrics listener: /metrics and /status.
+func fakeCDC(t *testing.T) string {
+	t.Helper()
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/metrics":
+			fmt.Fprint(w, "# TYPE strangler_cdc_lag_seconds gauge\n"+
+				"strangler_cdc_lag_seconds{stage=\"read\"} 0.4\nstrangler_cdc_lag_seconds{stage=\"applied\"} 1.2\nstrangler_cdc_lag_seconds{stage=\"checkpointed\"} 2.5\n"+
+				"# TYPE strangler_cdc_events_published_total counter\nstrangler_cdc_events_published_total 1200\n"+
+				"# TYPE strangler_cdc_dead_letters_total counter\nstrangler_cdc_dead_letters_total 3\n")
+		case "/status":
+			fmt.Fprint(w, `{"leading":true,"source":"0-1-90","checkpoint":"0-1-88","behind":2,"lag_seconds":2.5}`)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(s.Close)
+	return s.URL
+}
+
+type env struct {
+	proxyURL string
+	console  string
+	newSide  *backend
+	admin    *proxy.AdminClient
+}
+
+// start runs a proxy on a fresh control table with fake backends (route
+// get-order in canary with a plan, route get-customer in shadow) and the
+// console in front of its admin API.
+func start(t *testing.T) *env {
+	t.Helper()
+	legacy, nw := startBackend(t, "legacy"), startBackend(t, "new")
+	p := plan.Plan{Steps: []float64{10, 50, 100}, Bake: time.Hour, SLO: plan.SLO{Max5xxRatio: 0.05, MaxP99: 500 * time.Millisecond, MinRequests: 5}}
+	sh := shadow.DefaultConfig()
+	cfg := proxy.DefaultConfig()
+	cfg.Admin.Token = adminToken
+	cfg.Backends.Legacy, cfg.Backends.New = legacy.url, nw.url
+	ddb := stacktest.DynamoDB(t)
+	cfg.Control.Table = stacktest.TableName(t, ddb, "console")
+	cfg.Control.Poll = 100 * time.Millisecond
+	cfg.DynamoDB = stacktest.DynamoDBEndpoint()
+	cfg.Health.Interval = 50 * time.Millisecond
+	cfg.Circuit.MinRequests = 1000 // leave the failures to the plan
+	cfg.Routes = []proxy.RouteConfig{
+		{Name: "get-order", Match: "GET /v1/orders/{id}", Mode: proxy.ModeLegacy, Sticky: "path:id", Plan: &p},
+		{Name: "get-customer", Match: "GET /v1/customers/{id}", Mode: proxy.ModeShadow, Sticky: "path:id", Shadow: &sh},
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("proxy config: %v", err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := proxy.New(ctx, cfg, proxy.Deps{Logger: log, DynamoDB: ddb, PlanTick: 50 * time.Millisecond})
+	if err != nil {
+		cancel()
+		t.Fatalf("starting the proxy: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	ps, as := httptest.NewServer(srv.Handler()), httptest.NewServer(srv.AdminHandler())
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("proxy Run: %v", err)
+		}
+		ps.Close()
+		as.Close()
+	})
+
+	ccfg := console.DefaultConfig()
+	ccfg.Proxy.AdminURL, ccfg.Proxy.Token = as.URL, adminToken
+	ccfg.CDCURL = fakeCDC(t)
+	ccfg.Refresh = 200 * time.Millisecond
+	if err := ccfg.Validate(); err != nil {
+		t.Fatalf("console config: %v", err)
+	}
+	c, err := console.New(ccfg, console.Deps{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := httptest.NewServer(c.Handler())
+	t.Cleanup(cs.Close)
+	return &env{proxyURL: ps.URL, console: cs.URL, newSide: nw, admin: &proxy.AdminClient{BaseURL: as.URL, Token: adminToken}}
+}
+
+// browser starts headless Chromium (Debian's chromium, installed by
+// scripts/stack.sh) for at most a minute.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatalf("chromium not found (%v): run make stack-up, which installs it (apt-get install chromium)", err)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox,
+		chromedp.WindowSize(1400, 1000), chromedp.Flag("disable-dev-shm-usage", true))
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelB := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancelB(); cancelA() })
+	if err := chromedp.Do(ctx); err != nil { // the first Run starts the browser
+		t.Fatalf("starting chromium: %v", err)
+	}
+	// The page's script errors fail the test.
+	if err := chromedp.Listen(ctx, func(ev any) {
+		if ex, ok := ev.(*runtime.EventExceptionThrown); ok {
+			d := ex.ExceptionDetails
+			desc := d.Text
+			if d.Exception != nil {
+				desc += " " + d.Exception.Description
+			}
+			t.Errorf("script error in the page at %s:%d: %s", d.URL, d.LineNumber, desc)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return ctx
+}
+
+// artifacts is where the screenshots go: .artifacts/console at the repository root.
+func artifacts(t *testing.T) string {
+	t.Helper()
+	dir, err := filepath.Abs(filepath.Join("..", ".artifacts", "console"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func screenshot(t *testing.T, dir, name string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		buf, err := chromedp.FullScreenshot(100)(ctx, tg)
+		if err != nil {
+			return fmt.Errorf("screenshot %s: %w", name, err)
+		}
+		path := filepath.Join(dir, name+".png")
+		t.Logf("screenshot: %s", path)
+		return os.WriteFile(path, buf, 0o644)
+	})
+}
+
+// waitText waits until the element sel holds text want.
+func waitText(sel, want string) chromedp.Action[chromedp.Void] {
+	js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); return !!e && e.textContent.includes(%q); })()`, sel, want)
+	return chromedp.Poll[chromedp.Void](js, chromedp.WithPollingTimeout(20*time.Second))
+}
+
+// focused is the id of the focused element.
+func focused(id *string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		v, err := chromedp.Evaluate[string](`document.activeElement ? document.activeElement.id : ""`)(ctx, tg)
+		*id = v
+		return err
+	})
+}
+
+func run(t *testing.T, ctx context.Context, step string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 25*time.Second)
+	defer cancel()
+	if err := chromedp.Do(sctx, actions...); err != nil {
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		text, _ := chromedp.Run(dctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
+		t.Fatalf("%s: %v; the page reads:\n%s", step, err, text)
+	}
+}
+
+// TestConsoleInBrowser drives the console in headless Chromium: a wrong
+// token is refused, a weight raised with a reason shows in the route table
+// and the audit log, a plan started from the keyboard alone rolls back with
+// its reason when new breaks, a shadow diff is read, the data path shown.
+func TestConsoleInBrowser(t *testing.T) {
+	e := start(t)
+	ctx := browser(t)
+	dir := artifacts(t)
+
+	var id string
+	run(t, ctx, "a wrong token is refused",
+		chromedp.Navigate(e.console),
+		chromedp.SendKeys(chromedp.CSS("#name"), "alice"),
+		chromedp.SendKeys(chromedp.CSS("#token"), "not-the-token"),
+		chromedp.Click(chromedp.CSS("#login")),
+		chromedp.WaitVisible(chromedp.CSS("#login-error")),
+		waitText("#login-error", "Wrong token"))
+
+	run(t, ctx, "log in",
+		chromedp.SendKeys(chromedp.CSS("#token"), adminToken),
+		chromedp.Click(chromedp.CSS("#login")),
+		chromedp.WaitVisible(chromedp.CSS("#row-get-order")),
+		waitText("#row-get-order .mode", "legacy"),
+		waitText("#health-new", "healthy"))
+
+	run(t, ctx, "raise a weight",
+		chromedp.Click(chromedp.CSS("#open-get-order")),
+		chromedp.SetValue(chromedp.CSS("#set-mode"), "canary"),
+		chromedp.SendKeys(chromedp.CSS("#set-weight"), "5"),
+		chromedp.SendKeys(chromedp.CSS("#set-reason"), "raise to 5 for the canary"),
+		chromedp.Click(chromedp.CSS("#set-apply")),
+		chromedp.WaitVisible(chromedp.CSS("#confirm-ok")),
+		chromedp.Click(chromedp.CSS("#confirm-ok")),
+		waitText("#action-result", "Done"),
+		chromedp.Navigate(e.console+"/#overview"),
+		waitText("#row-get-order .weight", "5%"),
+		waitText("#row-get-order .mode", "canary"),
+		chromedp.Navigate(e.console+"/#audit"),
+		waitText("#audit tbody", "raise to 5 for the canary"),
+		waitText("#audit tbody", "alice"),
+		chromedp.SendKeys(chromedp.CSS("#audit-text"), "raise to 5"),
+		waitText("#audit tbody", "canary 5%"))
+
+	run(t, ctx, "start the plan from the keyboard alone",
+		chromedp.Navigate(e.console+"/#route"),
+		waitText("#route-pick", "get-order"),
+		chromedp.Focus(chromedp.CSS("#route-pick")),
+		chromedp.KeyEvent(kb.Tab), chromedp.KeyEvent(kb.Tab), chromedp.KeyEvent(kb.Tab), chromedp.KeyEvent(kb.Tab), // mode, weight, reason, Apply
+		focused(&id))
+	if id != "set-apply" {
+		t.Fatalf("four tabs from the route picker reach %q, want set-apply (focus order: mode, weight, reason, Apply)", id)
+	}
+	run(t, ctx, "plan reason by keyboard",
+		chromedp.KeyEvent(kb.Tab), focused(&id))
+	if id != "plan-reason" {
+		t.Fatalf("tab after Apply reaches %q, want plan-reason", id)
+	}
+	run(t, ctx, "start by keyboard",
+		chromedp.KeyEvent("start the canary plan"),
+		chromedp.KeyEvent(kb.Tab), focused(&id))
+	if id != "plan-start" {
+		t.Fatalf("tab after the plan reason reaches %q, want plan-start", id)
+	}
+	run(t, ctx, "confirm by keyboard",
+		chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS("#confirm-ok")),
+		focused(&id))
+	if id != "confirm-cancel" {
+		t.Fatalf("the confirmation opens with focus on %q, want confirm-cancel (the safe choice)", id)
+	}
+	run(t, ctx, "confirm start",
+		chromedp.KeyEvent(kb.Tab), chromedp.KeyEvent(kb.Enter),
+		waitText("#action-result", "Done"),
+		waitText("#route-state", "running"),
+		focused(&id))
+	if id != "plan-start" {
+		t.Errorf("after the action focus is on %q, want back on plan-start", id)
+	}
+
+	// Break the new service under load and watch the plan roll back.
+	e.newSide.fail.Store(true)
+	stop := load(e.proxyURL)
+	defer stop()
+	run(t, ctx, "the plan rolls back with its reason",
+		waitText("#timeline", "rollback"),
+		waitText("#route-state", "rolled_back"),
+		waitText("#route-state", "SLO breach"),
+		chromedp.Poll[chromedp.Void](`!!document.querySelector("#chart-err canvas")`, chromedp.WithPollingTimeout(20*time.Second)),
+		screenshot(t, dir, "route-rollback"),
+		chromedp.Navigate(e.console+"/#overview"),
+		waitText("#rollback-reason", "SLO breach"),
+		waitText("#health-legacy", "healthy"),
+		screenshot(t, dir, "overview"))
+	stop()
+	e.newSide.fail.Store(false)
+
+	for i := range 20 {
+		resp, err := http.Get(fmt.Sprintf("%s/v1/customers/c%d", e.proxyURL, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	run(t, ctx, "read a shadow diff",
+		chromedp.Navigate(e.console+"/#diffs"),
+		waitText("#diffs", "get-customer"),
+		chromedp.WaitVisible(chromedp.CSS("#sample-get-customer-backend")),
+		chromedp.Click(chromedp.CSS("#sample-get-customer-backend")),
+		waitText("#diff-legacy .del", `"legacy"`),
+		waitText("#diff-new .ins", `"new"`),
+		screenshot(t, dir, "diff"))
+
+	run(t, ctx, "the data path",
+		chromedp.Navigate(e.console+"/#data"),
+		waitText("#cdc-dead", "3"),
+		waitText("#data", "stage checkpointed"),
+		screenshot(t, dir, "data-path"))
+
+	entries, err := e.admin.Audit(context.Background(), "get-order", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) == 0 || entries[0].Actor != plan.Actor || !strings.Contains(entries[0].Reason, "SLO breach") {
+		t.Errorf("the proxy's audit log lacks the rollback: %+v", entries)
+	}
+}
+
+// load sends GETs for ever-new order ids until stop is called.
+func load(base string) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if resp, err := http.Get(fmt.Sprintf("%s/v1/orders/o%d", base, i)); err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}
+	}()
+	var once atomic.Bool
+	return func() {
+		if once.CompareAndSwap(false, true) {
+			close(done)
+			<-finished
+		}
+	}
+}
