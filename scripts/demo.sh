@@ -43,7 +43,7 @@ DB="${DEMO_DATABASE:-strangler_demo}"
 # The bus delivers to fixed addresses (configs/eventbus.yaml): downstream :8091,
 # the processor :8083 and the sync-back :8084.
 LEGACY=127.0.0.1:8080 NEW=127.0.0.1:8081 PROXY=127.0.0.1:8088 ADMIN=127.0.0.1:8089
-PROCESSOR=127.0.0.1:8083 SYNCBACK=127.0.0.1:8084 DOWNSTREAM=127.0.0.1:8091
+PROCESSOR=127.0.0.1:8083 SYNCBACK=127.0.0.1:8084 DOWNSTREAM=127.0.0.1:8091 CONSOLE=127.0.0.1:8095
 ADMIN_TOKEN="demo-admin-token-0123456789"
 NEW_ADMIN_TOKEN="demo-orders-admin-token"
 DOWNSTREAM_TOKEN="${DEMO_DOWNSTREAM_TOKEN:-dev-admin-token}"
@@ -160,7 +160,7 @@ wait_state() {
     done
 }
 
-for addr in "${LEGACY}" "${NEW}" "${PROXY}" "${ADMIN}" "${PROCESSOR}" "${SYNCBACK}" "${DOWNSTREAM}" "${EVENTBUS}"; do
+for addr in "${LEGACY}" "${NEW}" "${PROXY}" "${ADMIN}" "${PROCESSOR}" "${SYNCBACK}" "${DOWNSTREAM}" "${EVENTBUS}" "${CONSOLE}"; do
     if curl -s -o /dev/null "http://${addr}/healthz" 2>/dev/null; then
         die "something already answers on ${addr}: stop it (an earlier demo?) first"
     fi
@@ -241,6 +241,10 @@ routes:
   - {name: update-order, match: "PATCH /v1/orders/{id}", mode: legacy, sticky: "path:id"}
 EOF
 start proxy "http://${PROXY}/healthz" "${BIN}" proxy serve --config "${RUN}/proxy.yaml" --log-format json
+# The operator console (configs/console.yaml: the cdc's and sync-back's addresses above).
+start console "http://${CONSOLE}/healthz" env STRANGLER_CONSOLE_PROXY_TOKEN="${ADMIN_TOKEN}" \
+    "${BIN}" console --listen "${CONSOLE}" --admin-url "http://${ADMIN}" --log-format json
+say "console: http://${CONSOLE} (log in with the admin token ${ADMIN_TOKEN})"
 
 bold "3/7 Load on the proxy (${RATE} ops/s until the end) while the backfill copies ${SEED} rows next to the cdc"
 "${BIN}" loadgen --base-url "http://${PROXY}" --rate "${RATE}" --duration 30m --report-every 10s \
@@ -353,3 +357,9 @@ printf '  lost orders                  %s\n' "$(tail -n 1 "${lost_out}")"
 printf '  downstream events            %s\n' "$(jq -c '.events' <<<"${stats}")"
 printf '  total time                   %d s\n' "${elapsed}"
 printf '\033[1m%s\033[0m\n' "───────────────────────────────────────────────────────────────────────────"
+printf '  console                      http://%s (admin token %s)\n' "${CONSOLE}" "${ADMIN_TOKEN}"
+# On a terminal the demo's parts stay up for the console until Enter; without one it ends here.
+if [ -t 0 ]; then
+    printf 'demo: the console stays up at http://%s: press Enter to stop the demo\n' "${CONSOLE}"
+    read -r _ || true
+fi

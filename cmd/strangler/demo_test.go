@@ -61,6 +61,7 @@ func TestDemoEndToEnd(t *testing.T) {
 		regexp.MustCompile(`lost orders\s+.*\b0 lost\b`),
 		regexp.MustCompile(`automatic rollbacks\s+[1-9]`),
 		regexp.MustCompile(`routes\s+get-order=done@100%.*create-order=done@100%`),
+		regexp.MustCompile(`console\s+http://127\.0\.0\.1:8095`),
 	} {
 		if !want.MatchString(text) {
 			t.Errorf("the demo's summary lacks %q:\n%s", want, tail(text, 40))
