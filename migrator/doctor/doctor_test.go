@@ -178,6 +178,7 @@ func TestBrokenSettingsFailNamingTheFix(t *testing.T) {
 				t.Fatalf("%d checks are not ok, want 1:\n%s", len(bad), report(cs))
 			}
 			c := bad[0]
+			t.Logf("%s", report(bad))
 			if (c.Level != doctor.Fail && !tc.mayWarn) || (c.Level == doctor.Fail) != (err != nil) {
 				t.Errorf("%+v, Run: %v; want it failed", c, err)
 			}
