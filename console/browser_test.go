@@ -19,7 +19,11 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
 	"github.com/anycompany/strangler/console"
+	"github.com/anycompany/strangler/internal/control"
 	"github.com/anycompany/strangler/internal/stacktest"
 	"github.com/anycompany/strangler/proxy"
 	"github.com/anycompany/strangler/proxy/plan"
@@ -129,16 +133,41 @@ func start(t *testing.T) *env {
 	ccfg.Proxy.AdminURL, ccfg.Proxy.Token = as.URL, adminToken
 	ccfg.CDCURL = fakeCDC(t)
 	ccfg.Refresh = 200 * time.Millisecond
+	ccfg.Migration.DynamoDB, ccfg.Migration.ControlTable = stacktest.DynamoDBEndpoint(), cfg.Control.Table
+	seedMigration(t, ddb, cfg.Control.Table)
 	if err := ccfg.Validate(); err != nil {
 		t.Fatalf("console config: %v", err)
 	}
-	c, err := console.New(ccfg, console.Deps{Logger: log})
+	c, err := console.New(ccfg, console.Deps{Logger: log, DynamoDB: ddb})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cs := httptest.NewServer(c.Handler())
 	t.Cleanup(cs.Close)
 	return &env{proxyURL: ps.URL, console: cs.URL, newSide: nw, admin: &proxy.AdminClient{BaseURL: as.URL, Token: adminToken}}
+}
+
+// seedMigration writes a backfill job half done (2 of 4 chunks, 500 of
+// 1000 rows, started 10 s ago) and verify's last result, as the migrator
+// writes them (migrator's tests read them back with the same functions).
+func seedMigration(t *testing.T, ddb *dynamodb.Client, table string) {
+	t.Helper()
+	job := map[string]types.AttributeValue{
+		control.PK: control.S(control.BackfillPK("orders")), control.SK: control.S(control.BackfillJobSK),
+		"state": control.S("planned"), "chunks": control.N(4), "total_rows": control.N(1000),
+		"created": control.S(time.Now().Add(-10 * time.Second).UTC().Format(time.RFC3339)), "updated_ms": control.N(time.Now().UnixMilli()),
+	}
+	items := []map[string]types.AttributeValue{job}
+	for n, st := range []string{"done", "done", "leased", "pending"} {
+		items = append(items, map[string]types.AttributeValue{control.PK: control.S(control.BackfillPK("orders")),
+			control.SK: control.S(fmt.Sprintf("chunk#%d", n)), "state": control.S(st), "rows": control.N(250)})
+	}
+	items = append(items, control.VerifyItem("orders", control.VerifyResult{At: time.Now(), Equal: true, Rows: 500, Items: 500, Sample: 100}))
+	for _, it := range items {
+		if _, err := ddb.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: &table, Item: it}); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // browser starts headless Chromium (Debian's chromium, installed by
@@ -341,6 +370,9 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.Navigate(e.console+"/#data"),
 		waitText("#cdc-dead", "3"),
 		waitText("#data", "stage checkpointed"),
+		waitText("#backfill-rows", "500 of 1000; chunks 2 of 4"),
+		waitText("#verify-result", "EQUAL"),
+		chromedp.Poll[chromedp.Void](`/^[0-9]+ s$/.test(document.querySelector("#backfill-eta").textContent)`, chromedp.WithPollingTimeout(20*time.Second)),
 		screenshot(t, dir, "data-path"))
 
 	entries, err := e.admin.Audit(context.Background(), "get-order", 10)

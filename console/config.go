@@ -5,7 +5,9 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/anycompany/strangler/internal/awsconf"
 	"github.com/anycompany/strangler/internal/config"
+	"github.com/anycompany/strangler/internal/control"
 	"github.com/anycompany/strangler/internal/httpserver"
 )
 
@@ -27,6 +29,9 @@ type Config struct {
 	// SyncbackURL is the root of sync-back's listener: GET /metrics and
 	// /readyz. Optional: empty hides its figures.
 	SyncbackURL string `mapstructure:"syncback_url"`
+	// Migration is where the backfill's progress and verify's last result
+	// are read: the control table.
+	Migration MigrationConfig `mapstructure:"migration"`
 	// Refresh is how often the console pushes fresh figures to each open
 	// page (server-sent events). Optional: defaults to 1s.
 	Refresh time.Duration `mapstructure:"refresh"`
@@ -46,11 +51,28 @@ type ProxyConfig struct {
 	Token config.Secret `mapstructure:"token"`
 }
 
+// MigrationConfig names the migration's control table and job.
+type MigrationConfig struct {
+	// DynamoDB is the control table's endpoint. Optional: defaults to the
+	// local stack's DynamoDB Local; set url to "" for AWS.
+	DynamoDB awsconf.Endpoint `mapstructure:"dynamodb"`
+	// ControlTable is the migrator's control_table. Optional: defaults to
+	// strangler_control; empty hides the backfill and verify figures.
+	ControlTable string `mapstructure:"control_table"`
+	// Table is the DynamoDB orders table verify checks. Optional: defaults to orders.
+	Table string `mapstructure:"table"`
+	// BackfillJob is the backfill's job name. Optional: defaults to orders
+	// (the migrator's default: the MySQL table's name).
+	BackfillJob string `mapstructure:"backfill_job"`
+}
+
 // DefaultConfig returns the defaults documented on Config.
 func DefaultConfig() Config {
 	return Config{
-		Listen:      "127.0.0.1:8095",
-		Proxy:       ProxyConfig{AdminURL: "http://127.0.0.1:8089"},
+		Listen: "127.0.0.1:8095",
+		Proxy:  ProxyConfig{AdminURL: "http://127.0.0.1:8089"},
+		Migration: MigrationConfig{DynamoDB: awsconf.Local("http://127.0.0.1:8000"), ControlTable: control.DefaultTable,
+			Table: "orders", BackfillJob: "orders"},
 		Refresh:     time.Second,
 		SessionTTL:  8 * time.Hour,
 		CallTimeout: 3 * time.Second,
@@ -74,6 +96,11 @@ func (c *Config) Validate() error {
 	checkURL(ck, "syncback_url", c.SyncbackURL, true)
 	ck.Check(len(c.Proxy.Token.Reveal()) >= 16, "proxy.token", c.Proxy.Token,
 		"the proxy's admin token, at least 16 characters (STRANGLER_CONSOLE_PROXY_TOKEN)")
+	if c.Migration.ControlTable != "" {
+		c.Migration.DynamoDB.Check(ck, "migration.dynamodb")
+		ck.Check(c.Migration.Table != "", "migration.table", c.Migration.Table, "the DynamoDB orders table (the migrator's table)")
+		ck.Check(c.Migration.BackfillJob != "", "migration.backfill_job", c.Migration.BackfillJob, "the backfill's job name (the migrator's backfill.job)")
+	}
 	ck.Check(c.Refresh >= 100*time.Millisecond && c.Refresh <= time.Minute, "refresh", c.Refresh, "100ms to 1m")
 	ck.Check(c.SessionTTL >= time.Minute && c.SessionTTL <= 7*24*time.Hour, "session_ttl", c.SessionTTL, "1m to 168h")
 	ck.Check(c.CallTimeout > 0 && c.CallTimeout <= time.Minute, "call_timeout", c.CallTimeout, "more than 0, at most 1m")

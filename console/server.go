@@ -45,6 +45,9 @@ type Deps struct {
 	// HTTP reads the parts' metrics and status. Optional: defaults to a
 	// client with Config.CallTimeout.
 	HTTP *http.Client
+	// DynamoDB reads the control table (Config.Migration). Optional: nil
+	// hides the backfill and verify figures.
+	DynamoDB ControlReader
 	// Now is the clock. Optional: defaults to time.Now.
 	Now func() time.Time
 	// Logger is the log. Optional: defaults to slog.Default().
@@ -79,7 +82,8 @@ func New(cfg Config, d Deps) (*Server, error) {
 		static: http.StripPrefix("/assets/", http.FileServerFS(static)),
 		secure: cfg.TLS.Enabled(),
 		rd: &reader{admin: d.Admin, adminURL: strings.TrimRight(cfg.Proxy.AdminURL, "/"), token: cfg.Proxy.Token.Reveal(),
-			cdcURL: cfg.CDCURL, sbURL: cfg.SyncbackURL, http: d.HTTP, timeout: cfg.CallTimeout, now: d.Now},
+			cdcURL: cfg.CDCURL, sbURL: cfg.SyncbackURL, http: d.HTTP, timeout: cfg.CallTimeout, now: d.Now,
+			ddb: d.DynamoDB, mig: cfg.Migration},
 		tickerFn: func(d time.Duration) (<-chan time.Time, func()) {
 			t := time.NewTicker(d)
 			return t.C, t.Stop

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/anycompany/strangler/internal/control"
 	"github.com/anycompany/strangler/internal/problem"
 	"github.com/anycompany/strangler/proxy"
 	"github.com/anycompany/strangler/proxy/plan"
@@ -44,13 +45,29 @@ type Snapshot struct {
 	Phase  string            `json:"phase"`
 	Routes *proxy.RoutesView `json:"routes,omitempty"`
 	// LastRollback is the newest rollback of any plan, or nil.
-	LastRollback *Rollback          `json:"last_rollback,omitempty"`
-	Diffs        *shadow.Report     `json:"diffs,omitempty"`
-	Audit        []proxy.AuditEntry `json:"audit"`
-	CDC          *PartFigures       `json:"cdc,omitempty"`
-	Syncback     *PartFigures       `json:"syncback,omitempty"`
+	LastRollback *Rollback             `json:"last_rollback,omitempty"`
+	Diffs        *shadow.Report        `json:"diffs,omitempty"`
+	Audit        []proxy.AuditEntry    `json:"audit"`
+	Backfill     *Backfill             `json:"backfill,omitempty"`
+	Verify       *control.VerifyResult `json:"verify,omitempty"`
+	CDC          *PartFigures          `json:"cdc,omitempty"`
+	Syncback     *PartFigures          `json:"syncback,omitempty"`
 	// Errors names each part that could not be read and why.
 	Errors map[string]string `json:"errors,omitempty"`
+}
+
+// Backfill is the backfill's progress with its pace and the time left
+// (ETASeconds is 0 when done or unknown).
+type Backfill struct {
+	control.BackfillProgress
+	RowsPerSecond float64 `json:"rows_per_second"`
+	ETASeconds    float64 `json:"eta_seconds"`
+}
+
+// ControlReader is what the console reads of the control table.
+type ControlReader interface {
+	control.Querier
+	control.ItemGetter
 }
 
 // Rollback is a plan's rollback as the overview shows it.
@@ -81,6 +98,8 @@ type reader struct {
 	http     *http.Client
 	timeout  time.Duration
 	now      func() time.Time
+	ddb      ControlReader
+	mig      MigrationConfig
 }
 
 // snapshot reads every part at once; a part that fails is named in Errors.
@@ -134,10 +153,53 @@ func (rd *reader) snapshot(ctx context.Context) Snapshot {
 			*p.into = f
 		})
 	}
+	if rd.ddb != nil && rd.mig.ControlTable != "" {
+		wg.Go(func() {
+			if err := rd.migration(ctx, &s); err != nil {
+				fail("migration", err)
+			}
+		})
+	}
 	wg.Wait()
 	s.Phase = phase(s.Routes)
 	s.LastRollback = lastRollback(s.Routes)
 	return s
+}
+
+// migration reads the backfill's progress and verify's last result.
+func (rd *reader) migration(ctx context.Context, s *Snapshot) error {
+	p, ok, err := control.LoadBackfillProgress(ctx, rd.ddb, rd.mig.ControlTable, rd.mig.BackfillJob)
+	if err != nil {
+		return err
+	}
+	if ok {
+		s.Backfill = pace(p, s.At)
+	}
+	v, ok, err := control.LoadVerifyResult(ctx, rd.ddb, rd.mig.ControlTable, rd.mig.Table)
+	if err != nil {
+		return err
+	}
+	if ok {
+		s.Verify = &v
+	}
+	return nil
+}
+
+// pace adds the rows per second since the job was created and the time
+// left at that pace.
+func pace(p control.BackfillProgress, now time.Time) *Backfill {
+	b := &Backfill{BackfillProgress: p}
+	end := now
+	if p.State == "done" {
+		end = p.Updated
+	}
+	if el := end.Sub(p.Created).Seconds(); el > 0 && !p.Created.IsZero() {
+		b.RowsPerSecond = float64(p.RowsDone) / el
+	}
+	if p.State != "done" && b.RowsPerSecond > 0 && p.TotalRows > p.RowsDone {
+		b.ETASeconds = float64(p.TotalRows-p.RowsDone) / b.RowsPerSecond
+	}
+	return b
 }
 
 // part reads a part's /metrics and, when it serves one, its /status.

@@ -27,6 +27,7 @@ import (
 	"github.com/anycompany/strangler/internal/config"
 	"github.com/anycompany/strangler/internal/ddbtable"
 	"github.com/anycompany/strangler/internal/guard"
+	"github.com/anycompany/strangler/internal/control"
 	"github.com/anycompany/strangler/internal/order"
 	"github.com/anycompany/strangler/internal/orderitem"
 	"github.com/anycompany/strangler/internal/stacktest"
@@ -142,6 +143,15 @@ func TestBackfillEveryModeThenVerifyEqual(t *testing.T) {
 			job, ok, err := migrator.NewJobStore(f.client, f.cfg.ControlTable, f.cfg.JobName(), nil).Job(context.Background())
 			if err != nil || !ok || !job.StartPosSet || job.StartPos.String() != sum.StartPosition {
 				t.Fatalf("job %+v ok=%v err=%v: want the start position %s recorded", job, ok, err, sum.StartPosition)
+			}
+			// What the console reads: the job's progress and verify's last result.
+			p, ok, err := control.LoadBackfillProgress(context.Background(), f.client, f.cfg.ControlTable, f.cfg.JobName())
+			if err != nil || !ok || p.State != "done" || p.ChunksDone != 9 || p.Chunks != 9 || p.RowsDone != 2500 || p.Created.IsZero() {
+				t.Errorf("backfill progress %+v ok=%v err=%v: want done, 9 of 9 chunks, 2500 rows", p, ok, err)
+			}
+			v, ok, err := control.LoadVerifyResult(context.Background(), f.client, f.cfg.ControlTable, f.cfg.Table)
+			if err != nil || !ok || !v.Equal || v.Rows != 2500 || v.Items != 2500 || v.Sample != 100 || v.At.IsZero() {
+				t.Errorf("verify's last result %+v ok=%v err=%v: want equal, 2500 rows and items, all keys", v, ok, err)
 			}
 		})
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anycompany/strangler/internal/codec"
+	"github.com/anycompany/strangler/internal/control"
 	"github.com/anycompany/strangler/internal/ddbtable"
 	"github.com/anycompany/strangler/internal/guard"
 	"github.com/anycompany/strangler/internal/httpserver"
@@ -171,6 +172,7 @@ func RunVerify(ctx context.Context, cfg Config, opts VerifyOptions, env Env) (Ve
 	if err != nil {
 		return rep, err
 	}
+	recordVerify(ctx, client, cfg, opts.Sample, rep, env.Log)
 	scope := "all keys"
 	if opts.Sample > 0 && opts.Sample < 100 {
 		scope = fmt.Sprintf("a %.2f%% sample of keys", opts.Sample)
@@ -183,6 +185,20 @@ func RunVerify(ctx context.Context, cfg Config, opts VerifyOptions, env Env) (Ve
 	}
 	fmt.Fprintln(env.Out, "EQUAL")
 	return rep, nil
+}
+
+// recordVerify keeps the run's result in the control table, where the
+// console reads the last one (control.LoadVerifyResult). A failure is
+// logged, not fatal: the report printed is the run's answer.
+func recordVerify(ctx context.Context, api *dynamodb.Client, cfg Config, sample float64, rep VerifyReport, log *slog.Logger) {
+	if sample <= 0 || sample > 100 {
+		sample = 100 // the Verifier checks every key then
+	}
+	r := control.VerifyResult{At: time.Now(), Equal: rep.Equal(), Rows: rep.RowsChecked, Items: rep.ItemsChecked,
+		Missing: int64(rep.Missing), Extra: int64(rep.Extra), Different: int64(rep.Different), Repaired: int64(rep.Repaired), Sample: sample}
+	if _, err := api.PutItem(ctx, &dynamodb.PutItemInput{TableName: &cfg.ControlTable, Item: control.VerifyItem(cfg.Table, r)}); err != nil {
+		log.Warn("recording verify's result in the control table failed", "err", err)
+	}
 }
 
 // verifyIDs checks the orders listed in path (see VerifyOptions.IDs).

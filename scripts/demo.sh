@@ -243,6 +243,7 @@ EOF
 start proxy "http://${PROXY}/healthz" "${BIN}" proxy serve --config "${RUN}/proxy.yaml" --log-format json
 # The operator console (configs/console.yaml: the cdc's and sync-back's addresses above).
 start console "http://${CONSOLE}/healthz" env STRANGLER_CONSOLE_PROXY_TOKEN="${ADMIN_TOKEN}" \
+    STRANGLER_CONSOLE_MIGRATION_CONTROL_TABLE="${CONTROL}" STRANGLER_CONSOLE_MIGRATION_TABLE="${TABLE}" \
     "${BIN}" console --listen "${CONSOLE}" --admin-url "http://${ADMIN}" --log-format json
 say "console: http://${CONSOLE} (log in with the admin token ${ADMIN_TOKEN})"
 

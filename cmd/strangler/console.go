@@ -27,7 +27,13 @@ proxy's admin API like 'strangler route'. Configured by configs/console.yaml
 			if err != nil {
 				return err
 			}
-			s, err := console.New(cfg, console.Deps{Logger: log})
+			d := console.Deps{Logger: log}
+			if cfg.Migration.ControlTable != "" {
+				if d.DynamoDB, err = cfg.Migration.DynamoDB.DynamoDB(cmd.Context()); err != nil {
+					return err
+				}
+			}
+			s, err := console.New(cfg, d)
 			if err != nil {
 				return err
 			}

@@ -236,8 +236,28 @@ function renderData() {
     rows.push(["apply time p99 (lag added per event)", ((m.strangler_syncback_apply_seconds_p99 || 0) * 1000).toFixed(1) + " ms", "sb-p99"]);
     out.push(kv(rows));
   }
-  out.push(h("h3", {}, "backfill and verify"));
-  out.push(h("p", {}, "Backfill progress and the last verify result are printed by strangler migrate backfill / verify; the console does not read them yet."));
+  out.push(h("h3", {}, "backfill"));
+  const b = snap.backfill;
+  if (!b) out.push(h("p", {}, snap.errors && snap.errors.migration ? "unreadable: " + snap.errors.migration : "no backfill job in the control table yet"));
+  else {
+    const done = b.total_rows ? Math.min(1, b.rows_done / b.total_rows) : (b.state === "done" ? 1 : 0);
+    out.push(kv([
+      ["job", `${b.job} (${b.state})`],
+      ["progress", h("span", {}, h("progress", { max: "1", value: done.toFixed(4), "aria-label": "backfill progress" }), ` ${(done * 100).toFixed(1)}%`)],
+      ["rows", `${b.rows_done} of ${b.total_rows}; chunks ${b.chunks_done} of ${b.chunks}`, "backfill-rows"],
+      ["pace", `${Math.round(b.rows_per_second)} rows/s`],
+      ["ETA", b.state === "done" ? "done" : b.eta_seconds > 0 ? `${Math.ceil(b.eta_seconds)} s` : "…", "backfill-eta"],
+    ]));
+  }
+  out.push(h("h3", {}, "last verify"));
+  const v = snap.verify;
+  if (!v) out.push(h("p", {}, "no verify run recorded yet (strangler migrate verify records its result)"));
+  else out.push(kv([
+    ["result", v.equal ? "EQUAL" : "DIFFERENT", "verify-result"],
+    ["when", new Date(v.at).toLocaleString()],
+    ["checked", `${v.rows_checked} rows, ${v.items_checked} items (${v.sample}% of keys)`],
+    ["differences", `missing ${v.missing}, extra ${v.extra}, different ${v.different}; repaired ${v.repaired}`],
+  ]));
   refill($("data"), out);
 }
 
