@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/anycompany/strangler/cdc"
+	"github.com/anycompany/strangler/console"
 	"github.com/anycompany/strangler/devstack/downstream"
 	"github.com/anycompany/strangler/devstack/eventbus"
 	"github.com/anycompany/strangler/devstack/loadgen"
@@ -47,6 +48,9 @@ func defaultsFor(part string) (config.Validator, bool) {
 		return &c, true
 	case "relay":
 		c := relay.DefaultConfig()
+		return &c, true
+	case "console":
+		c := console.DefaultConfig()
 		return &c, true
 	}
 	return nil, false
