@@ -48,6 +48,8 @@ type Deps struct {
 	// DynamoDB reads the control table (Config.Migration). Optional: nil
 	// hides the backfill and verify figures.
 	DynamoDB ControlReader
+	// DeadLetters lists and replays dead letters. Optional: nil hides them.
+	DeadLetters DeadLetters
 	// Now is the clock. Optional: defaults to time.Now.
 	Now func() time.Time
 	// Logger is the log. Optional: defaults to slog.Default().
@@ -83,7 +85,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		secure: cfg.TLS.Enabled(),
 		rd: &reader{admin: d.Admin, adminURL: strings.TrimRight(cfg.Proxy.AdminURL, "/"), token: cfg.Proxy.Token.Reveal(),
 			cdcURL: cfg.CDCURL, sbURL: cfg.SyncbackURL, http: d.HTTP, timeout: cfg.CallTimeout, now: d.Now,
-			ddb: d.DynamoDB, mig: cfg.Migration},
+			ddb: d.DynamoDB, mig: cfg.Migration, dead: d.DeadLetters},
 		tickerFn: func(d time.Duration) (<-chan time.Time, func()) {
 			t := time.NewTicker(d)
 			return t.C, t.Stop
@@ -104,6 +106,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/events", s.authed(s.events))
 	mux.HandleFunc("POST /api/routes/{route}", s.action(s.setRoute))
 	mux.HandleFunc("POST /api/routes/{route}/plan", s.action(s.planAction))
+	mux.HandleFunc("POST /api/deadletters/{source}/{id}/replay", s.action(s.replayDeadLetter))
 	return securityHeaders(mux)
 }
 
@@ -172,7 +175,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	sess, ok := s.sess.get(r)
-	if !ok || !sameOrigin(r) || r.PostFormValue("csrf") != sess.csrf {
+	if !ok {
+		problem.Write(w, problem.New(http.StatusUnauthorized, "Unauthorized", "no session to end"))
+		return
+	}
+	if !sameOrigin(r) || subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(sess.csrf)) != 1 {
 		problem.Write(w, problem.New(http.StatusForbidden, "Forbidden", "log out from the console's own page"))
 		return
 	}
@@ -299,6 +306,10 @@ func (s *Server) planAction(w http.ResponseWriter, r *http.Request, sess session
 	}
 	s.log.Info("plan action", "route", route, "action", req.Action, "actor", actor, "state", st.State)
 	writeJSON(w, http.StatusOK, st)
+}
+
+func writeProblem(w http.ResponseWriter, status int, title, detail string) {
+	problem.Write(w, problem.New(status, title, detail))
 }
 
 // proxyError passes the proxy's problem on, or says the proxy is unreachable.

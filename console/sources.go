@@ -50,8 +50,13 @@ type Snapshot struct {
 	Audit        []proxy.AuditEntry    `json:"audit"`
 	Backfill     *Backfill             `json:"backfill,omitempty"`
 	Verify       *control.VerifyResult `json:"verify,omitempty"`
-	CDC          *PartFigures          `json:"cdc,omitempty"`
-	Syncback     *PartFigures          `json:"syncback,omitempty"`
+	// DeadLetters are the first of DeadLetterCount dead letters.
+	DeadLetters     []DeadLetter `json:"dead_letters,omitempty"`
+	DeadLetterCount int          `json:"dead_letter_count"`
+	// DeadLettersShown says the console reads dead letters at all.
+	DeadLettersShown bool         `json:"dead_letters_shown"`
+	CDC              *PartFigures `json:"cdc,omitempty"`
+	Syncback         *PartFigures `json:"syncback,omitempty"`
 	// Errors names each part that could not be read and why.
 	Errors map[string]string `json:"errors,omitempty"`
 }
@@ -100,6 +105,7 @@ type reader struct {
 	now      func() time.Time
 	ddb      ControlReader
 	mig      MigrationConfig
+	dead     DeadLetters
 }
 
 // snapshot reads every part at once; a part that fails is named in Errors.
@@ -157,6 +163,14 @@ func (rd *reader) snapshot(ctx context.Context) Snapshot {
 		wg.Go(func() {
 			if err := rd.migration(ctx, &s); err != nil {
 				fail("migration", err)
+			}
+		})
+	}
+	if rd.dead != nil {
+		s.DeadLettersShown = true
+		wg.Go(func() {
+			if err := rd.deadLetters(ctx, &s); err != nil {
+				fail("deadletters", err)
 			}
 		})
 	}

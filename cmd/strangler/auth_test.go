@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/anycompany/strangler/console"
 	"github.com/anycompany/strangler/devstack/downstream"
 	"github.com/anycompany/strangler/devstack/eventbus"
 	"github.com/anycompany/strangler/internal/orderapi"
@@ -85,6 +87,15 @@ func authEndpoints(t *testing.T) []endpoint {
 	}
 	proxyH := px.AdminHandler()
 
+	ccfg := console.DefaultConfig()
+	ccfg.Proxy.AdminURL, ccfg.Proxy.Token = "http://127.0.0.1:9", "test-proxy-admin-token"
+	cs, err := console.New(ccfg, console.Deps{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	consoleH := cs.Handler()
+	consoleRight, consoleWrong := consoleSession(t, consoleH, "test-proxy-admin-token")
+
 	wrongSink := sinkauth.APIKey("X-Sink-Key", "test-wrong-sink-key-0").Apply
 	return []endpoint{
 		{"internal/orderapi/api.go", "POST", "/v1/orders", "/v1/orders", bearer("test-retail-key-01"), wrongKey, legacyH, "legacy"},
@@ -104,6 +115,10 @@ func authEndpoints(t *testing.T) []endpoint {
 		{"devstack/eventbus/server.go", "PUT", "/admin/faults", "/admin/faults", bearer("test-eventbus-admin"), bearer("test-downstream-admin"), bus.Handler(), "eventbus"},
 		{"devstack/eventbus/server.go", "DELETE", "/admin/faults", "/admin/faults", bearer("test-eventbus-admin"), bearer("test-downstream-admin"), bus.Handler(), "eventbus"},
 		{"proxy/admin.go", "PUT", "/admin/routes/{route}", "/admin/routes/create-order", bearer("test-proxy-admin-token"), bearer("test-retail-key-01"), proxyH, "proxy"},
+		{"console/server.go", "POST", "/api/routes/{route}", "/api/routes/create-order", consoleRight, consoleWrong, consoleH, "console"},
+		{"console/server.go", "POST", "/api/routes/{route}/plan", "/api/routes/create-order/plan", consoleRight, consoleWrong, consoleH, "console"},
+		{"console/server.go", "POST", "/api/deadletters/{source}/{id}/replay", "/api/deadletters/cdc/k@1/replay", consoleRight, consoleWrong, consoleH, "console"},
+		{"console/server.go", "POST", "/logout", "/logout", consoleRight, consoleWrong, consoleH, "console"},
 		{"proxy/admin.go", "POST", "/admin/routes/{route}/plan", "/admin/routes/create-order/plan", bearer("test-proxy-admin-token"), bearer("test-retail-key-01"), proxyH, "proxy"},
 	}
 }
@@ -114,6 +129,33 @@ var unauthenticated = map[string]string{
 	"devstack/downstream/server.go POST /inventory/v1/reservations": "the dev stand-in of an external service the legacy monolith calls",
 	"devstack/downstream/server.go POST /accounting/v1/entries":     "the dev stand-in of an external service the legacy monolith calls",
 	"devstack/eventbus/server.go POST /{$}":                         "PutEvents of the local bus, which like EventBridge Local takes any SigV4 credentials",
+	"console/server.go POST /login":                                 "the login itself: its credential (the admin token) is the form it posts; a wrong one gets 401 (console.TestWrongTokenRefused)",
+}
+
+// consoleSession logs in to the console h and returns the session cookie
+// and the page's CSRF token, as a browser sends them with an action.
+func consoleSession(t *testing.T, h http.Handler, token string) (right, wrong func(http.Header)) {
+	t.Helper()
+	w := httptest.NewRecorder()
+	r := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(url.Values{"token": {token}}.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	h.ServeHTTP(w, r)
+	cookies := w.Result().Cookies()
+	if len(cookies) != 1 {
+		t.Fatalf("console login: %d %s, no session cookie", w.Code, w.Body)
+	}
+	c := cookies[0]
+	w = httptest.NewRecorder()
+	r = httptest.NewRequest(http.MethodGet, "/", nil)
+	r.AddCookie(c)
+	h.ServeHTTP(w, r)
+	m := regexp.MustCompile(`name="csrf-token" content="([^"]+)"`).FindStringSubmatch(w.Body.String())
+	if m == nil {
+		t.Fatalf("console page without a CSRF token: %s", w.Body)
+	}
+	right = func(hd http.Header) { hd.Set("Cookie", c.Name+"="+c.Value); hd.Set("X-CSRF-Token", m[1]) }
+	wrong = func(hd http.Header) { hd.Set("Cookie", c.Name+"="+c.Value+"x"); hd.Set("X-CSRF-Token", m[1]) }
+	return right, wrong
 }
 
 // TestEveryMutatingEndpointRefusesAMissingOrWrongCredential sends each

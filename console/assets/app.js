@@ -261,6 +261,34 @@ function renderData() {
   refill($("data"), out);
 }
 
+function renderDeadLetters() {
+  $("dl-box").hidden = !snap.dead_letters_shown;
+  if (!snap.dead_letters_shown) return;
+  const list = snap.dead_letters || [];
+  $("dl-count").textContent = snap.errors && snap.errors.deadletters ? "unreadable: " + snap.errors.deadletters
+    : `${snap.dead_letter_count} dead letters waiting${snap.dead_letter_count > list.length ? ` (the first ${list.length} listed)` : ""}`;
+  refill($("deadletters").tBodies[0], list.map((d) => h("tr", {},
+    h("td", {}, d.source), h("td", {}, h("code", {}, d.id)), h("td", {}, d.kind), h("td", {}, d.key), h("td", {}, d.reason),
+    h("td", {}, when(d.at)), h("td", {}, String(d.attempts)),
+    h("td", {}, h("button", { type: "button", id: `replay-${slug(d.source)}-${slug(d.id)}`, onclick: (ev) => replay(d, ev.currentTarget.id) }, "Replay…")))));
+}
+
+async function replay(d, buttonID) {
+  const reason = $("dl-reason").value.trim();
+  if (!reason) { $("dl-result").textContent = "Give a reason for the replay first."; $("dl-reason").focus(); return; }
+  if (!(await confirmAction(`Replay the ${d.source} dead letter ${d.id} because "${reason}"?`))) {
+    $("dl-result").textContent = "Cancelled.";
+  } else {
+    try {
+      const out = await send(`/api/deadletters/${encodeURIComponent(d.source)}/${encodeURIComponent(d.id)}/replay`, { reason });
+      $("dl-result").textContent = "Replayed: " + out.result;
+    } catch (e) {
+      $("dl-result").textContent = "Not replayed: " + e.message;
+    }
+  }
+  ($(buttonID) || $("dl-reason")).focus();
+}
+
 function renderAudit() {
   const fr = $("audit-route").value.trim(), fa = $("audit-actor").value.trim().toLowerCase(), ft = $("audit-text").value.trim().toLowerCase();
   const rows = (snap.audit || []).filter((e) => (!fr || e.route === fr) && (!fa || e.actor.toLowerCase().includes(fa)) &&
@@ -277,7 +305,7 @@ function render() {
   const errs = Object.entries(snap.errors || {}).filter(([k]) => k !== "cdc" && k !== "syncback");
   $("errors").hidden = errs.length === 0;
   $("errors").textContent = errs.map(([k, v]) => `${k}: ${v}`).join("; ");
-  renderOverview(); renderRoute(); renderDiffs(); renderData(); renderAudit();
+  renderOverview(); renderRoute(); renderDiffs(); renderData(); renderDeadLetters(); renderAudit();
 }
 
 function showView() {
