@@ -137,6 +137,11 @@ function renderRoute() {
   if (!u) return;
   const p = u.plan;
   $("route-state").textContent = `${u.group ? "write group" : "route"} ${u.name}: ${u.state.mode} at ${u.state.weight}%; plan ${planText(p)}${p && p.reason ? " — " + p.reason : ""}`;
+  const bakeS = p && p.bake_ns ? Math.round(p.bake_ns / 1e9) : 0;
+  refill($("steps"), (p ? p.steps : []).map((w, i) => {
+    const st = i < p.step || p.state === "done" ? "passed" : i > p.step ? "pending" : p.state;
+    return h("li", { class: "step-" + st }, `${w}%`, h("br", {}), i === p.step && p.state === "running" ? bake(p) : st, bakeS ? ` (bake ${bakeS} s)` : "");
+  }));
   refill($("timeline"), (p ? p.history : []).map((e) => h("li", { class: "ev-" + e.action },
     h("time", { datetime: e.at }, when(e.at)), ` ${e.action} step ${e.step + 1} at ${e.weight}% by ${e.actor}`, e.reason ? ": " + e.reason : "")));
   const s = series[u.name] || (u.route ? null : null);
