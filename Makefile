@@ -90,8 +90,17 @@ console-assets: ## Install the console's pinned npm packages and check the embed
 
 test: stack-up console-assets lint ## Bring the stack up, lint, run the package tests with the race detector, the demo test, then the fuzzers (3s each)
 	$(GO) test -race -count=1 -timeout 15m -skip '$(DEMO_TEST)' ./...
+	@$(MAKE) --no-print-directory test-mysql
 	$(GO) test -race -count=1 -timeout 10m -run '$(DEMO_TEST)' ./cmd/strangler
 	@$(MAKE) --no-print-directory fuzz-short
+
+# The MySQL flavor: the suites that read a source run again with a
+# devstack/mysqlsource (MySQL 8 over the real protocol) in front of each
+# test's database (STRANGLER_TEST_SOURCE=mysql; see README, "Tested versions").
+MYSQL_FLAVOR_PKGS := ./migrator
+
+test-mysql: ## Run the source-reading suites on the MySQL flavor (part of make test; needs the stack)
+	STRANGLER_TEST_SOURCE=mysql $(GO) test -race -count=1 -timeout 10m $(MYSQL_FLAVOR_PKGS)
 
 fuzz-short: ## Run every fuzz test for 3s (part of make test)
 	@FUZZTIME=3s GO=$(GO) scripts/fuzz.sh

@@ -21,6 +21,7 @@ import (
 	"github.com/anycompany/strangler/cdc"
 	"github.com/anycompany/strangler/devstack/eventbus"
 	"github.com/anycompany/strangler/devstack/eventbus/bustest"
+	"github.com/anycompany/strangler/devstack/mysqlsource/sourcetest"
 	"github.com/anycompany/strangler/internal/awsconf"
 	"github.com/anycompany/strangler/internal/config"
 	"github.com/anycompany/strangler/internal/events"
@@ -43,7 +44,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, faults eventbus.FaultConfig) *fixture {
 	t.Helper()
-	return newFixtureOn(t, stacktest.MySQLDatabase(t), faults)
+	return newFixtureOn(t, sourcetest.Database(t, stacktest.MySQLDatabase(t)), faults)
 }
 
 // newFixtureOn is newFixture with the source database at dsn.

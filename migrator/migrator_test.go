@@ -23,6 +23,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/anycompany/strangler/devstack/loadgen"
+	"github.com/anycompany/strangler/devstack/mysqlsource/sourcetest"
 	"github.com/anycompany/strangler/internal/codec"
 	"github.com/anycompany/strangler/internal/config"
 	"github.com/anycompany/strangler/internal/control"
@@ -67,7 +68,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, rows int64) *fixture {
 	t.Helper()
-	dsn := stacktest.MySQLDatabase(t)
+	dsn := sourcetest.Database(t, stacktest.MySQLDatabase(t))
 	client := stacktest.DynamoDB(t)
 	db, err := legacy.OpenDB(legacy.MySQLConfig{DSN: config.Secret(dsn), MaxOpenConns: 8})
 	if err != nil {

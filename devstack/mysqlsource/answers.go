@@ -28,6 +28,9 @@ var (
 	reKill        = regexp.MustCompile(`(?is)^kill\s+(?:connection\s+|query\s+)?(\d+)\s*;?$`)
 	reMariaOnly   = regexp.MustCompile(`(?i)@@(global\.|session\.)?(gtid_binlog_pos|gtid_current_pos|gtid_slave_pos|gtid_domain_id|last_gtid)\b|binlog_gtid_pos\s*\(`)
 	reSpace       = regexp.MustCompile(`\s+`)
+	reShowStatus  = regexp.MustCompile(`(?is)^show\s+(global\s+|session\s+)?status\b`)
+	// mariaStatus are status variables only MariaDB has.
+	mariaStatus = map[string]bool{"binlog_snapshot_file": true, "binlog_snapshot_position": true}
 )
 
 // answer answers the statements a MySQL server answers differently from
@@ -112,6 +115,20 @@ func (s *Source) answer(c *vtmysql.Conn, q string) (*sqltypes.Result, bool, erro
 	if m := reWaitGTID.FindStringSubmatch(q); m != nil {
 		res, err := s.waitExecuted(m[1], m[2])
 		return res, true, err
+	}
+	if reShowStatus.MatchString(q) {
+		res, err := s.forward(c, q)
+		if err != nil {
+			return nil, true, err
+		}
+		kept := res.Rows[:0]
+		for _, r := range res.Rows {
+			if !mariaStatus[strings.ToLower(r[0].ToString())] {
+				kept = append(kept, r)
+			}
+		}
+		res.Rows = kept
+		return res, true, nil
 	}
 	if m := reShowVars.FindStringSubmatch(q); m != nil {
 		return s.showVars(c, m[3], m[4])

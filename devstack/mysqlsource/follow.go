@@ -66,6 +66,14 @@ func startFollower(ctx context.Context, s *Source) (*follower, error) {
 		ParseTime: false, UseDecimal: false, TimestampStringLocation: time.UTC,
 		HeartbeatPeriod: time.Second, ReadTimeout: 10 * time.Second, EventCacheCount: 64,
 		Logger: discardLogger(),
+		// The backend is shared: decode only the rows of the database.
+		RowsEventDecodeFunc: func(e *gorepl.RowsEvent, data []byte) error {
+			pos, err := e.DecodeHeader(data)
+			if err != nil || e.Table == nil || string(e.Table.Schema) != s.cfg.Database {
+				return err
+			}
+			return e.DecodeData(pos, data)
+		},
 	})
 	stream, err := syncer.StartSyncGTID(gset)
 	if err != nil {
