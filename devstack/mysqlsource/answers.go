@@ -116,6 +116,9 @@ func (s *Source) answer(c *vtmysql.Conn, q string) (*sqltypes.Result, bool, erro
 		res, err := s.waitExecuted(m[1], m[2])
 		return res, true, err
 	}
+	if res, ok, err := s.schemaAnswer(c, q); ok {
+		return res, true, err
+	}
 	if reShowStatus.MatchString(q) {
 		res, err := s.forward(c, q)
 		if err != nil {

@@ -310,3 +310,49 @@ func TestAnswersAsTheVersionDoes(t *testing.T) {
 		t.Fatalf("SHOW VARIABLES: %s=%s, %v", name, value, err)
 	}
 }
+
+// TestInformationSchemaShowsJSON checks that information_schema says json
+// for a JSON column, as MySQL's does, and that CHECK_CONSTRAINTS has no
+// TABLE_NAME and no json_valid checks.
+func TestInformationSchemaShowsJSON(t *testing.T) {
+	_, db := start(t, "8.0.36")
+	exec(t, db, "CREATE TABLE t (id INT PRIMARY KEY, doc JSON, note LONGTEXT, CHECK (id > 0))")
+	rows, err := db.Query("SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION", "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got [][]string
+	for rows.Next() {
+		var n, dt, ct string
+		if err := rows.Scan(&n, &dt, &ct); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, []string{n, dt, ct})
+	}
+	rows.Close()
+	want := [][]string{{"id", "int", "int(11)"}, {"doc", "json", "json"}, {"note", "longtext", "longtext"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("columns (-want +got):\n%s", diff)
+	}
+	_, err = db.Query("SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE() AND TABLE_NAME = 't'")
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) || me.Number != 1054 {
+		t.Fatalf("CHECK_CONSTRAINTS by TABLE_NAME: %v, want error 1054", err)
+	}
+	var clauses []string
+	rows, err = db.Query("SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE()")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			t.Fatal(err)
+		}
+		clauses = append(clauses, c)
+	}
+	rows.Close()
+	if diff := cmp.Diff([]string{"`id` > 0"}, clauses); diff != "" {
+		t.Errorf("checks (-want +got), the json_valid one hidden:\n%s", diff)
+	}
+}
