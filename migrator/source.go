@@ -98,12 +98,16 @@ type Inspector struct {
 func NewInspector(db *sql.DB, m *codec.Mapping) *Inspector { return &Inspector{db: db, m: m} }
 
 // beginSnapshot starts a read-only consistent snapshot on conn and returns
-// the position it reflects. The caller ends it with ROLLBACK.
+// its stamp, a safe lower bound (position.Snapshot reads it before or
+// after opening the snapshot, by flavor). The caller ends it with
+// ROLLBACK.
 func beginSnapshot(ctx context.Context, conn *sql.Conn) (position.Position, error) {
-	if _, err := conn.ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"); err != nil {
-		return position.Position{}, fmt.Errorf("starting a consistent snapshot: %w", err)
-	}
-	return position.Snapshot(ctx, conn)
+	return position.Snapshot(ctx, conn, func(ctx context.Context) error {
+		if _, err := conn.ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"); err != nil {
+			return fmt.Errorf("starting a consistent snapshot: %w", err)
+		}
+		return nil
+	})
 }
 
 // PlanPosition returns the position of a consistent snapshot taken now:

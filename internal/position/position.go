@@ -1,15 +1,29 @@
-// Package position names places in a MySQL source's binlog and orders them.
+// Package position names places in a MySQL or MariaDB source's binlog and
+// orders them.
 //
 // A Position is the place of one row change: the position of its
-// transaction (a GTID sequence number where the source has GTIDs, else the
-// binlog file number and offset) plus the change's index inside the
-// transaction, so two changes of one row in one transaction still order
-// strictly. Encode turns it into one non-negative integer, written to
-// DynamoDB as the number src_pos, that sorts the same way; the position guard
-// (invariant 1) compares those numbers.
+// transaction plus the change's index inside the transaction, so two
+// changes of one row in one transaction still order strictly. A
+// transaction's position is, by the source's kind:
+//   - GTID (MariaDB): domain-server-seq of one replication domain; seq
+//     orders.
+//   - GTIDSet (MySQL, gtid_mode=ON): the source's executed GTID set right
+//     after the transaction, e.g. "3e11fa47-…:1-42,9c1d…:1-7:9". The set is
+//     what a reader resumes from, exactly, on the source or on a promoted
+//     replica; its size (the number of transactions in it) orders: each
+//     transaction of the stream adds one GTID to it.
+//   - File (MySQL, gtid_mode=OFF): binlog file number and the offset of the
+//     transaction's end.
 //
-// A source uses one kind of position for its whole life: GTID positions and
-// file positions of one source are never compared.
+// Encode turns a Position into one non-negative integer, written to
+// DynamoDB as the number src_pos, that sorts the same way; the position
+// guard (invariant 1) compares those numbers. Epoch sits in the number's
+// high digits: the operator raises it after a failover the positions
+// cannot follow (docs/positions.md), and every position of the new epoch
+// sorts after every position of the old ones.
+//
+// A source uses one kind of position for its whole life: positions of
+// different kinds are never compared.
 package position
 
 import (
@@ -20,16 +34,18 @@ import (
 	"strings"
 )
 
-// Kind says how a source names transactions.
+// Kind says how a source names transactions. The values are stored (the
+// checkpoint's kind attribute): never renumber them.
 type Kind int
 
 // The kinds.
 const (
-	// GTID positions are MariaDB domain-server-seq or MySQL uuid:seq, of one
-	// domain or one server uuid; the sequence orders them.
+	// GTID positions are MariaDB domain-server-seq of one domain.
 	GTID Kind = iota + 1
 	// File positions are binlog file number and offset.
 	File
+	// GTIDSet positions are MySQL executed GTID sets; their size orders.
+	GTIDSet
 )
 
 // EndOfTransaction is the change index that sorts after every change of a
@@ -42,16 +58,28 @@ const (
 	maxIndex   = 999_999         // changes per transaction: 6 digits
 	maxOffset  = 999_999_999_999 // binlog offsets: 12 digits
 	maxFileNum = 999_999         // binlog file numbers: 6 digits
+	// MaxEpoch is the highest epoch: 4 digits above the 30 a position
+	// takes (20 of a sequence number or set size, 6 of the index; a file
+	// position takes 24), 34 in all: DynamoDB numbers hold 38.
+	MaxEpoch = 9_999
 )
 
+// epochUnit is 10^30, the weight of one epoch in Encode.
+var epochUnit = new(big.Int).Exp(big.NewInt(10), big.NewInt(30), nil)
+
 // Position is one row change's place in the binlog. The zero value is the
-// position before everything. It may be copied.
+// position before everything. It may be copied and compared with ==.
 type Position struct {
 	Kind Kind
-	// GTID: the domain (MariaDB) or server uuid (MySQL), kept for display and
-	// for refusing a mix; Seq orders.
+	// Epoch counts the failovers the operator declared (docs/positions.md);
+	// it orders before everything else.
+	Epoch uint16
+	// GTID: the domain and server (display, and refusing a mix); Seq
+	// orders. GTIDSet: Set is the executed set in go-mysql's canonical
+	// form (uuids sorted, intervals merged) and Seq its size.
 	Domain string
 	Server string
+	Set    string
 	Seq    uint64
 	// File: the binlog file name and offset of the transaction's end.
 	File   string
@@ -62,7 +90,7 @@ type Position struct {
 }
 
 // ErrUnsupported is a source position this package cannot order, such as a
-// GTID set spanning several domains.
+// MariaDB GTID position spanning several domains.
 var ErrUnsupported = errors.New("unsupported source position")
 
 // ParseMariaDBGTID parses @@gtid_binlog_pos: "" (nothing logged yet) or
@@ -86,35 +114,13 @@ func ParseMariaDBGTID(s string) (Position, error) {
 	return Position{Kind: GTID, Domain: parts[0], Server: parts[1], Seq: seq}, nil
 }
 
-// ParseMySQLGTIDSet parses @@gtid_executed of one server uuid, "uuid:1-42",
-// as the position of its last transaction.
-func ParseMySQLGTIDSet(s string) (Position, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return Position{Kind: GTID}, nil
-	}
-	if strings.Contains(s, ",") {
-		return Position{}, fmt.Errorf("%w: GTID set %q has several server uuids", ErrUnsupported, s)
-	}
-	uuid, ranges, ok := strings.Cut(s, ":")
-	if !ok {
-		return Position{}, fmt.Errorf("%w: %q is not uuid:interval", ErrUnsupported, s)
-	}
-	last := ranges
-	if i := strings.LastIndexAny(ranges, ":-"); i >= 0 {
-		last = ranges[i+1:]
-	}
-	seq, err := strconv.ParseUint(last, 10, 64)
-	if err != nil {
-		return Position{}, fmt.Errorf("%w: GTID set %q: %v", ErrUnsupported, s, err)
-	}
-	return Position{Kind: GTID, Server: uuid, Seq: seq}, nil
-}
-
 // FilePosition returns the position of file ("binlog.000042") at offset.
 func FilePosition(file string, offset uint64) (Position, error) {
 	if _, err := fileNumber(file); err != nil {
 		return Position{}, err
+	}
+	if offset > maxOffset {
+		return Position{}, fmt.Errorf("%w: binlog offset %d exceeds %d", ErrUnsupported, offset, uint64(maxOffset))
 	}
 	return Position{Kind: File, File: file, Offset: offset}, nil
 }
@@ -122,7 +128,7 @@ func FilePosition(file string, offset uint64) (Position, error) {
 func fileNumber(file string) (uint64, error) {
 	i := strings.LastIndexByte(file, '.')
 	n, err := strconv.ParseUint(file[i+1:], 10, 64)
-	if i < 0 || err != nil || n > maxFileNum {
+	if i < 0 || err != nil || n > maxFileNum || strings.ContainsAny(file, ":/ \t\r\n") {
 		return 0, fmt.Errorf("%w: binlog file %q has no numeric suffix", ErrUnsupported, file)
 	}
 	return n, nil
@@ -134,15 +140,25 @@ func (p Position) At(i uint32) Position {
 	return p
 }
 
+// InEpoch returns p in epoch e.
+func (p Position) InEpoch(e uint16) Position {
+	p.Epoch = e
+	return p
+}
+
 // Encode returns the number that orders p among its source's positions:
-// GTID: seq*10^6 + index; File: (file*10^12 + offset)*10^6 + index.
+// epoch*10^30 + txn*10^6 + index, where txn is the GTID's sequence number,
+// the GTID set's size, or file*10^12 + offset.
 func (p Position) Encode() (*big.Int, error) {
 	if p.Index > maxIndex {
 		return nil, fmt.Errorf("change index %d exceeds %d", p.Index, maxIndex)
 	}
+	if p.Epoch > MaxEpoch {
+		return nil, fmt.Errorf("epoch %d exceeds %d", p.Epoch, MaxEpoch)
+	}
 	var txn big.Int
 	switch p.Kind {
-	case GTID:
+	case GTID, GTIDSet:
 		txn.SetUint64(p.Seq)
 	case File:
 		n, err := fileNumber(p.File)
@@ -150,7 +166,7 @@ func (p Position) Encode() (*big.Int, error) {
 			return nil, err
 		}
 		if p.Offset > maxOffset {
-			return nil, fmt.Errorf("binlog offset %d exceeds %d", p.Offset, maxOffset)
+			return nil, fmt.Errorf("binlog offset %d exceeds %d", p.Offset, uint64(maxOffset))
 		}
 		txn.SetUint64(n)
 		txn.Mul(&txn, big.NewInt(maxOffset+1))
@@ -159,7 +175,8 @@ func (p Position) Encode() (*big.Int, error) {
 		return nil, fmt.Errorf("%w: position of unknown kind", ErrUnsupported)
 	}
 	txn.Mul(&txn, big.NewInt(maxIndex+1))
-	return txn.Add(&txn, big.NewInt(int64(p.Index))), nil
+	txn.Add(&txn, big.NewInt(int64(p.Index)))
+	return txn.Add(&txn, new(big.Int).Mul(epochUnit, big.NewInt(int64(p.Epoch)))), nil
 }
 
 // Number is Encode as a decimal string, the form DynamoDB's N takes. It
@@ -172,31 +189,41 @@ func (p Position) Number() string {
 	return n.String()
 }
 
-// String is the human form: "0-1-42#3" or "binlog.000042:1234#3".
+// String is the human form: "0-1-42#3", "binlog.000042:1234#3",
+// "3e11fa47-…:1-42#end (42)", with "e2/" in front in epoch 2.
 func (p Position) String() string {
 	idx := strconv.FormatUint(uint64(p.Index), 10)
 	if p.Index == EndOfTransaction {
 		idx = "end"
 	}
+	var s string
 	switch p.Kind {
 	case GTID:
-		if p.Server == "" && p.Domain != "" {
-			return fmt.Sprintf("%s-?-%d#%s", p.Domain, p.Seq, idx)
+		switch {
+		case p.Server == "" && p.Domain != "":
+			s = fmt.Sprintf("%s-?-%d#%s", p.Domain, p.Seq, idx)
+		case p.Domain == "":
+			s = fmt.Sprintf("%s:%d#%s", p.Server, p.Seq, idx)
+		default:
+			s = fmt.Sprintf("%s-%s-%d#%s", p.Domain, p.Server, p.Seq, idx)
 		}
-		if p.Domain == "" {
-			return fmt.Sprintf("%s:%d#%s", p.Server, p.Seq, idx)
-		}
-		return fmt.Sprintf("%s-%s-%d#%s", p.Domain, p.Server, p.Seq, idx)
+	case GTIDSet:
+		s = fmt.Sprintf("%s#%s (%d)", p.Set, idx, p.Seq)
 	case File:
-		return fmt.Sprintf("%s:%d#%s", p.File, p.Offset, idx)
+		s = fmt.Sprintf("%s:%d#%s", p.File, p.Offset, idx)
+	default:
+		return "none"
 	}
-	return "none"
+	if p.Epoch > 0 {
+		s = fmt.Sprintf("e%d/%s", p.Epoch, s)
+	}
+	return s
 }
 
 // Compare orders a and b of one source: -1, 0 or +1.
 func Compare(a, b Position) (int, error) {
 	if a.Kind != b.Kind {
-		return 0, fmt.Errorf("%w: cannot compare a GTID and a file position", ErrUnsupported)
+		return 0, fmt.Errorf("%w: cannot compare a %s and a %s position", ErrUnsupported, a.Kind, b.Kind)
 	}
 	ea, err := a.Encode()
 	if err != nil {
@@ -209,39 +236,103 @@ func Compare(a, b Position) (int, error) {
 	return ea.Cmp(eb), nil
 }
 
-// Resume is the form a binlog reader resumes from: "domain-server-seq" or
-// "uuid:seq" for GTIDs, "file:offset" otherwise. ParseResume reads it back.
-func (p Position) Resume() string {
-	switch p.Kind {
-	case GTID:
-		if p.Domain == "" {
-			return fmt.Sprintf("%s:%d", p.Server, p.Seq)
-		}
-		if p.Server == "" {
-			return ""
-		}
-		return fmt.Sprintf("%s-%s-%d", p.Domain, p.Server, p.Seq)
-	case File:
-		return fmt.Sprintf("%s:%d", p.File, p.Offset)
-	}
-	return ""
-}
-
-// ParseResume reads the Resume form of kind k.
-func ParseResume(k Kind, s string) (Position, error) {
+// String names the kind.
+func (k Kind) String() string {
 	switch k {
 	case GTID:
-		if strings.Contains(s, ":") {
-			return ParseMySQLGTIDSet(s)
+		return "MariaDB GTID"
+	case GTIDSet:
+		return "MySQL GTID set"
+	case File:
+		return "binlog file"
+	}
+	return "unknown"
+}
+
+// Resume is the form a binlog reader resumes from, and the checkpoint
+// stores: "domain-server-seq", the MySQL GTID set, or "file:offset"; in
+// epoch e > 0 prefixed "e<e>/". ParseResume reads it back.
+func (p Position) Resume() string {
+	var s string
+	switch p.Kind {
+	case GTID:
+		switch {
+		case p.Domain == "":
+			s = fmt.Sprintf("%s:%d", p.Server, p.Seq)
+		case p.Server != "":
+			s = fmt.Sprintf("%s-%s-%d", p.Domain, p.Server, p.Seq)
 		}
-		return ParseMariaDBGTID(s)
+	case GTIDSet:
+		s = p.Set
+	case File:
+		s = fmt.Sprintf("%s:%d", p.File, p.Offset)
+	}
+	if p.Epoch > 0 {
+		s = fmt.Sprintf("e%d/%s", p.Epoch, s)
+	}
+	return s
+}
+
+// ParseResume reads the Resume form of kind k. For k GTID, a form with a
+// ':' is a MySQL GTID set (kind GTIDSet).
+func ParseResume(k Kind, s string) (Position, error) {
+	epoch, s, err := cutEpoch(s)
+	if err != nil {
+		return Position{}, err
+	}
+	var p Position
+	switch k {
+	case GTID, GTIDSet:
+		if k == GTIDSet || strings.Contains(s, ":") {
+			p, err = ParseMySQLGTIDSet(s)
+		} else {
+			p, err = ParseMariaDBGTID(s)
+		}
 	case File:
 		file, off, ok := strings.Cut(s, ":")
-		n, err := strconv.ParseUint(off, 10, 64)
-		if !ok || err != nil {
+		n, perr := strconv.ParseUint(off, 10, 64)
+		if !ok || perr != nil {
 			return Position{}, fmt.Errorf("%w: %q is not file:offset", ErrUnsupported, s)
 		}
-		return FilePosition(file, n)
+		p, err = FilePosition(file, n)
+	default:
+		return Position{}, fmt.Errorf("%w: unknown position kind %d", ErrUnsupported, k)
 	}
-	return Position{}, fmt.Errorf("%w: unknown position kind", ErrUnsupported)
+	if err != nil {
+		return Position{}, err
+	}
+	return p.InEpoch(epoch), nil
+}
+
+// cutEpoch splits "e<n>/rest" into n and rest; a form without the prefix
+// is epoch 0.
+func cutEpoch(s string) (uint16, string, error) {
+	head, rest, ok := strings.Cut(s, "/")
+	if !ok || !strings.HasPrefix(head, "e") {
+		return 0, s, nil
+	}
+	n, err := strconv.ParseUint(head[1:], 10, 16)
+	if err != nil || n == 0 || n > MaxEpoch {
+		return 0, "", fmt.Errorf("%w: %q: the epoch prefix must be e1/ to e%d/", ErrUnsupported, s, MaxEpoch)
+	}
+	return uint16(n), rest, nil
+}
+
+// Parse reads a position an operator typed (--from), of any kind:
+// "domain-server-seq" (MariaDB), "file.000042:1234" (a binlog file and
+// offset) or a MySQL GTID set; "e<n>/" in front sets the epoch.
+func Parse(s string) (Position, error) {
+	_, rest, err := cutEpoch(strings.TrimSpace(s))
+	if err != nil {
+		return Position{}, err
+	}
+	if file, off, ok := strings.Cut(rest, ":"); ok && !strings.Contains(off, ":") {
+		if _, ferr := fileNumber(file); ferr == nil {
+			return ParseResume(File, strings.TrimSpace(s))
+		}
+	}
+	if strings.Contains(rest, ":") {
+		return ParseResume(GTIDSet, strings.TrimSpace(s))
+	}
+	return ParseResume(GTID, strings.TrimSpace(s))
 }
