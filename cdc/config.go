@@ -38,6 +38,7 @@ import (
 	"github.com/anycompany/strangler/internal/events"
 	"github.com/anycompany/strangler/internal/guard"
 	"github.com/anycompany/strangler/internal/httpserver"
+	"github.com/anycompany/strangler/internal/position"
 )
 
 // Config is the cdc's configuration (configs/cdc.yaml). Start from
@@ -109,6 +110,11 @@ type MySQLConfig struct {
 	// Reconnect is the longest wait between reconnection attempts (backoff
 	// doubles up to it). Optional: defaults to 5s.
 	Reconnect time.Duration `mapstructure:"reconnect"`
+	// Epoch is the position epoch: raise it by one after a source failover
+	// the positions cannot follow, and start with --from the new source's
+	// position (docs/positions.md, Failover). Never lower it. Optional:
+	// defaults to 0.
+	Epoch uint16 `mapstructure:"epoch"`
 }
 
 // EventsConfig says how changes become events.
@@ -200,6 +206,7 @@ func (c *Config) Validate() error {
 		ck.Check(mc.Net == "tcp" && herr == nil, "mysql.dsn", c.MySQL.DSN, "a tcp(host:port) address (the binlog is read over TCP)")
 	}
 	ck.Check(c.MySQL.Reconnect >= 100*time.Millisecond, "mysql.reconnect", c.MySQL.Reconnect, "at least 100ms")
+	ck.Check(c.MySQL.Epoch <= position.MaxEpoch, "mysql.epoch", c.MySQL.Epoch, "0 to 9999")
 	c.DynamoDB.Check(ck, "dynamodb")
 	c.EventBridge.Check(ck, "eventbridge")
 	c.Mapping.Check(ck, "mapping")

@@ -222,11 +222,22 @@ func (in *Inspector) CheckStart(ctx context.Context, start position.Position) er
 	if err != nil {
 		return err
 	}
+	if start.Kind != cur.Kind {
+		return fmt.Errorf("%w: the start position %s is a %s position but the source names its transactions by %s: "+
+			"a source keeps one kind for life (docs/positions.md); start from a position of the source's kind", ErrSource, start, start.Kind, cur.Kind)
+	}
+	switch start.Kind {
+	case position.GTIDSet:
+		if holds, err := position.Holds(cur, start); err == nil && !holds {
+			return fmt.Errorf("%w: the start position %s holds transactions the source (%s) has not executed: is this the right server? "+
+				"After a failover that lost them, follow docs/positions.md, Failover", ErrSource, start, cur)
+		}
+		return nil // a purged start is refused by the stream itself (ErrPositionPurged)
+	case position.File:
+		return nil
+	}
 	if start.Server != "" && cur.Domain == start.Domain && start.Seq > cur.Seq {
 		return fmt.Errorf("%w: the start position %s is ahead of the source (%s): is this the right server?", ErrSource, start, cur)
-	}
-	if start.Kind != position.GTID {
-		return nil // a MySQL GTID set or a file: the stream's own refusal maps to ErrPositionPurged
 	}
 	file, err := in.oldestBinlog(ctx)
 	if err != nil || file == "" {

@@ -48,9 +48,10 @@ type Options struct {
 	// FromNow starts at the source's current position when there is neither
 	// a checkpoint nor a backfill position.
 	FromNow bool
-	// From, when set and there is no checkpoint, is the start instead of
-	// the backfill's position: the cdc starts after this transaction (the
-	// Resume form, "0-1-42").
+	// From, when set and there is no checkpoint (or mysql.epoch was
+	// raised past it), is the start instead of the backfill's position: the
+	// cdc starts after this transaction ("0-1-42" on MariaDB, a GTID set or
+	// "binlog.000042:1234" on MySQL; position.Parse).
 	From string
 }
 
@@ -380,29 +381,38 @@ func (l *leader) newTerm(ctx context.Context, wg *sync.WaitGroup) (*term, error)
 }
 
 // startPosition is the checkpoint, else --from, else the backfill's
-// recorded position, else (with FromNow) the source's current one.
+// recorded position, else (with FromNow) the source's current one, in
+// mysql.epoch. A raised epoch (a failover the positions cannot follow)
+// sets the checkpoint aside: the operator names the new source's position
+// with --from (docs/positions.md, Failover).
 func startPosition(ctx context.Context, cfg Config, opts Options, ckp *CheckpointStore, api control.ItemGetter, in *Inspector) (position.Position, string, error) {
+	epoch := cfg.MySQL.Epoch
 	cp, ok, err := ckp.Load(ctx)
 	if err != nil {
 		return position.Position{}, "", err
 	}
-	if ok {
+	switch {
+	case ok && cp.Pos.Epoch > epoch:
+		return position.Position{}, "", fmt.Errorf("mysql.epoch is %d but the checkpoint %s is of epoch %d: an epoch is only ever raised; set mysql.epoch to %d or more", epoch, cp.Pos, cp.Pos.Epoch, cp.Pos.Epoch)
+	case ok && cp.Pos.Epoch == epoch:
 		return cp.Pos, "checkpoint", nil
+	case ok && opts.From == "":
+		return position.Position{}, "", fmt.Errorf("mysql.epoch was raised to %d past the checkpoint %s: start once with --from <the new source's position> (docs/positions.md, Failover)", epoch, cp.Pos)
 	}
 	if opts.From != "" {
-		p, err := position.ParseMariaDBGTID(opts.From)
-		return p, "--from", err
+		p, err := position.Parse(opts.From)
+		return p.InEpoch(max(p.Epoch, epoch)), "--from", err
 	}
 	p, ok, err := control.LoadBackfillStart(ctx, api, cfg.ControlTable, cfg.backfillJob())
 	if err != nil {
 		return position.Position{}, "", err
 	}
 	if ok {
-		return p, "backfill " + cfg.backfillJob(), nil
+		return p.InEpoch(max(p.Epoch, epoch)), "backfill " + cfg.backfillJob(), nil
 	}
 	if opts.FromNow {
 		p, err := position.Current(ctx, in.db)
-		return p, "now", err
+		return p.InEpoch(epoch), "now", err
 	}
 	return position.Position{}, "", ErrNoStart
 }

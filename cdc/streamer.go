@@ -155,8 +155,15 @@ func (s *Streamer) Run(ctx context.Context, from position.Position, out chan<- T
 		if errors.As(err, &de) {
 			return fmt.Errorf("after %s: %w", from, err)
 		}
+		if errors.Is(err, position.ErrUnsupported) {
+			return fmt.Errorf("after %s: %w", from, err)
+		}
 		var me *gomysql.MyError
 		if errors.As(err, &me) && me.Code == gomysql.ER_MASTER_FATAL_ERROR_READING_BINLOG {
+			if strings.Contains(strings.ToLower(me.Message), "more gtids") {
+				return fmt.Errorf("%w: the source lacks transactions the cdc already read (start %s): a failover lost them, or this is another server. "+
+					"Follow docs/positions.md, Failover: raise mysql.epoch and start with --from the new source's position; the source said: %s", ErrSource, from, me.Message)
+			}
 			return fmt.Errorf("%w (start %s; the source said: %s)", ErrPositionPurged, from, me.Message)
 		}
 		s.onReconnect(err)
@@ -168,11 +175,17 @@ func (s *Streamer) Run(ctx context.Context, from position.Position, out chan<- T
 }
 
 // stream reads one connection's worth; it returns the last transaction
-// emitted (zero when none) and why it stopped.
+// emitted (zero when none) and why it stopped. The start position's kind,
+// which the source's own flavor and GTID mode chose (position.Current,
+// position.Snapshot), picks the protocol: MariaDB GTIDs, MySQL GTID sets
+// (auto-positioning) or a MySQL binlog file and offset.
 func (s *Streamer) stream(ctx context.Context, from position.Position, out chan<- Txn) (position.Position, error) {
-	var last position.Position
+	flavor := gomysql.MySQLFlavor
+	if from.Kind == position.GTID {
+		flavor = gomysql.MariaDBFlavor
+	}
 	syncer := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
-		ServerID: s.addr.ServerID, Flavor: gomysql.MariaDBFlavor,
+		ServerID: s.addr.ServerID, Flavor: flavor,
 		Host: s.addr.Host, Port: s.addr.Port, User: s.addr.User, Password: s.addr.Password,
 		// DECIMAL as go-mysql's exact string (the column's scale), not a
 		// decimal.Decimal: codec takes a plain one as it is.
@@ -185,84 +198,181 @@ func (s *Streamer) stream(ctx context.Context, from position.Position, out chan<
 		Logger:          goMySQLLogger(s.log),
 	})
 	defer syncer.Close()
-	gset, err := gomysql.ParseMariadbGTIDSet(from.Resume())
+	r := &reader{s: s, out: out, epoch: from.Epoch, file: from.File}
+	stream, err := r.start(syncer, from)
 	if err != nil {
-		return last, fmt.Errorf("start position %s: %w", from, err)
-	}
-	stream, err := syncer.StartSyncGTID(gset)
-	if err != nil {
-		return last, fmt.Errorf("starting the binlog stream after %s: %w", from, err)
-	}
-	var (
-		txn    *Txn
-		inTxn  bool
-		single bool // a standalone (DDL) transaction: its query ends it
-	)
-	emit := func() error {
-		t := *txn
-		txn, inTxn = nil, false
-		select {
-		case out <- t:
-			last = t.Pos
-			s.onRead(t)
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		return r.last, err
 	}
 	for {
 		ev, err := stream.GetEvent(ctx)
 		if err != nil {
-			return last, err
+			return r.last, err
 		}
-		switch e := ev.Event.(type) {
-		case *replication.MariadbGTIDEvent:
-			// A new transaction; one cut by a reconnect is dropped whole.
-			txn = &Txn{
-				Pos:  position.Position{Kind: position.GTID, Domain: fmt.Sprint(e.GTID.DomainID), Server: fmt.Sprint(e.GTID.ServerID), Seq: e.GTID.SequenceNumber},
-				Time: time.Unix(int64(ev.Header.Timestamp), 0).UTC(),
-			}
-			inTxn, single = true, e.IsStandalone() || e.IsDDL()
-		case *replication.RowsEvent:
-			if !inTxn || string(e.Table.Schema) != s.addr.Schema {
-				continue
-			}
-			if s.marker != "" && string(e.Table.Table) == s.marker {
-				// The sync-back writes its marker first: what follows is its
-				// copy of the new service's change, not a change to publish.
-				txn.Tagged, txn.Changes = true, nil
-				continue
-			}
-			if txn.Tagged || string(e.Table.Table) != s.mappingCfg.Table {
-				continue
-			}
-			if err := s.decode(ev.Header.EventType, e, txn); err != nil {
-				return last, &decodeError{err}
-			}
-		case *replication.XIDEvent:
-			if inTxn {
-				if err := emit(); err != nil {
-					return last, err
-				}
-			}
-		case *replication.QueryEvent:
-			q := string(e.Query)
-			if strings.EqualFold(strings.TrimSpace(q), "BEGIN") {
-				continue // a transaction's start (non-transactional engines log one)
-			}
-			if inTxn && s.ddl.MatchString(q) && (string(e.Schema) == s.addr.Schema || strings.Contains(q, s.addr.Schema)) {
-				dropped, err := s.refresh(ctx, q)
-				if err != nil {
-					return last, err
-				}
-				txn.Dropped = append(txn.Dropped, dropped...)
-			}
-			if inTxn && (single || strings.EqualFold(strings.TrimSpace(q), "COMMIT")) {
-				if err := emit(); err != nil {
-					return last, err
-				}
+		if err := r.handle(ctx, ev, ev.Header.LogPos); err != nil {
+			return r.last, err
+		}
+	}
+}
+
+// reader is one connection's stream: the transaction being read and where
+// its positions come from. A transaction cut by a reconnect is dropped
+// whole: the next connection starts after the last one emitted.
+type reader struct {
+	s     *Streamer
+	out   chan<- Txn
+	epoch uint16
+	// exec is the running executed set of a MySQL GTID stream (nil
+	// otherwise): each transaction's position.
+	exec *position.Executed
+	// file is the binlog file being read (from rotate events).
+	file   string
+	txn    *Txn
+	single bool // a standalone (DDL) transaction: its query ends it
+	last   position.Position
+}
+
+func (r *reader) start(syncer *replication.BinlogSyncer, from position.Position) (*replication.BinlogStreamer, error) {
+	var (
+		stream *replication.BinlogStreamer
+		err    error
+	)
+	switch from.Kind {
+	case position.GTID:
+		var gset gomysql.GTIDSet
+		if gset, err = gomysql.ParseMariadbGTIDSet(from.InEpoch(0).Resume()); err != nil {
+			return nil, fmt.Errorf("start position %s: %w", from, err)
+		}
+		stream, err = syncer.StartSyncGTID(gset)
+	case position.GTIDSet:
+		if r.exec, err = position.NewExecuted(from); err != nil {
+			return nil, fmt.Errorf("start position %s: %w", from, err)
+		}
+		// The syncer adds to the set it is given: it gets its own copy.
+		stream, err = syncer.StartSyncGTID(r.exec.Set().Clone())
+	case position.File:
+		stream, err = syncer.StartSync(gomysql.Position{Name: from.File, Pos: uint32(from.Offset)})
+	default:
+		return nil, fmt.Errorf("%w: the cdc cannot start from a %s position", position.ErrUnsupported, from.Kind)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("starting the binlog stream after %s: %w", from, err)
+	}
+	return stream, nil
+}
+
+// handle reads one event; logPos is where the event ends in the binlog
+// file (for the events of a compressed transaction: where the transaction
+// ends).
+func (r *reader) handle(ctx context.Context, ev *replication.BinlogEvent, logPos uint32) error {
+	switch e := ev.Event.(type) {
+	case *replication.RotateEvent:
+		r.file = string(e.NextLogName)
+	case *replication.MariadbGTIDEvent:
+		r.begin(ev, position.Position{Kind: position.GTID, Epoch: r.epoch, Domain: fmt.Sprint(e.GTID.DomainID),
+			Server: fmt.Sprint(e.GTID.ServerID), Seq: e.GTID.SequenceNumber})
+		r.single = e.IsStandalone() || e.IsDDL()
+	case *replication.GTIDEvent:
+		return r.beginMySQL(ev, e)
+	case *replication.GtidTaggedLogEvent:
+		return r.beginMySQL(ev, &e.GTIDEvent)
+	case *replication.TransactionPayloadEvent:
+		for _, inner := range e.Events {
+			if err := r.handle(ctx, inner, logPos); err != nil {
+				return err
 			}
 		}
+	case *replication.RowsEvent:
+		return r.rows(ev.Header.EventType, e)
+	case *replication.XIDEvent:
+		if r.txn != nil {
+			return r.end(ctx, logPos)
+		}
+	case *replication.QueryEvent:
+		return r.query(ctx, e, logPos)
+	}
+	return nil
+}
+
+func (r *reader) begin(ev *replication.BinlogEvent, pos position.Position) {
+	r.txn = &Txn{Pos: pos, Time: time.Unix(int64(ev.Header.Timestamp), 0).UTC()}
+}
+
+// beginMySQL starts a MySQL transaction: its position is the executed set
+// with its GTID added, or, without GTIDs (an anonymous GTID event), the
+// binlog file and the offset its end will have.
+func (r *reader) beginMySQL(ev *replication.BinlogEvent, e *replication.GTIDEvent) error {
+	pos := position.Position{Kind: position.File, Epoch: r.epoch, File: r.file}
+	if r.exec != nil && ev.Header.EventType != replication.ANONYMOUS_GTID_EVENT {
+		var err error
+		if pos, err = r.exec.Add(e.SID, e.Tag, e.GNO); err != nil {
+			return err
+		}
+	}
+	r.begin(ev, pos)
+	r.single = true // until a BEGIN: a DDL statement is its own transaction
+	return nil
+}
+
+func (r *reader) rows(t replication.EventType, e *replication.RowsEvent) error {
+	s, txn := r.s, r.txn
+	if txn == nil || string(e.Table.Schema) != s.addr.Schema {
+		return nil
+	}
+	if s.marker != "" && string(e.Table.Table) == s.marker {
+		// The sync-back writes its marker first: what follows is its
+		// copy of the new service's change, not a change to publish.
+		txn.Tagged, txn.Changes = true, nil
+		return nil
+	}
+	if txn.Tagged || string(e.Table.Table) != s.mappingCfg.Table {
+		return nil
+	}
+	if err := s.decode(t, e, txn); err != nil {
+		return &decodeError{err}
+	}
+	return nil
+}
+
+func (r *reader) query(ctx context.Context, e *replication.QueryEvent, logPos uint32) error {
+	q := strings.TrimSpace(string(e.Query))
+	if strings.EqualFold(q, "BEGIN") {
+		r.single = false // a transaction's start: XID or COMMIT ends it
+		return nil
+	}
+	if r.txn == nil {
+		return nil
+	}
+	s := r.s
+	if s.ddl.MatchString(q) && (string(e.Schema) == s.addr.Schema || strings.Contains(q, s.addr.Schema)) {
+		dropped, err := s.refresh(ctx, q)
+		if err != nil {
+			return err
+		}
+		r.txn.Dropped = append(r.txn.Dropped, dropped...)
+	}
+	if r.single || strings.EqualFold(q, "COMMIT") {
+		return r.end(ctx, logPos)
+	}
+	return nil
+}
+
+// end emits the transaction read; a file position learns its offset here.
+func (r *reader) end(ctx context.Context, logPos uint32) error {
+	t := *r.txn
+	r.txn = nil
+	if t.Pos.Kind == position.File {
+		t.Pos.Offset = uint64(logPos)
+		for i := range t.Changes {
+			t.Changes[i].Pos = t.Pos.At(uint32(i))
+		}
+	}
+	select {
+	case r.out <- t:
+		r.last = t.Pos
+		r.s.onRead(t)
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

@@ -75,7 +75,7 @@ stage, throughput and errors.`,
 	}
 	f := cmd.Flags()
 	f.BoolVar(&opts.FromNow, "from-now", false, "with no checkpoint and no backfill position, start at the source's current position")
-	f.StringVar(&opts.From, "from", "", "with no checkpoint, start after this GTID (domain-server-seq) instead of the backfill's position")
+	f.StringVar(&opts.From, "from", "", "with no checkpoint (or after raising mysql.epoch), start after this position instead of the backfill's: domain-server-seq (MariaDB), a GTID set or file:offset (MySQL)")
 	f.String("metrics-listen", "", "serve /metrics here (key metrics_listen)")
 	f.String("owner", "", "this process's name in the lease (key lease.owner; default host:pid)")
 	return cmd
