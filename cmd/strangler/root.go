@@ -56,6 +56,7 @@ environment variables and flags (in rising precedence).`,
 		newSyncbackCmd(a),
 		newOrdersCmd(a),
 		newConsoleCmd(a),
+		newAWSCmd(a),
 	)
 	return root
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 
+	"github.com/anycompany/strangler/internal/awsiam"
 	"github.com/anycompany/strangler/internal/config"
 	"github.com/anycompany/strangler/internal/retry"
 )
@@ -74,6 +75,10 @@ func (e Endpoint) Load(ctx context.Context) (aws.Config, error) {
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("loading AWS configuration: %w", err)
+	}
+	if rec := awsiam.FromEnv(); rec != nil {
+		// docs/aws.md: the IAM policies come from the calls the suites make.
+		cfg.APIOptions = append(cfg.APIOptions, rec.Middleware)
 	}
 	return cfg, nil
 }

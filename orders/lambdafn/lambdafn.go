@@ -30,6 +30,7 @@ import (
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/anycompany/strangler/internal/awsconf"
+	"github.com/anycompany/strangler/internal/awsiam"
 	"github.com/anycompany/strangler/internal/clock"
 	"github.com/anycompany/strangler/internal/config"
 	busevents "github.com/anycompany/strangler/internal/events"
@@ -61,7 +62,7 @@ func NewOrders(srv *orders.Server) *Orders {
 
 // Handle answers one API Gateway request.
 func (o *Orders) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-	return o.adapter.ProxyWithContext(ctx, req)
+	return o.adapter.ProxyWithContext(awsiam.WithPart(ctx, PartOrders), req)
 }
 
 // Processor is the order processor as the Lambda target of its EventBridge
@@ -80,7 +81,7 @@ func NewProcessor(p *orders.Processor) *Processor { return &Processor{p: p} }
 // an event that can never be processed too: the queue keeps it for an
 // operator.
 func (h *Processor) Handle(ctx context.Context, ev events.EventBridgeEvent) (orders.Outcome, error) {
-	return h.p.Process(ctx, orders.Delivery{ID: ev.ID, DetailType: ev.DetailType, Source: ev.Source, Detail: ev.Detail})
+	return h.p.Process(awsiam.WithPart(ctx, PartProcessor), orders.Delivery{ID: ev.ID, DetailType: ev.DetailType, Source: ev.Source, Detail: ev.Detail})
 }
 
 // Passer makes one relay pass over an outbox shard; *relay.Relay is one.
@@ -113,6 +114,7 @@ func NewOutbox(r Passer, shards int, log *slog.Logger) *Outbox {
 // event ids, consumers drop duplicates). A record of a shard this function
 // does not know is an error: the configs' shard counts disagree.
 func (o *Outbox) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+	ctx = awsiam.WithPart(ctx, PartOutbox)
 	var resp events.DynamoDBEventResponse
 	order, first := []int{}, map[int]string{}
 	for _, rec := range ev.Records {
@@ -240,7 +242,13 @@ func OrdersFromEnv(ctx context.Context, log *slog.Logger) (*Orders, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := orders.CheckTables(ctx, api, cfg); err != nil {
+	return StartOrders(ctx, cfg, api, log)
+}
+
+// StartOrders is the order API function's cold start over api: it refuses
+// to start while a table is missing.
+func StartOrders(ctx context.Context, cfg orders.Config, api orders.API, log *slog.Logger) (*Orders, error) {
+	if err := orders.CheckTables(awsiam.WithPart(ctx, PartOrders), api, cfg); err != nil {
 		return nil, fmt.Errorf("not starting: %w", err)
 	}
 	return NewOrders(orders.Build(cfg, api, log)), nil

@@ -12,6 +12,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/anycompany/strangler/devstack/eventbus"
@@ -23,6 +26,7 @@ import (
 	"github.com/anycompany/strangler/orders"
 	"github.com/anycompany/strangler/orders/lambdafn"
 	"github.com/anycompany/strangler/orders/outbox"
+	"github.com/anycompany/strangler/orders/relay"
 )
 
 // apiEvent is an API Gateway HTTP API (payload 2.0) event as the service
@@ -198,6 +202,15 @@ func TestOutboxFunction(t *testing.T) {
 	if len(keys) != 6 {
 		t.Fatalf("outbox holds %d records, want 6", len(keys))
 	}
+	// A record that can never be published (no detail) goes to the dead
+	// letters, with the reason, and is not in the way of the others.
+	malformed := streamRec{op: "INSERT", pk: keys[0].pk, sk: "00000000000000000001#ord_malformed"}
+	if _, err := f.ddb.PutItem(t.Context(), &dynamodb.PutItemInput{TableName: aws.String(f.cfg.ServiceTable), Item: map[string]types.AttributeValue{
+		"pk": &types.AttributeValueMemberS{Value: malformed.pk}, "sk": &types.AttributeValueMemberS{Value: malformed.sk},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	keys = append(keys, malformed)
 	batch := append([]streamRec{{op: "INSERT", pk: outbox.IdempotencyKey("idem-0"), sk: "idem"}, {op: "REMOVE", pk: keys[0].pk, sk: "gone"}}, keys...)
 
 	f.bus.Server.SetFaults(eventbus.FaultConfig{ThrottleRatio: 1})
@@ -218,7 +231,7 @@ func TestOutboxFunction(t *testing.T) {
 		}
 	}
 	if len(resp.BatchItemFailures) == 0 || len(f.outboxKeys(t)) != 6 {
-		t.Fatalf("with the bus throttling: failures %v, outbox %d records; want a failure per shard and nothing deleted", resp.BatchItemFailures, len(f.outboxKeys(t)))
+		t.Fatalf("with the bus throttling: failures %v, outbox %d records; want a failure per shard and only the malformed record gone", resp.BatchItemFailures, len(f.outboxKeys(t)))
 	}
 
 	f.bus.Server.SetFaults(eventbus.FaultConfig{})
@@ -244,6 +257,18 @@ func TestOutboxFunction(t *testing.T) {
 	}
 	if len(ids) != 6 {
 		t.Errorf("the bus accepted %d distinct events, want 6: %v", len(ids), ids)
+	}
+	dead := 0
+	for _, it := range f.scanService(t) {
+		if str(it["pk"]) == relay.DeadPK {
+			dead++
+			if str(it["sk"]) != malformed.sk || !strings.Contains(str(it["reason"]), "malformed") {
+				t.Errorf("dead letter %s: %s", str(it["sk"]), str(it["reason"]))
+			}
+		}
+	}
+	if dead != 1 {
+		t.Errorf("%d dead letters, want the malformed record's", dead)
 	}
 
 	bad := streamEvent(t, f.cfg.ServiceTable, streamRec{op: "INSERT", pk: "outbox#99", sk: "1#ord_x"})
