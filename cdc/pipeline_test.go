@@ -22,6 +22,7 @@ import (
 	"github.com/anycompany/strangler/cdc"
 	"github.com/anycompany/strangler/devstack/eventbus"
 	"github.com/anycompany/strangler/internal/awsconf"
+	"github.com/anycompany/strangler/internal/position"
 )
 
 // holdProxy stands between a cdc and DynamoDB Local, speaking its protocol
@@ -80,16 +81,18 @@ func (f *fixture) checkpointSeq() uint64 {
 	return gtidSeq(f.t, itemString(out.Item, "resume"))
 }
 
-func gtidSeq(t *testing.T, gtid string) uint64 {
+// gtidSeq is the number that orders a resume form: a MariaDB GTID's
+// sequence number, a MySQL GTID set's size.
+func gtidSeq(t *testing.T, resume string) uint64 {
 	t.Helper()
-	if gtid == "" {
+	if resume == "" {
 		return 0
 	}
-	n, err := strconv.ParseUint(gtid[strings.LastIndexByte(gtid, '-')+1:], 10, 64)
+	p, err := position.Parse(resume)
 	if err != nil {
-		t.Fatalf("GTID %q: %v", gtid, err)
+		t.Fatalf("position %q: %v", resume, err)
 	}
-	return n
+	return p.Seq
 }
 
 // TestStackPipelinedSlowBatch: batches are sent while an earlier batch's

@@ -25,6 +25,7 @@ import (
 	"github.com/anycompany/strangler/internal/awsconf"
 	"github.com/anycompany/strangler/internal/config"
 	"github.com/anycompany/strangler/internal/events"
+	"github.com/anycompany/strangler/internal/position"
 	"github.com/anycompany/strangler/internal/stacktest"
 	"github.com/anycompany/strangler/legacy"
 	"github.com/anycompany/strangler/migrator"
@@ -105,13 +106,14 @@ func (f *fixture) exec(q string, args ...any) {
 	}
 }
 
+// current is the source's position in its resume form (either flavor).
 func (f *fixture) current() string {
 	f.t.Helper()
-	var s string
-	if err := f.db.QueryRow("SELECT @@gtid_binlog_pos").Scan(&s); err != nil {
+	p, err := position.Current(context.Background(), f.db)
+	if err != nil {
 		f.t.Fatal(err)
 	}
-	return s
+	return p.Resume()
 }
 
 // running is one in-process cdc.
