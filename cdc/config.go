@@ -77,8 +77,9 @@ type Config struct {
 	// CheckpointInterval is the least time between checkpoints. Optional:
 	// defaults to 1s.
 	CheckpointInterval time.Duration `mapstructure:"checkpoint_interval"`
-	// MetricsListen serves /metrics; empty disables it. Optional: defaults
-	// to 127.0.0.1:9102.
+	// MetricsListen serves GET /metrics and GET /status (LiveStatus, read by
+	// the proxy's write gate); empty disables both. Optional: defaults to
+	// 127.0.0.1:9102.
 	MetricsListen string `mapstructure:"metrics_listen"`
 	// MetricsTLS makes the metrics listener serve HTTPS (cert_file,
 	// key_file). Optional: defaults to plain HTTP.

@@ -177,12 +177,12 @@ func Run(ctx context.Context, cfg Config, opts Options, env Env) error {
 	if owner == "" {
 		owner = control.Owner()
 	}
-	reg := env.Registry
-	if reg == nil {
+	reg, serve := env.Registry, env.Registry == nil
+	if serve {
 		reg = prometheus.NewRegistry()
-		httpserver.ServeMetrics(ctx, httpserver.Listener{Addr: cfg.MetricsListen, TLS: cfg.MetricsTLS}, reg, log)
 	}
 	met := newMetrics(reg)
+	var leading atomic.Bool
 
 	db, err := sql.Open("mysql", cfg.MySQL.DSN.Reveal())
 	if err != nil {
@@ -209,6 +209,15 @@ func Run(ctx context.Context, cfg Config, opts Options, env Env) error {
 	if err != nil {
 		return err
 	}
+	if serve && cfg.MetricsListen != "" {
+		// /metrics and /status (the proxy's write gate reads it).
+		h := statusHandler(cfg, db, ddb, reg, leading.Load, env.Now, log)
+		go func() {
+			if err := httpserver.Serve(ctx, httpserver.Listener{Addr: cfg.MetricsListen, TLS: cfg.MetricsTLS}, h, time.Second, log.With("component", "metrics")); err != nil {
+				log.Warn("metrics and status endpoint unavailable", "err", err)
+			}
+		}()
+	}
 	l := &leader{cfg: cfg, opts: opts, env: env, log: log, met: met, db: db, in: in, addr: addr, ddb: ddb, eb: eb,
 		lease: NewLease(ddb, cfg.ControlTable, cfg.name(), owner, cfg.Lease.TTL, env.Now)}
 	l.ckp = NewCheckpointStore(l.lease)
@@ -222,9 +231,11 @@ func Run(ctx context.Context, cfg Config, opts Options, env Env) error {
 			return err
 		}
 		met.leader.Set(1)
+		leading.Store(true)
 		log.Info("lease taken", "owner", owner)
 		err := l.lead(ctx)
 		met.leader.Set(0)
+		leading.Store(false)
 		if ctx.Err() == nil && errors.Is(err, ErrLeaseLost) {
 			met.leaseLost.Inc()
 			log.Warn("lease lost: stopped writing, dropped what was not checkpointed; back to standby", "err", err)

@@ -45,8 +45,8 @@ type PlanRunner interface {
 // Admin is the operators' HTTP API, served on its own loopback listener and
 // guarded by a bearer token:
 //
-//	GET  /admin/routes                 routes with live figures, modes, weights and plans
-//	PUT  /admin/routes/{route}         {"mode", "weight", "actor", "reason"}
+//	GET  /admin/routes                 routes with live figures, modes, weights and plans; write groups
+//	PUT  /admin/routes/{route}         {"mode", "weight", "actor", "reason"}; {route} may name a write group
 //	POST /admin/routes/{route}/plan    {"action": start|pause|resume|abort, "actor", "plan"?}
 //	GET  /admin/audit?route=&limit=    the audit log, newest first
 //	GET  /admin/diffs                  the shadow comparison report
@@ -138,11 +138,25 @@ type RouteView struct {
 	Backends map[Backend]BackendFigures `json:"backends"`
 	HasPlan  bool                       `json:"has_plan"`
 	Plan     *plan.Status               `json:"plan,omitempty"`
+	// Group is the write group the route moves with (its State is the
+	// group's), or empty.
+	Group string `json:"group,omitempty"`
+}
+
+// GroupView is one write group as GET /admin/routes shows it.
+type GroupView struct {
+	Name    string       `json:"name"`
+	Routes  []string     `json:"routes"`
+	State   RouteState   `json:"state"`
+	HasPlan bool         `json:"has_plan"`
+	Plan    *plan.Status `json:"plan,omitempty"`
 }
 
 // RoutesView is the answer of GET /admin/routes.
 type RoutesView struct {
-	Routes   []RouteView     `json:"routes"`
+	Routes []RouteView `json:"routes"`
+	// Groups are the write groups (changed by name like routes).
+	Groups   []GroupView     `json:"groups,omitempty"`
 	Backends []BackendStatus `json:"backends"`
 	// PlanDriver says whether this replica drives the progressive plans
 	// and which replica holds the plan lease (empty with state in memory).
@@ -161,9 +175,12 @@ func (a *Admin) listRoutes(w http.ResponseWriter, _ *http.Request) {
 		if r != t.unmatched {
 			v.Sticky = r.key.String()
 		}
+		if r.group != nil {
+			v.Group = r.group.cfg.Name
+		}
 		for _, b := range []Backend{BackendLegacy, BackendNew} {
 			req, errs := a.stats.Totals(r.Name(), b)
-			ws := a.stats.Window(r.Name(), b, now.Add(-59*time.Second))
+			ws := a.stats.Window(b, now.Add(-59*time.Second), r.Name())
 			v.Backends[b] = BackendFigures{Requests: req, Errors: errs, Last60s: WindowFigures{
 				Requests: ws.Requests, Errors: ws.Errors5xx, P50ms: ms(ws.P50), P99ms: ms(ws.P99)}}
 		}
@@ -173,6 +190,21 @@ func (a *Admin) listRoutes(w http.ResponseWriter, _ *http.Request) {
 			}
 		}
 		out.Routes = append(out.Routes, v)
+	}
+	for _, gc := range a.sw.groupConfigs() {
+		g := t.groups[gc.Name]
+		v := GroupView{Name: gc.Name, Routes: gc.Routes, HasPlan: gc.Plan != nil}
+		for _, r := range t.routes {
+			if r.group == g {
+				v.State = r.state
+			}
+		}
+		if a.plans != nil {
+			if st, ok := a.plans.Status(gc.Name); ok {
+				v.Plan = &st
+			}
+		}
+		out.Groups = append(out.Groups, v)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -239,6 +271,10 @@ func (a *Admin) changeError(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, ErrUnknownRoute):
 		problem.Write(w, problem.New(http.StatusNotFound, "Unknown route", err.Error()))
+	case errors.Is(err, ErrGroupMember):
+		problem.Write(w, problem.New(http.StatusConflict, "Route in a write group", err.Error()))
+	case errors.Is(err, ErrGateClosed):
+		problem.Write(w, problem.New(http.StatusConflict, "Write gate closed", err.Error()))
 	case errors.Is(err, ErrVersionConflict):
 		problem.Write(w, problem.New(http.StatusConflict, "Concurrent change", err.Error()+"; read the routes again and retry"))
 	case errors.Is(err, ErrNotPlanDriver):
@@ -301,8 +337,16 @@ func (a *Admin) planAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := r.PathValue("route")
-	rt, ok := a.sw.Table().Route(name)
-	if !ok {
+	var cfgPlan *plan.Plan
+	if rt, ok := a.sw.Table().Route(name); ok && rt.group == nil {
+		cfgPlan = rt.cfg.Plan
+	} else if g, ok := a.sw.Table().Group(name); ok {
+		cfgPlan = g.Plan
+	} else if ok {
+		problem.Write(w, problem.New(http.StatusConflict, "Route in a write group",
+			fmt.Sprintf("route %q is in write group %q: %v", name, rt.group.cfg.Name, ErrGroupMember)))
+		return
+	} else {
 		problem.Write(w, problem.New(http.StatusNotFound, "Unknown route", fmt.Sprintf("route %q: %v", name, ErrUnknownRoute)))
 		return
 	}
@@ -316,8 +360,8 @@ func (a *Admin) planAction(w http.ResponseWriter, r *http.Request) {
 				problem.Write(w, problem.Invalid("plan", err.Error()))
 				return
 			}
-		case rt.cfg.Plan != nil:
-			p = *rt.cfg.Plan
+		case cfgPlan != nil:
+			p = *cfgPlan
 		default:
 			problem.Write(w, problem.Invalid("plan", "the route has no plan in configs/proxy.yaml: send one"))
 			return

@@ -65,6 +65,10 @@ type Config struct {
 	// pattern match wins. A request that matches none goes to legacy.
 	// Optional: defaults to none (everything goes to legacy).
 	Routes []RouteConfig `mapstructure:"routes"`
+	// WriteGroups are sets of write routes that share one mode, weight and
+	// plan, so every mutating call on one order goes to one backend (see
+	// WriteGroupConfig). Optional: defaults to none.
+	WriteGroups []WriteGroupConfig `mapstructure:"write_groups"`
 	// ReloadInterval is how often the config file's modification time is
 	// checked for a live reload. Every key applies live except listen,
 	// max_conns, admin.listen, admin.token, force.token, control.table, control.name,
@@ -305,6 +309,7 @@ func (c *Config) Validate() error {
 		ck.Check(!seen[r.Name], key+".name", r.Name, "a name used once")
 		seen[r.Name] = true
 	}
+	checkGroups(ck, c.Routes, c.WriteGroups)
 	return ck.Err()
 }
 

@@ -28,7 +28,8 @@ var ErrIdempotencyKeyTooLong = errors.New("the Idempotency-Key header is longer 
 // client gets: 413 for a body over the limit, 499 when the client's own
 // context ended (it went away: not a backend error), 408 when the client's
 // body did not arrive in time, 504 when the backend
-// timed out, 503 when an owned request cannot be served, 502 otherwise.
+// timed out, 503 when an owned request cannot be served (or a write waits
+// for its order to settle with its new owner), 502 otherwise.
 func statusFor(ctx context.Context, err error) int {
 	var tooBig *http.MaxBytesError
 	var ne net.Error
@@ -41,7 +42,7 @@ func statusFor(ctx context.Context, err error) int {
 		return http.StatusRequestTimeout
 	case ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled):
 		return StatusClientClosedRequest
-	case errors.Is(err, ErrOwnedUnavailable):
+	case errors.Is(err, ErrOwnedUnavailable), errors.Is(err, ErrNotSettled):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return http.StatusGatewayTimeout
@@ -69,6 +70,11 @@ func writeError(w http.ResponseWriter, status int, backend Backend, err error) {
 	case http.StatusRequestTimeout:
 		p = problem.New(status, "Request timeout", "the request body did not arrive within body_timeout")
 	case http.StatusServiceUnavailable:
+		if errors.Is(err, ErrNotSettled) {
+			p = problem.New(status, "Order changing owner", err.Error()+"; nothing was written: retry")
+			w.Header().Set("Retry-After", "1")
+			break
+		}
 		p = problem.New(status, "Backend unavailable", "the "+string(backend)+" backend owns this request and is unavailable (circuit open or unhealthy); retry later")
 		w.Header().Set("Retry-After", "5")
 	case http.StatusGatewayTimeout:

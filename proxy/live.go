@@ -154,7 +154,7 @@ func (s *Server) applyConfig(ctx context.Context, cfg Config) ([]string, error) 
 	if len(changed) == 0 {
 		return nil, nil
 	}
-	if err := s.sw.ApplyFile(ctx, cfg.Routes); err != nil {
+	if err := s.sw.ApplyFile(ctx, cfg.Routes, cfg.WriteGroups); err != nil {
 		return nil, err
 	}
 	if old.Backends != cfg.Backends || old.Transport != cfg.Transport || old.Retries != cfg.Retries || old.Health != cfg.Health {

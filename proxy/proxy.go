@@ -62,6 +62,10 @@ type Proxy struct {
 	log         *slog.Logger
 	refused     *prometheus.CounterVec
 	writers     sync.Pool
+	// writes counts write group calls in flight per order and backend.
+	writes inflight
+	// sleep waits between the checks of a held write (clock.Sleep).
+	sleep func(context.Context, time.Duration) error
 }
 
 // decision is where one request goes and why.
@@ -112,6 +116,16 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		p.finish(w, r, rt, d.backend, start, 0, err)
 		return
+	}
+	if id := ps.get("id"); rt.group != nil && id != "" && (d.reason == "mode" || d.reason == "bucket") {
+		// One writer per order: wait, if the last flip moved this order,
+		// until its new owner has the old owner's last change.
+		release, err := p.writeOwner(r, rt, id, d.backend)
+		if err != nil {
+			p.finish(w, r, rt, BackendProxy, start, 0, err)
+			return
+		}
+		defer release()
 	}
 	if shadowing && d.reason == "mode" {
 		hdr := r.Header.Clone()
@@ -203,6 +217,11 @@ func (p *Proxy) decide(r *http.Request, rt *Route, ps *params, body []byte, forc
 		}
 	}
 	if d.backend == BackendNew && !p.newAvail.Allow() {
+		if rt.group != nil && ps.get("id") != "" {
+			// An existing order's writes never fall back to legacy: that
+			// would make two writers of one order.
+			return d, ErrOwnedUnavailable
+		}
 		d = decision{backend: BackendLegacy, reason: "circuit_open"}
 	}
 	if r.Method == http.MethodPost && p.pins != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/anycompany/strangler/internal/clock"
 	"github.com/anycompany/strangler/internal/control"
 	"github.com/anycompany/strangler/internal/ddbtable"
 	"github.com/anycompany/strangler/internal/httpserver"
@@ -135,7 +136,12 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		states, pins, plans, leaseAPI = ct, ct, ct, api
 	}
 
-	sw, err := NewSwitch(cfg.Routes, states, s.stats, s.metrics, deps.Now, deps.Logger.With("component", "switch"))
+	for _, g := range cfg.WriteGroups {
+		if g.CDCStatus == "" {
+			log.Warn("write group without cdc_status: it can be raised whatever the cdc's lag (experiments only)", "group", g.Name)
+		}
+	}
+	sw, err := NewSwitch(cfg.Routes, cfg.WriteGroups, CDCGate{}, states, s.stats, s.metrics, deps.Now, deps.Logger.With("component", "switch"))
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +151,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	s.sw = sw
 
 	s.proxy = &Proxy{
-		sw: sw, forceToken: []byte(cfg.Force.Token.Reveal()), now: deps.Now, log: log, refused: s.metrics.refused,
+		sw: sw, forceToken: []byte(cfg.Force.Token.Reveal()), now: deps.Now, sleep: clock.Sleep, log: log, refused: s.metrics.refused,
 		pins: NewPinner(pins, cfg.Idempotency, deps.Now, s.metrics, log),
 	}
 	s.proxy.maxBody.Store(cfg.MaxBodyBytes)
@@ -169,14 +175,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 
 	s.mirrors = newMirrorSet(bs.ups.new.transport, bs.ups.legacy.transport, bs.ups.new.url, bs.ups.legacy.url, deps.Logger)
 	s.proxy.mirrors = s.mirrors
-	s.plans = plan.NewController(planObserver{s.stats}, sw, deps.Now, deps.Logger, s.reg)
-	routeNames := func() map[string]bool {
-		out := map[string]bool{}
-		for _, rc := range sw.currentFile() {
-			out[rc.Name] = true
-		}
-		return out
-	}
+	s.plans = plan.NewController(planObserver{stats: s.stats, members: sw.members}, sw, deps.Now, deps.Logger, s.reg)
+	routeNames := sw.Units
 	var lease *control.Lease
 	if leaseAPI != nil {
 		owner := deps.Owner
@@ -223,13 +223,21 @@ type availability struct {
 func (a *availability) Allow() bool        { return a.health() && a.breaker.Allow() }
 func (a *availability) Record(failed bool) { a.breaker.Record(failed) }
 
-// planObserver answers the plan controller from the proxy's figures.
-type planObserver struct{ stats *Stats }
+// planObserver answers the plan controller from the proxy's figures: a
+// write group's are its member routes' together.
+type planObserver struct {
+	stats   *Stats
+	members func(name string) []string
+}
 
 var _ plan.Observer = planObserver{}
 
 func (o planObserver) Window(route, backend string, since time.Time) plan.Window {
-	ws := o.stats.Window(route, Backend(backend), since)
+	names := []string{route}
+	if m := o.members(route); m != nil {
+		names = m
+	}
+	ws := o.stats.Window(Backend(backend), since, names...)
 	return plan.Window{Requests: ws.Requests, Errors5xx: ws.Errors5xx, P99: ws.P99}
 }
 

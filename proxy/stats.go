@@ -125,14 +125,12 @@ func (w *window) record(now time.Time, d time.Duration, isErr bool) {
 	}
 }
 
-// stats sums the slots from since to now.
-func (w *window) stats(since, now time.Time) WindowStats {
+// add adds the slots from since to now to hist and out's counts.
+func (w *window) add(since, now time.Time, hist *[latBuckets]uint64, out *WindowStats) {
 	from, to := since.Unix(), now.Unix()
 	if to-from >= windowSlots {
 		from = to - windowSlots + 1
 	}
-	var hist [latBuckets]uint64
-	var out WindowStats
 	w.mu.Lock()
 	for i := range w.slots {
 		s := &w.slots[i]
@@ -146,9 +144,6 @@ func (w *window) stats(since, now time.Time) WindowStats {
 		}
 	}
 	w.mu.Unlock()
-	out.P50 = quantile(&hist, out.Requests, 0.50)
-	out.P99 = quantile(&hist, out.Requests, 0.99)
-	return out
 }
 
 func quantile(hist *[latBuckets]uint64, n int, q float64) time.Duration {
@@ -244,16 +239,25 @@ func (s *Stats) route(name string) *routeObs {
 	return o
 }
 
-// Window returns backend's figures on route since the given time (at most
-// the last windowSlots seconds).
-func (s *Stats) Window(route string, backend Backend, since time.Time) WindowStats {
-	s.mu.Lock()
-	o, ok := s.obs[route]
-	s.mu.Unlock()
-	if !ok {
-		return WindowStats{}
+// Window returns backend's figures on routes together since the given time
+// (at most the last windowSlots seconds).
+func (s *Stats) Window(backend Backend, since time.Time, routes ...string) WindowStats {
+	var (
+		hist [latBuckets]uint64
+		out  WindowStats
+		now  = s.now()
+	)
+	for _, route := range routes {
+		s.mu.Lock()
+		o, ok := s.obs[route]
+		s.mu.Unlock()
+		if ok {
+			o.backend(backend).win.add(since, now, &hist, &out)
+		}
 	}
-	return o.backend(backend).win.stats(since, s.now())
+	out.P50 = quantile(&hist, out.Requests, 0.50)
+	out.P99 = quantile(&hist, out.Requests, 0.99)
+	return out
 }
 
 // Totals returns backend's request and error counts on route since start.

@@ -45,7 +45,8 @@ type ddbAPI interface {
 
 // ControlTable keeps the proxy's state in the control table:
 //
-//	pk "proxy#<name>"              sk "route#<route>"               mode, weight, version, file_mode, file_weight, actor, reason, updated_at
+//	pk "proxy#<name>"              sk "route#<route>"               mode, weight, version, file_mode, file_weight, actor, reason, updated_at, prev_share
+//	                                                                (a write group's state has the same item, under sk "route#<group>")
 //	pk "proxy#<name>"              sk "audit#<RFC 3339 time>#<n>"   route, actor, reason, before, after (JSON), at
 //	pk "proxy#<name>"              sk "plan#<route>"                record (PlanRecord as JSON), updated_at
 //	pk "proxy#<name>"              sk "lease#plans"                 owner, until_ms, renewed_ms (control.Lease: the replica that drives plans)
@@ -115,7 +116,7 @@ func (c *ControlTable) LoadRoutes(ctx context.Context) (map[string]RouteState, e
 			out[name] = RouteState{
 				Mode: Mode(str(it, "mode")), Weight: num(it, "weight"), Version: int64(num(it, "version")),
 				UpdatedAt: str(it, "updated_at"), Actor: str(it, "actor"), Reason: str(it, "reason"),
-				FileMode: Mode(str(it, "file_mode")), FileWeight: num(it, "file_weight"),
+				FileMode: Mode(str(it, "file_mode")), FileWeight: num(it, "file_weight"), PrevShare: num(it, "prev_share"),
 			}
 		}
 	}
@@ -133,6 +134,7 @@ func (c *ControlTable) CommitRoute(ctx context.Context, route string, prev int64
 		"mode": avS(string(next.Mode)), "weight": avN(fnum(next.Weight)), "version": avN(strconv.FormatInt(next.Version, 10)),
 		"file_mode": avS(string(next.FileMode)), "file_weight": avN(fnum(next.FileWeight)),
 		"actor": avS(next.Actor), "reason": avS(next.Reason), "updated_at": avS(next.UpdatedAt),
+		"prev_share": avN(fnum(next.PrevShare)),
 	}
 	audit := map[string]types.AttributeValue{
 		control.PK: avS(c.pk), control.SK: avS(fmt.Sprintf("audit#%s#%06d", a.At.UTC().Format("2006-01-02T15:04:05.000000Z"), c.seq.next()%1000000)),

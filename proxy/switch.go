@@ -46,14 +46,19 @@ type Switch struct {
 
 	mu     sync.Mutex // serialises changes
 	file   []RouteConfig
-	states map[string]RouteState // by route name; absent: the file's
+	groups []WriteGroupConfig
+	states map[string]RouteState // by route or group name; absent: the file's
 	table  atomic.Pointer[Table]
+	// gate says whether a write group may be raised; nil lets every raise
+	// through.
+	gate Gate
 }
 
-// NewSwitch returns a Switch serving routes with the file's states; call
-// Load to apply the persisted ones.
-func NewSwitch(routes []RouteConfig, store StateStore, stats *Stats, m *Metrics, now func() time.Time, logger *slog.Logger) (*Switch, error) {
-	s := &Switch{store: store, stats: stats, m: m, now: now, log: logger, file: routes, states: map[string]RouteState{}}
+// NewSwitch returns a Switch serving routes and write groups with the
+// file's states; call Load to apply the persisted ones. gate (nil: none)
+// guards raises of write groups.
+func NewSwitch(routes []RouteConfig, groups []WriteGroupConfig, gate Gate, store StateStore, stats *Stats, m *Metrics, now func() time.Time, logger *slog.Logger) (*Switch, error) {
+	s := &Switch{store: store, stats: stats, m: m, now: now, log: logger, file: routes, groups: groups, gate: gate, states: map[string]RouteState{}}
 	if err := s.rebuild(); err != nil {
 		return nil, err
 	}
@@ -66,7 +71,7 @@ func (s *Switch) Table() *Table { return s.table.Load() }
 // rebuild compiles the table from s.file and s.states and swaps it in.
 // Callers hold s.mu (or own s exclusively).
 func (s *Switch) rebuild() error {
-	t, err := buildTable(s.file, s.states, s.stats.route)
+	t, err := buildTable(s.file, s.groups, s.states, s.stats.route)
 	if err != nil {
 		return err
 	}
@@ -101,7 +106,7 @@ func (s *Switch) reconcile(ctx context.Context, old []RouteConfig, reason string
 	for _, rc := range old {
 		oldByName[rc.Name] = rc
 	}
-	for _, rc := range s.file {
+	for _, rc := range units(s.file, s.groups) {
 		cur, ok := s.states[rc.Name]
 		fs := fileState(rc)
 		if !ok {
@@ -117,6 +122,11 @@ func (s *Switch) reconcile(ctx context.Context, old []RouteConfig, reason string
 		}
 		next := fs
 		next.Actor, next.Reason = "config-file", reason
+		if err := s.checkGate(ctx, rc.Name, cur, next); err != nil {
+			s.log.Error("the config file raises a write group but the gate is closed: not applied (edit the file again once the cdc caught up, or use the admin API)",
+				"group", rc.Name, "err", err)
+			continue
+		}
 		if _, err := s.commit(ctx, rc.Name, cur, next, "file"); err != nil {
 			// The file is its own record: apply it here even if it cannot be persisted.
 			s.log.Error("persisting a route change from the config file failed; applied locally", "route", rc.Name, "err", err)
@@ -135,6 +145,7 @@ func (s *Switch) commit(ctx context.Context, route string, cur, next RouteState,
 	if cur.SendsNew() && !next.SendsNew() {
 		next.LastNew = next.UpdatedAt
 	}
+	next.PrevShare = share(cur)
 	a := AuditEntry{At: now, Route: route, Actor: next.Actor, Reason: next.Reason, Before: cur, After: next}
 	if err := s.store.CommitRoute(ctx, route, cur.Version, next, a); err != nil {
 		return RouteState{}, err
@@ -146,9 +157,10 @@ func (s *Switch) commit(ctx context.Context, route string, cur, next RouteState,
 	return next, nil
 }
 
-// current returns route's state and config. Callers hold s.mu.
+// current returns the state of route (a route outside write groups, or a
+// group). Callers hold s.mu.
 func (s *Switch) current(route string) (RouteState, bool) {
-	for _, rc := range s.file {
+	for _, rc := range units(s.file, s.groups) {
 		if rc.Name == route {
 			if st, ok := s.states[route]; ok {
 				return st, true
@@ -176,6 +188,9 @@ func (s *Switch) set(ctx context.Context, route string, ch Change, actor, reason
 	defer s.mu.Unlock()
 	cur, ok := s.current(route)
 	if !ok {
+		if g := s.groupOf(route); g != "" {
+			return RouteState{}, fmt.Errorf("route %q is in write group %q: %w", route, g, ErrGroupMember)
+		}
 		return RouteState{}, fmt.Errorf("route %q: %w", route, ErrUnknownRoute)
 	}
 	next := cur
@@ -186,6 +201,9 @@ func (s *Switch) set(ctx context.Context, route string, ch Change, actor, reason
 		next.Weight = *ch.Weight
 	}
 	next.Actor, next.Reason = actor, reason
+	if err := s.checkGate(ctx, route, cur, next); err != nil {
+		return RouteState{}, err
+	}
 	st, err := s.commit(ctx, route, cur, next, origin)
 	if errors.Is(err, ErrVersionConflict) {
 		if fresh, lerr := s.store.LoadRoutes(ctx); lerr == nil {
@@ -212,19 +230,70 @@ func (s *Switch) SetWeight(ctx context.Context, route string, weight float64, ac
 	return err
 }
 
-// ApplyFile installs the routes of a reloaded config file: new and removed
-// routes take effect, and a route whose mode or weight the file changed
-// takes the file's (persisted and audited); other routes keep their state.
-func (s *Switch) ApplyFile(ctx context.Context, routes []RouteConfig) error {
-	if _, err := buildTable(routes, nil, s.stats.route); err != nil {
+// ApplyFile installs the routes and write groups of a reloaded config
+// file: new and removed ones take effect, and one whose mode or weight the
+// file changed takes the file's (persisted and audited); others keep their
+// state.
+func (s *Switch) ApplyFile(ctx context.Context, routes []RouteConfig, groups []WriteGroupConfig) error {
+	if _, err := buildTable(routes, groups, nil, s.stats.route); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old := s.file
-	s.file = routes
+	old := units(s.file, s.groups)
+	s.file, s.groups = routes, groups
 	s.reconcile(ctx, old, "configs/proxy.yaml changed")
 	return s.rebuild()
+}
+
+// groupOf names the write group route moves with, or "". Callers hold s.mu.
+func (s *Switch) groupOf(route string) string {
+	for _, g := range s.groups {
+		for _, r := range g.Routes {
+			if r == route {
+				return g.Name
+			}
+		}
+	}
+	return ""
+}
+
+// checkGate asks the gate whether name may go from cur to next: only a
+// write group's raise (more buckets on new) is asked; a route's change and
+// any lowering always pass. Callers hold s.mu.
+func (s *Switch) checkGate(ctx context.Context, name string, cur, next RouteState) error {
+	if s.gate == nil || share(next) <= share(cur) {
+		return nil
+	}
+	for _, g := range s.groups {
+		if g.Name == name {
+			if err := s.gate.Check(ctx, g); err != nil {
+				s.m.changes.WithLabelValues(name, "gate_closed").Inc()
+				return fmt.Errorf("raising write group %s from %v %% to %v %%: %w", name, share(cur), share(next), err)
+			}
+		}
+	}
+	return nil
+}
+
+// Units names every route outside write groups and every write group: the
+// names whose state changes (admin API, plans).
+func (s *Switch) Units() map[string]bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]bool{}
+	for _, u := range units(s.file, s.groups) {
+		out[u.Name] = true
+	}
+	return out
+}
+
+// members returns the member routes of write group name, or nil.
+func (s *Switch) members(name string) []string {
+	if g, ok := s.Table().groups[name]; ok {
+		return g.members
+	}
+	return nil
 }
 
 // applyNewer takes every persisted state newer than the local one. Callers
@@ -279,6 +348,13 @@ func (s *Switch) RunSync(ctx context.Context, every func() time.Duration) error 
 // Audit returns the newest audit entries, of route or all when empty.
 func (s *Switch) Audit(ctx context.Context, route string, limit int) ([]AuditEntry, error) {
 	return s.store.Audit(ctx, route, limit)
+}
+
+// groupConfigs returns the write groups of the file in force.
+func (s *Switch) groupConfigs() []WriteGroupConfig {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.groups
 }
 
 // currentFile returns the routes of the file in force.

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"reflect"
 	"strings"
+	"time"
 )
 
 // Mode is how a route splits its traffic.
@@ -317,6 +318,10 @@ type RouteState struct {
 	// 3339), or "" when it never did: until a pin's TTL past it, a key of
 	// this route may be pinned to new.
 	LastNew string `json:"last_new,omitempty"`
+	// PrevShare is the share of buckets on new (0-100) before this change:
+	// a write group holds the writes of orders the change moved until they
+	// settled (WriteGroupConfig.Settle).
+	PrevShare float64 `json:"prev_share"`
 }
 
 // SendsNew reports whether the state sends any request to new.
@@ -332,6 +337,8 @@ type Route struct {
 	key       keySource
 	state     RouteState
 	threshold int
+	// group is the write group the route moves with, or nil.
+	group *group
 	// obs records this route's figures (shared across tables by route name).
 	obs *routeObs
 }
@@ -351,6 +358,7 @@ func (r *Route) toNew(key string) bool { return Bucket(key) < r.threshold }
 type Table struct {
 	routes    []*Route
 	byName    map[string]*Route
+	groups    map[string]*group
 	unmatched *Route
 	// dryRun are the routes' shadow dry-run headers (canonical names), which
 	// a client may not send.
@@ -375,16 +383,42 @@ func (t *Table) Route(name string) (*Route, bool) {
 	return r, ok
 }
 
+// Group returns the write group named name.
+func (t *Table) Group(name string) (WriteGroupConfig, bool) {
+	g, ok := t.groups[name]
+	if !ok {
+		return WriteGroupConfig{}, false
+	}
+	return g.cfg, true
+}
+
 // Routes returns the routes in match order.
 func (t *Table) Routes() []*Route { return t.routes }
 
 // unmatchedRoute names the pseudo route of requests that match no route.
 const unmatchedRoute = "unmatched"
 
-// buildTable compiles routes with states (a missing state means the file's
-// mode and weight). obsFor returns the shared observer of a route name.
-func buildTable(routes []RouteConfig, states map[string]RouteState, obsFor func(string) *routeObs) (*Table, error) {
-	t := &Table{byName: map[string]*Route{}}
+// buildTable compiles routes and write groups with states (a missing state
+// means the file's mode and weight; a group's members take the group's).
+// obsFor returns the shared observer of a route name.
+func buildTable(routes []RouteConfig, groups []WriteGroupConfig, states map[string]RouteState, obsFor func(string) *routeObs) (*Table, error) {
+	t := &Table{byName: map[string]*Route{}, groups: map[string]*group{}}
+	memberOf := map[string]*group{}
+	for _, gc := range groups {
+		gc = gc.withDefaults()
+		st, ok := states[gc.Name]
+		if !ok {
+			st = fileState(RouteConfig{Mode: gc.Mode, Weight: gc.Weight})
+		}
+		g := &group{cfg: gc, members: gc.Routes, prevThreshold: Threshold(st.PrevShare)}
+		if at, err := time.Parse(time.RFC3339Nano, st.UpdatedAt); err == nil && st.Version > 0 {
+			g.settleUntil = at.Add(gc.Settle)
+		}
+		t.groups[gc.Name] = g
+		for _, r := range gc.Routes {
+			memberOf[r] = g
+		}
+	}
 	for _, rc := range routes {
 		p, err := parsePattern(rc.Match)
 		if err != nil {
@@ -396,11 +430,17 @@ func buildTable(routes []RouteConfig, states map[string]RouteState, obsFor func(
 				return nil, fmt.Errorf("route %s: sticky: %w", rc.Name, err)
 			}
 		}
-		st, ok := states[rc.Name]
-		if !ok {
+		name, g := rc.Name, memberOf[rc.Name]
+		if g != nil {
+			name = g.cfg.Name
+		}
+		st, ok := states[name]
+		if !ok && g != nil {
+			st = fileState(RouteConfig{Mode: g.cfg.Mode, Weight: g.cfg.Weight})
+		} else if !ok {
 			st = fileState(rc)
 		}
-		r := &Route{cfg: rc, pat: p, key: key, state: st, threshold: Threshold(st.Weight), obs: obsFor(rc.Name)}
+		r := &Route{cfg: rc, pat: p, key: key, state: st, threshold: Threshold(st.Weight), group: g, obs: obsFor(rc.Name)}
 		if rc.Shadow != nil && rc.Shadow.DryRunHeader != "" {
 			t.dryRun = append(t.dryRun, http.CanonicalHeaderKey(rc.Shadow.DryRunHeader))
 		}

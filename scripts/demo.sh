@@ -12,7 +12,8 @@
 #      table with guarded writes next to the cdc
 #   4. shadow reads: legacy answers, the new service gets a copy, diffs are reported
 #   5. a progressive plan ramps reads 1 -> 100 % to the new service
-#   6. a progressive plan ramps writes 1 -> 100 %; one injected failure of the new
+#   6. a progressive plan ramps the write group (create, cancel, update together) 1 -> 100 %,
+#      raised only while the cdc keeps up; one injected failure of the new
 #      service breaks the SLO, the plan rolls back on its own, and is then resumed
 #   7. the load stops; cdc, relay and sync-back drain; verify proves DynamoDB equal
 #      to MySQL; every order the load generator got a 201 for exists in both stores
@@ -113,7 +114,7 @@ plans_state() {
     json=$(admin_json /admin/routes)
     local r
     for r in "$@"; do
-        jq -r --arg r "${r}" '.routes[] | select(.name == $r) |
+        jq -r --arg r "${r}" '(.routes[], .groups[]?) | select(.name == $r) |
             "\(.name)=\(.plan.state // "none")@\(.state.weight)%"' <<<"${json}"
     done | paste -sd' '
 }
@@ -136,7 +137,7 @@ drive_plans() {
             if grep -q "${r}=rolled_back@" <<<"${line}"; then
                 ((resumes < 5)) || die "plans keep rolling back: ${line} (see ${RUN}/orders.log and 'route history')"
                 resumes=$((resumes + 1))
-                say "${r} rolled back on its own: $(admin_json /admin/routes | jq -r --arg r "${r}" '.routes[] | select(.name == $r) | .plan.reason')"
+                say "${r} rolled back on its own: $(admin_json /admin/routes | jq -r --arg r "${r}" '(.routes[], .groups[]?) | select(.name == $r) | .plan.reason')"
                 route plan "${r}" resume --actor demo
             fi
         done
@@ -236,9 +237,13 @@ routes:
   - {name: get-order, match: "GET /v1/orders/{id}", mode: legacy, sticky: "path:id",
      shadow: {ignore_fields: [], samples: 3}}
   - {name: list-orders, match: "GET /v1/orders", mode: legacy, sticky: "query:customer_id"}
-  - {name: create-order, match: "POST /v1/orders", mode: legacy, sticky: "body:customer_id"}
-  - {name: cancel-order, match: "POST /v1/orders/{id}/cancel", mode: legacy, sticky: "path:id"}
-  - {name: update-order, match: "PATCH /v1/orders/{id}", mode: legacy, sticky: "path:id"}
+  - {name: create-order, match: "POST /v1/orders", sticky: "body:customer_id"}
+  - {name: cancel-order, match: "POST /v1/orders/{id}/cancel", sticky: "path:id"}
+  - {name: update-order, match: "PATCH /v1/orders/{id}", sticky: "path:id"}
+# One writer per order: the write routes move together, raised only while the cdc keeps up.
+write_groups:
+  - {name: order-writes, routes: [create-order, cancel-order, update-order], mode: legacy,
+     cdc_status: "http://127.0.0.1:9102/status", max_cdc_lag: 10s}
 EOF
 start proxy "http://${PROXY}/healthz" "${BIN}" proxy serve --config "${RUN}/proxy.yaml" --log-format json
 # The operator console (configs/console.yaml: the cdc's and sync-back's addresses above).
@@ -288,35 +293,35 @@ for r in get-order list-orders; do
 done
 drive_plans 300 get-order list-orders
 
-bold "6/7 A progressive plan ramps writes ${STEPS} %; the new service will fail once on the way"
-writes=(create-order cancel-order update-order)
+bold "6/7 A progressive plan ramps writes ${STEPS} % (one write group: create, cancel, update); the new service will fail once on the way"
+writes=(order-writes)
 for r in "${writes[@]}"; do
     route set "${r}" --mode canary --weight 0 --reason "demo: canary writes"
     route plan "${r}" start "${plan_flags[@]}"
 done
-# Once create-order's plan is past its first step (25 % with the default steps) and
+# Once order-writes' plan is past its first step (25 % with the default steps) and
 # still running, make the new service fail: the plan must see it before it finishes.
 deadline=$(($(date +%s) + 300)) shown=0
 while :; do
     alive
     read -r state step weight < <(admin_json /admin/routes |
-        jq -r '.routes[] | select(.name == "create-order") | "\(.plan.state) \(.plan.step) \(.state.weight)"')
+        jq -r '.groups[] | select(.name == "order-writes") | "\(.plan.state) \(.plan.step) \(.state.weight)"')
     [[ "${state}" == running && "${step}" -ge 2 ]] && break
     [[ "${state}" == running && "${step}" -ge 1 && "${STEPS}" != *,*,*,* ]] && break # short plans: the second step
-    [[ "${state}" == done ]] && die "create-order's plan finished before the failure could be injected: use a longer DEMO_BAKE"
+    [[ "${state}" == done ]] && die "order-writes' plan finished before the failure could be injected: use a longer DEMO_BAKE"
     if (($(date +%s) >= shown + 2)); then
         printf '  %s  %s\n' "$(date +%T)" "$(plans_state "${writes[@]}")"
         shown=$(date +%s)
     fi
-    (($(date +%s) < deadline)) || die "create-order's plan did not get past its first step in 300 s"
+    (($(date +%s) < deadline)) || die "order-writes' plan did not get past its first step in 300 s"
     sleep 0.2
 done
-say "create-order at ${weight} %: injecting a failure: the new order service answers 503 to every order call"
+say "order-writes at ${weight} %: injecting a failure: the new order service answers 503 to every order call"
 curl -fsS -X PUT -H "Authorization: Bearer ${NEW_ADMIN_TOKEN}" -H 'Content-Type: application/json' \
     -d '{"error_ratio": 1}' "http://${NEW}/admin/faults" >/dev/null
-wait_state rolled_back 120 create-order
-why=$(admin_json /admin/routes | jq -r '.routes[] | select(.name == "create-order") | .plan.reason')
-say "automatic rollback of create-order: ${why}"
+wait_state rolled_back 120 order-writes
+why=$(admin_json /admin/routes | jq -r '.groups[] | select(.name == "order-writes") | .plan.reason')
+say "automatic rollback of order-writes: ${why}"
 curl -fsS -X DELETE -H "Authorization: Bearer ${NEW_ADMIN_TOKEN}" "http://${NEW}/admin/faults" >/dev/null
 say "failure cleared; the operator resumes the plans that rolled back"
 sleep 2
@@ -342,7 +347,7 @@ lost_out="${RUN}/lost.out"
 stats=$(curl -fsS -H "Authorization: Bearer ${DOWNSTREAM_TOKEN}" "http://${DOWNSTREAM}/admin/stats")
 rows=$(sql -e "SELECT COUNT(*), SUM(order_ref IS NOT NULL) FROM \`${DB}\`.orders")
 created=$(wc -l <"${RUN}/created.txt")
-rollbacks=$(admin_json /admin/routes | jq '[.routes[].plan.history[]? | select(.action == "rollback")] | length')
+rollbacks=$(admin_json /admin/routes | jq '[(.routes[], .groups[]?).plan.history[]? | select(.action == "rollback")] | length')
 
 elapsed=$(($(date +%s) - started))
 printf '\n\033[1m%s\033[0m\n' "──────────────────────────── migration summary ────────────────────────────"
@@ -350,7 +355,7 @@ printf '  historical orders seeded     %s\n' "${SEED}"
 printf '  orders in MySQL              %s (of which written by the new service and synced back: %s)\n' "$(cut -f1 <<<"${rows}")" "$(cut -f2 <<<"${rows}")"
 printf '  orders created under load    %s (every 201 the load generator got)\n' "${created}"
 printf '  shadow reads                 %s\n' "${shadow_line}"
-printf '  routes                       %s\n' "$(plans_state get-order list-orders create-order cancel-order update-order)"
+printf '  routes                       %s\n' "$(plans_state get-order list-orders order-writes)"
 printf '  load through the proxy       %s\n' "$(grep -E '^open loop' "${RUN}/loadgen.out" | sed -E 's/; skipped.*//')"
 printf '  automatic rollbacks          %s (SLO breaches, the injected failure among them; each resumed by the operator)\n' "${rollbacks}"
 printf '  verify (MySQL = DynamoDB)    %s\n' "$(tail -n 1 "${verify_out}")"

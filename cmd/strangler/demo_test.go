@@ -60,7 +60,7 @@ func TestDemoEndToEnd(t *testing.T) {
 		regexp.MustCompile(`verify \(MySQL = DynamoDB\)\s+EQUAL`),
 		regexp.MustCompile(`lost orders\s+.*\b0 lost\b`),
 		regexp.MustCompile(`automatic rollbacks\s+[1-9]`),
-		regexp.MustCompile(`routes\s+get-order=done@100%.*create-order=done@100%`),
+		regexp.MustCompile(`routes\s+get-order=done@100%.*order-writes=done@100%`),
 		regexp.MustCompile(`console\s+http://127\.0\.0\.1:8095`),
 	} {
 		if !want.MatchString(text) {

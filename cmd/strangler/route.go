@@ -43,11 +43,16 @@ func newRouteCmd(a *app) *cobra.Command {
 	f := &routeFlags{}
 	cmd := &cobra.Command{
 		Use:   "route",
-		Short: "Operate the proxy's routes through its admin API: list, set, plan, history",
+		Short: "Operate the proxy's routes and write groups through its admin API: list, set, plan, history",
 		Long: `Operate a running 'strangler proxy serve' through its admin API: list the
 routes with live figures, set a route's mode and weight, run a progressive
 plan, and read the audit log. Every change names an actor and a reason, and is
-persisted and audited by the proxy.`,
+persisted and audited by the proxy.
+
+A write group (write_groups in configs/proxy.yaml) moves its write routes
+together: set and plan it by its name as a route (its members refuse changes
+of their own), so every call on one order goes to one backend. Raising it is
+refused while the cdc lags over the group's max_cdc_lag.`,
 	}
 	pf := cmd.PersistentFlags()
 	adminURL := os.Getenv("STRANGLER_ADMIN_URL")
@@ -91,8 +96,24 @@ persisted and audited by the proxy.`,
 				if r.State.Actor != "" {
 					last = fmt.Sprintf("%s: %s", r.State.Actor, r.State.Reason)
 				}
+				if r.Group != "" {
+					planState, last = "group "+r.Group, "-"
+				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%g\t%s\t%s\t%s\t%s\n", r.Name, r.Match, r.State.Mode, r.State.Weight,
 					fig(proxy.BackendLegacy), fig(proxy.BackendNew), planState, last)
+			}
+			for _, g := range v.Groups {
+				planState := "-"
+				if g.Plan != nil {
+					planState = fmt.Sprintf("%s step %d/%d", g.Plan.State, g.Plan.Step+1, len(g.Plan.Steps))
+				} else if g.HasPlan {
+					planState = "configured"
+				}
+				last := "-"
+				if g.State.Actor != "" {
+					last = fmt.Sprintf("%s: %s", g.State.Actor, g.State.Reason)
+				}
+				fmt.Fprintf(tw, "%s\twrite group: %s\t%s\t%g\t\t\t%s\t%s\n", g.Name, strings.Join(g.Routes, ", "), g.State.Mode, g.State.Weight, planState, last)
 			}
 			for _, b := range v.Backends {
 				fmt.Fprintf(tw, "backend %s\t%s\thealthy=%t\t%s\n", b.Name, b.URL, b.Healthy, b.Circuit)
@@ -113,7 +134,7 @@ persisted and audited by the proxy.`,
 	set := &cobra.Command{
 		Use:   "set ROUTE",
 		Short: "Set a route's mode and/or weight (persisted, audited, applied by every replica)",
-		Example: `  strangler route set create-order --mode canary --weight 5 --reason "start canary"
+		Example: `  strangler route set order-writes --mode canary --weight 5 --reason "start canary"
   strangler route set get-order --weight 0 --reason "rollback: p99 up"`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -163,9 +184,9 @@ persisted and audited by the proxy.`,
 		Long: `Start (the route's plan from configs/proxy.yaml, or the one given by --steps,
 --bake and the SLO flags), pause, resume or abort a route's progressive plan.
 Abort sends the route back to weight 0.`,
-		Example: `  strangler route plan create-order start
-  strangler route plan create-order start --steps 1,5,25,50,100 --bake 5m --max-5xx 0.01 --max-p99 250ms --min-requests 100
-  strangler route plan create-order abort`,
+		Example: `  strangler route plan order-writes start
+  strangler route plan order-writes start --steps 1,5,25,50,100 --bake 5m --max-5xx 0.01 --max-p99 250ms --min-requests 100
+  strangler route plan order-writes abort`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := f.client()
