@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/anycompany/strangler/internal/orderitem"
 )
@@ -19,10 +20,16 @@ type Outcome string
 const (
 	// Applied: the row now holds the image.
 	Applied Outcome = "applied"
-	// Stale: the row already holds this version or a newer one; nothing
-	// was written (a duplicate or out-of-order delivery).
+	// Stale: the row already holds this image (a duplicate delivery) or a
+	// newer version (an out-of-order one); nothing was written.
 	Stale Outcome = "stale"
 )
+
+// ErrLostRace is an image whose version the row already holds with other
+// content: legacy changed the order too, from the same version, so two
+// writers met and this change lost. It is answered 409 and dead-lettered
+// with the reason, never taken as a duplicate.
+var ErrLostRace = errors.New("the legacy row holds this version with other content: another writer changed the order from the same version")
 
 // ErrConflict is an image that cannot be placed in the table: a legacy
 // (decimal) id with no row, or an ord_ order whose idempotency key belongs
@@ -68,8 +75,8 @@ func NewApplier(db *sql.DB, cfg Config) *Applier {
 		update: fmt.Sprintf("UPDATE %s SET %s, version = ? WHERE id = ? AND %s IS NULL AND version < ?", t, strings.Join(updates, ", "), ref),
 		marker: fmt.Sprintf("INSERT INTO %s (worker, applied, event_id, order_id, at) VALUES (?, 1, ?, ?, UTC_TIMESTAMP(6)) "+
 			"ON DUPLICATE KEY UPDATE applied = applied + 1, event_id = VALUES(event_id), order_id = VALUES(order_id), at = VALUES(at)", mk),
-		exists: fmt.Sprintf("SELECT version FROM %s WHERE id = ? AND %s IS NULL", t, ref),
-		byRef:  fmt.Sprintf("SELECT version FROM %s WHERE %s = ?", t, ref),
+		exists: fmt.Sprintf("SELECT version, status, updated_at FROM %s WHERE id = ? AND %s IS NULL", t, ref),
+		byRef:  fmt.Sprintf("SELECT version, status, updated_at FROM %s WHERE %s = ?", t, ref),
 	}
 }
 
@@ -128,14 +135,22 @@ func (a *Applier) Apply(ctx context.Context, worker, eventID string, s orderitem
 	if isLegacy {
 		q, arg = a.exists, legacyID
 	}
-	var have uint32
-	switch err := tx.QueryRowContext(ctx, q, arg).Scan(&have); {
+	var (
+		have    uint32
+		status  string
+		updated time.Time
+	)
+	switch err := tx.QueryRowContext(ctx, q, arg).Scan(&have, &status, &updated); {
 	case errors.Is(err, sql.ErrNoRows) && isLegacy:
 		return "", fmt.Errorf("%w: no legacy row with id %d (or it was copied from the new service and has a ref)", ErrConflict, legacyID)
 	case errors.Is(err, sql.ErrNoRows):
 		return "", fmt.Errorf("%w: order %s collides with another row on a unique key (its idempotency_key %q is taken)", ErrConflict, s.ID, s.IdempotencyKey)
 	case err != nil:
 		return "", fmt.Errorf("reading order %s: %w", s.ID, err)
+	}
+	if have == s.Version && (status != string(s.Status) || !updated.Equal(s.UpdatedAt.UTC().Truncate(time.Microsecond))) {
+		return "", fmt.Errorf("%w: order %s version %d is %s updated at %s in legacy, %s updated at %s in the event",
+			ErrLostRace, s.ID, have, status, updated.Format(time.RFC3339Nano), s.Status, s.UpdatedAt.UTC().Format(time.RFC3339Nano))
 	}
 	return Stale, nil
 }

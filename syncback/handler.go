@@ -60,13 +60,13 @@ type metrics struct {
 func NewHandler(cfg Config, applier ImageApplier, db Pinger, name string, log *slog.Logger, reg *prometheus.Registry) *Handler {
 	m := &metrics{
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "strangler_syncback_events_total",
-			Help: "Events received, by outcome: applied (the row now holds the image), stale (the row was as new or newer), invalid (malformed: 400, dead-lettered by the bus), conflict (no place in the table: 409, dead-lettered), error (transient: 503, retried by the bus)."},
+			Help: "Events received, by outcome: applied (the row now holds the image), stale (the row held this image, or a newer version), lost_race (the row holds this version with other content: two writers met; 409, dead-lettered), invalid (malformed: 400, dead-lettered by the bus), conflict (no place in the table: 409, dead-lettered), error (transient: 503, retried by the bus)."},
 			[]string{"outcome"}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "strangler_syncback_apply_seconds",
 			Help: "Time to apply one event to MySQL.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 	}
 	reg.MustRegister(m.events, m.duration)
-	for _, o := range []string{"applied", "stale", "invalid", "conflict", "error"} {
+	for _, o := range []string{"applied", "stale", "lost_race", "invalid", "conflict", "error"} {
 		m.events.WithLabelValues(o)
 	}
 	h := &Handler{auth: cfg.Auth, applier: applier, db: db, source: cfg.Source, maxBody: cfg.MaxBodyBytes, slots: make(chan int, cfg.Workers),
@@ -134,6 +134,9 @@ func (h *Handler) event(w http.ResponseWriter, r *http.Request) {
 	h.slots <- slot
 	h.metrics.duration.Observe(time.Since(start).Seconds())
 	switch {
+	case errors.Is(err, ErrLostRace):
+		h.refuse(w, "lost_race", problem.New(http.StatusConflict, "Lost race", err.Error()+": the event is dead-lettered; settle the order by hand (both changes were acknowledged)"), env)
+		return
 	case errors.Is(err, ErrConflict):
 		h.refuse(w, "conflict", problem.New(http.StatusConflict, "Order conflict", err.Error()+": the event is dead-lettered; fix the row, then replay it"), env)
 		return

@@ -311,6 +311,26 @@ func TestLegacyOrderUpdate(t *testing.T) {
 		t.Fatalf("older version: %d %v, want 200 stale", st, out)
 	}
 	h.wantRow(id, s)
+	if st, out := h.post(envelope(events.OrderStatusChanged, s)); st != 200 || out["outcome"] != "stale" {
+		t.Fatalf("the same image again: %d %v, want 200 stale", st, out)
+	}
+	// Two writers met: legacy moved the order to version 6 (shipped) while
+	// the new service cancelled version 5 into its own version 6. The
+	// loser is a 409 the bus dead-letters, never a 200 "stale".
+	if _, err := h.db.Exec(`UPDATE orders SET status = 'shipped', version = 6, updated_at = ? WHERE id = ?`, at.Add(2*time.Hour), n); err != nil {
+		t.Fatal(err)
+	}
+	lost := s
+	lost.Status, lost.Version, lost.UpdatedAt = order.Cancelled, 6, order.NewTimestamp(at.Add(3*time.Hour))
+	if st, out := h.post(envelope(events.OrderCancelled, lost)); st != http.StatusConflict || out["title"] != "Lost race" {
+		t.Fatalf("a lost race: %d %v, want 409 Lost race", st, out)
+	}
+	if got := h.counter("lost_race"); got != 1 {
+		t.Errorf("lost_race counter %v, want 1", got)
+	}
+	if _, err := h.db.Exec(`UPDATE orders SET status = 'processing', version = 5, updated_at = ? WHERE id = ?`, at.Add(time.Hour), n); err != nil {
+		t.Fatal(err)
+	}
 	missing := s
 	missing.ID = "999999"
 	if st, out := h.post(envelope(events.OrderStatusChanged, missing)); st != http.StatusConflict {
