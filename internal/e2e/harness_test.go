@@ -70,6 +70,8 @@ type stack struct {
 	Migrator migrator.Config
 	// Log is where every part logs.
 	Log *slog.Logger
+	// Bus is the event bus (what it accepted: Bus.Accepted).
+	Bus *bustest.Bus
 }
 
 // logBuffer collects the parts' logs; they reach t.Log only when the test
@@ -127,6 +129,24 @@ func serve(t *testing.T, h http.Handler) string {
 // startStack starts every part for t. The proxy's routes start in canary
 // mode at weight 0.
 func startStack(t *testing.T) *stack {
+	t.Helper()
+	return startStackWith(t, stackOptions{})
+}
+
+// stackOptions change how startStackWith wires a stack; the zero value is
+// startStack's.
+type stackOptions struct {
+	// cdc, when set, starts the cdc instead of a goroutine of this process
+	// (its config is complete; from is the start position).
+	cdc func(t *testing.T, cfg cdc.Config, from string)
+	// rules are extra rules of the bus.
+	rules []eventbus.RuleConfig
+	// proxy edits the proxy's config before it starts.
+	proxy func(*proxy.Config)
+}
+
+// startStackWith starts every part for t as opts says.
+func startStackWith(t *testing.T, opts stackOptions) *stack {
 	t.Helper()
 	ctx := t.Context()
 	logs := &logBuffer{}
@@ -231,7 +251,9 @@ func startStack(t *testing.T) *stack {
 				Pattern: `{"source":["` + outbox.DefaultSource + `"]}`,
 				Targets: []eventbus.TargetConfig{target("syncback", syncURL+"/events", scfg.Auth)}},
 		}
+		c.Rules = append(c.Rules, opts.rules...)
 	})
+	s.Bus = bus
 
 	// The outbox relay: the new service's outbox to the bus.
 	rcfg := relay.DefaultConfig()
@@ -270,9 +292,13 @@ func startStack(t *testing.T) *stack {
 	if err := ccfg.Validate(); err != nil {
 		t.Fatalf("cdc config: %v", err)
 	}
-	goroutine(t, "cdc", func(ctx context.Context) error {
-		return cdc.Run(ctx, ccfg, cdc.Options{From: from}, cdc.Env{Log: log.With("part", "cdc"), Out: io.Discard, Registry: prometheus.NewRegistry()})
-	})
+	if opts.cdc != nil {
+		opts.cdc(t, ccfg, from)
+	} else {
+		goroutine(t, "cdc", func(ctx context.Context) error {
+			return cdc.Run(ctx, ccfg, cdc.Options{From: from}, cdc.Env{Log: log.With("part", "cdc"), Out: io.Discard, Registry: prometheus.NewRegistry()})
+		})
+	}
 
 	// The proxy in front, routing state in memory.
 	pcfg := proxy.DefaultConfig()
@@ -287,6 +313,9 @@ func startStack(t *testing.T) *stack {
 	pcfg.Health.UnhealthyAfter = 5
 	pcfg.ReloadInterval = 0
 	pcfg.Routes = append([]proxy.RouteConfig(nil), routes...)
+	if opts.proxy != nil {
+		opts.proxy(&pcfg)
+	}
 	if err := pcfg.Validate(); err != nil {
 		t.Fatalf("proxy config: %v", err)
 	}
