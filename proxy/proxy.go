@@ -224,7 +224,10 @@ func (p *Proxy) decide(r *http.Request, rt *Route, ps *params, body []byte, forc
 		}
 		d = decision{backend: BackendLegacy, reason: "circuit_open"}
 	}
-	if r.Method == http.MethodPost && p.pins != nil {
+	// A write group's call on an existing order goes to the order's owner,
+	// never to where its Idempotency-Key was first seen: a pin would make a
+	// second writer after a flip.
+	if r.Method == http.MethodPost && p.pins != nil && !(rt.group != nil && ps.get("id") != "") {
 		if key := r.Header.Get(HeaderIdempotencyKey); key != "" {
 			if !rt.state.SendsNew() && !p.pins.NewPinsPossible(rt.state.LastNew) {
 				// No key of this route can be pinned to new: the pin is
