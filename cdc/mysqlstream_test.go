@@ -203,3 +203,52 @@ func TestFindingsMySQLSource(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamMySQLRefusals: a start whose transactions the source purged
+// stops the stream with ErrPositionPurged (not retried); a start holding a
+// GTID the source never executed (a failover that lost it, or another
+// server) is refused at start with ErrSource naming the failover step.
+func TestStreamMySQLRefusals(t *testing.T) {
+	ctx := context.Background()
+	src, db, addr := mysqlSource(t, "8.0.36")
+	mustExec(t, db, "CREATE TABLE items (id BIGINT PRIMARY KEY, note VARCHAR(20) NOT NULL)")
+	old, err := position.Current(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, db, "INSERT INTO items VALUES (1, 'a')")
+	if err := src.PurgeTo(src.Rotate()); err != nil {
+		t.Fatal(err)
+	}
+	mc := codec.Config{Table: "items", Key: "id"}
+	m, err := codec.Resolve(ctx, db, mc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cdc.NewStreamer(cdc.StreamerDeps{Addr: addr, DB: db, MappingConfig: mc, Mapping: m, Logger: slog.New(slog.DiscardHandler)})
+	rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := s.Run(rctx, old, make(chan cdc.Txn, 1)); !errors.Is(err, cdc.ErrPositionPurged) {
+		t.Errorf("streaming from the purged %s: %v, want ErrPositionPurged", old, err)
+	}
+
+	now, err := position.Current(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost, err := position.ParseMySQLGTIDSet(now.Set + ",9c1d5b2e-0000-11ef-8000-000000000002:1-5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := cdc.NewInspector(db)
+	if err := in.CheckStart(ctx, lost); !errors.Is(err, cdc.ErrSource) || !strings.Contains(err.Error(), "Failover") {
+		t.Errorf("CheckStart(%s) on a source at %s: %v, want ErrSource naming the failover step", lost, now, err)
+	}
+	if err := in.CheckStart(ctx, now); err != nil {
+		t.Errorf("CheckStart at the source's own position: %v", err)
+	}
+	file, _ := position.FilePosition(src.Files()[0], 4)
+	if err := in.CheckStart(ctx, file); !errors.Is(err, cdc.ErrSource) {
+		t.Errorf("CheckStart from a file position on a GTID source: %v, want ErrSource", err)
+	}
+}
