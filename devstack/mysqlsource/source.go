@@ -230,11 +230,22 @@ func (s *Source) Status() (file string, pos int, executed string) {
 
 // Append writes a hand-built transaction to the binlog, after whatever
 // the follower wrote before, and returns its GTID ("" with gtid_mode
-// OFF). Its tables need not exist in the backend.
+// OFF). Its tables need not exist in the backend; a table or transaction
+// without a schema is in the source's database.
 func (s *Source) Append(t Txn) (string, error) {
 	if t.Schema == "" {
 		t.Schema = s.cfg.Database
 	}
+	changes := make([]Change, len(t.Changes))
+	for i, ch := range t.Changes {
+		if ch.Table != nil && ch.Table.Schema == "" {
+			tbl := *ch.Table
+			tbl.Schema = s.cfg.Database
+			ch.Table = &tbl
+		}
+		changes[i] = ch
+	}
+	t.Changes = changes
 	g, err := s.binlog.appendTxn(t, s.writeOpts(false))
 	if err != nil {
 		return "", err
