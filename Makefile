@@ -104,7 +104,7 @@ test: stack-up console-assets lint ## Bring the stack up, lint, run the package 
 # The MySQL flavor: the suites that read a source run again with a
 # devstack/mysqlsource (MySQL 8 over the real protocol) in front of each
 # test's database (STRANGLER_TEST_SOURCE=mysql; see README, "Tested versions").
-MYSQL_FLAVOR_PKGS := ./migrator
+MYSQL_FLAVOR_PKGS := ./migrator ./legacy ./syncback
 
 test-mysql: ## Run the source-reading suites on the MySQL flavor (part of make test; needs the stack)
 	STRANGLER_TEST_SOURCE=mysql $(GO) test -race -count=1 -timeout 10m $(MYSQL_FLAVOR_PKGS)

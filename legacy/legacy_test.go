@@ -22,6 +22,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/anycompany/strangler/devstack/downstream"
+	"github.com/anycompany/strangler/devstack/mysqlsource/sourcetest"
 	"github.com/anycompany/strangler/internal/config"
 	"github.com/anycompany/strangler/internal/contracttest"
 	"github.com/anycompany/strangler/internal/orderapi"
@@ -55,7 +56,7 @@ func startDownstream(t *testing.T) (*downstream.Client, string) {
 
 func start(t *testing.T) *harness {
 	t.Helper()
-	h := &harness{dsn: stacktest.MySQLDatabase(t)}
+	h := &harness{dsn: sourcetest.Database(t, stacktest.MySQLDatabase(t))}
 	h.downstream, h.dsURL = startDownstream(t)
 	cfg := legacy.DefaultConfig()
 	cfg.MySQL.DSN = config.Secret(h.dsn)

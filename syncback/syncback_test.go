@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/anycompany/strangler/devstack/mysqlsource/sourcetest"
 	"github.com/anycompany/strangler/internal/codec"
 	"github.com/anycompany/strangler/internal/config"
 	"github.com/anycompany/strangler/internal/events"
@@ -45,7 +46,7 @@ var testSink = sinkauth.APIKey("X-Test-Sink-Key", "test-syncback-sink-key")
 
 func start(t *testing.T) *harness {
 	t.Helper()
-	h := &harness{t: t, dsn: stacktest.MySQLDatabase(t), reg: prometheus.NewRegistry()}
+	h := &harness{t: t, dsn: sourcetest.Database(t, stacktest.MySQLDatabase(t)), reg: prometheus.NewRegistry()}
 	cfg := syncback.DefaultConfig()
 	cfg.MySQL.DSN = config.Secret(h.dsn)
 	cfg.MaxBodyBytes = 8 << 10
