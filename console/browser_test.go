@@ -106,7 +106,10 @@ func start(t *testing.T) *env {
 	cfg.Routes = []proxy.RouteConfig{
 		{Name: "get-order", Match: "GET /v1/orders/{id}", Mode: proxy.ModeLegacy, Sticky: "path:id", Plan: &p},
 		{Name: "get-customer", Match: "GET /v1/customers/{id}", Mode: proxy.ModeShadow, Sticky: "path:id", Shadow: &sh},
+		{Name: "create-order", Match: "POST /v1/orders", Sticky: "body:customer_id"},
 	}
+	// One write group (no cdc here: its lag gate is off).
+	cfg.WriteGroups = []proxy.WriteGroupConfig{{Name: "writes", Routes: []string{"create-order"}}}
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("proxy config: %v", err)
 	}
@@ -297,9 +300,28 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#audit-text"), "raise to 5"),
 		waitText("#audit tbody", "canary 5%"))
 
+	run(t, ctx, "set a write group's weight",
+		chromedp.Navigate(e.console+"/#overview"),
+		waitText("#grow-writes", "create-order"),
+		chromedp.Click(chromedp.CSS("#gopen-writes")),
+		waitText("#route-state", "write group writes"),
+		chromedp.SetValue(chromedp.CSS("#set-mode"), "canary"),
+		chromedp.SetValue(chromedp.CSS("#set-weight"), "2"),
+		chromedp.SetValue(chromedp.CSS("#set-reason"), "first writes"),
+		chromedp.Click(chromedp.CSS("#set-apply")),
+		chromedp.WaitVisible(chromedp.CSS("#confirm-ok")),
+		chromedp.Click(chromedp.CSS("#confirm-ok")),
+		waitText("#action-result", "Done: Set writes"),
+		chromedp.Navigate(e.console+"/#overview"),
+		waitText("#grow-writes", "canary"),
+		waitText("#grow-writes", "2%"),
+		waitText("#row-create-order", "writes"))
+
 	run(t, ctx, "start the plan from the keyboard alone",
 		chromedp.Navigate(e.console+"/#route"),
 		waitText("#route-pick", "get-order"),
+		chromedp.SetValue(chromedp.CSS("#route-pick"), "get-order"),
+		chromedp.SetValue(chromedp.CSS("#set-weight"), ""),
 		chromedp.Focus(chromedp.CSS("#route-pick")),
 		chromedp.KeyEvent(kb.Tab), chromedp.KeyEvent(kb.Tab), chromedp.KeyEvent(kb.Tab), chromedp.KeyEvent(kb.Tab), // mode, weight, reason, Apply
 		focused(&id))

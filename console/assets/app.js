@@ -90,7 +90,7 @@ function renderOverview() {
   $("groups-box").hidden = groups.length === 0;
   refill($("groups").tBodies[0], groups.map((g) => h("tr", { id: "grow-" + slug(g.name) },
     h("th", { scope: "row" }, g.name), h("td", {}, g.routes.join(", ")), h("td", {}, g.state.mode),
-    h("td", {}, g.state.weight + "%"), h("td", {}, planText(g.plan)),
+    h("td", {}, g.state.weight + "%"), h("td", {}, planText(g.plan)), h("td", {}, bake(g.plan)),
     h("td", {}, h("button", { type: "button", id: "gopen-" + slug(g.name), onclick: () => openRoute(g.name) }, "Open")))));
 }
 
@@ -99,7 +99,15 @@ function record() {
   const v = snap.routes;
   if (!v) return;
   const t = Date.parse(snap.at) / 1000;
-  for (const r of v.routes) {
+  // A write group's figures are its members' summed (p99: the worst member's).
+  const add = (a, b) => ({ requests: a.requests + b.requests, errors: a.errors + b.errors, p99_ms: Math.max(a.p99_ms, b.p99_ms) });
+  const zero = { requests: 0, errors: 0, p99_ms: 0 };
+  const groups = (v.groups || []).map((g) => {
+    const ms = v.routes.filter((r) => r.group === g.name);
+    return { name: g.name, backends: { legacy: { last_60s: ms.map((r) => r.backends.legacy.last_60s).reduce(add, zero) },
+      new: { last_60s: ms.map((r) => r.backends.new.last_60s).reduce(add, zero) } } };
+  });
+  for (const r of [...v.routes, ...groups]) {
     const s = series[r.name] || (series[r.name] = { t: [], lreq: [], nreq: [], lerr: [], nerr: [], lp99: [], np99: [] });
     const l = r.backends.legacy.last_60s, n = r.backends.new.last_60s;
     s.t.push(t); s.lreq.push(l.requests / 60); s.nreq.push(n.requests / 60);
@@ -144,7 +152,7 @@ function renderRoute() {
   }));
   refill($("timeline"), (p ? p.history : []).map((e) => h("li", { class: "ev-" + e.action },
     h("time", { datetime: e.at }, when(e.at)), ` ${e.action} step ${e.step + 1} at ${e.weight}% by ${e.actor}`, e.reason ? ": " + e.reason : "")));
-  const s = series[u.name] || (u.route ? null : null);
+  const s = series[u.name];
   if (!s || typeof uPlot === "undefined") return;
   const slo = p && p.slo;
   chart("chart-req", "req/s", [s.t, s.lreq, s.nreq], null);
