@@ -96,6 +96,7 @@ console-assets: ## Install the console's pinned npm packages and check the embed
 
 test: stack-up console-assets lint ## Bring the stack up, lint, run the package tests with the race detector, the history check, the demo test, then the fuzzers (3s each)
 	$(GO) test -race -count=1 -timeout 15m -skip '$(DEMO_TEST)|$(HISTORY_TEST)' ./...
+	@echo "console: browser screenshots in $(CURDIR)/.artifacts/console/"
 	$(GO) test -count=1 -timeout 5m -v -run '$(HISTORY_TEST)' ./internal/e2e
 	@$(MAKE) --no-print-directory test-mysql
 	$(GO) test -race -count=1 -timeout 10m -run '$(DEMO_TEST)' ./cmd/strangler
