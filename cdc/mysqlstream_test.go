@@ -90,7 +90,7 @@ func next(t *testing.T, txns <-chan cdc.Txn) cdc.Txn {
 // does), its number one higher than the last; without, file:offset of its
 // end across a rotation. Both resume exactly from a transaction's position.
 func TestStreamMySQLPositions(t *testing.T) {
-	for _, tc := range []struct{ version, mode string }{{"8.0.36", "ON"}, {"8.0.36", "OFF"}, {"8.4.3", "ON"}, {"5.7.44-log", "ON"}} {
+	for _, tc := range []struct{ version, mode string }{{"8.0.36", "ON"}, {"8.0.36", "OFF"}, {"8.4.3", "ON"}, {"8.4.3", "OFF"}, {"5.7.44-log", "ON"}} {
 		version, mode := tc.version, tc.mode
 		t.Run(version+"/gtid_mode="+mode, func(t *testing.T) {
 			ctx := context.Background()

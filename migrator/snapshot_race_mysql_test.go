@@ -13,17 +13,19 @@ import (
 
 // TestSnapshotRaceMySQL holds the transaction on the MySQL test source
 // (mysqlsource.Hold: binlogged, counted by SHOW BINARY LOG STATUS, not by
-// gtid_executed, not visible), with GTIDs on and off.
+// gtid_executed, not visible), with GTIDs on and off (8.4: SHOW BINARY LOG
+// STATUS).
 func TestSnapshotRaceMySQL(t *testing.T) {
-	for _, mode := range []string{"ON", "OFF"} {
-		t.Run("gtid_mode="+mode, func(t *testing.T) {
+	for _, tc := range []struct{ version, mode string }{{"8.0.36", "ON"}, {"8.0.36", "OFF"}, {"8.4.3", "OFF"}} {
+		version, mode := tc.version, tc.mode
+		t.Run(version+"/gtid_mode="+mode, func(t *testing.T) {
 			ctx := context.Background()
 			dsn := stacktest.MySQLDatabase(t)
 			cfg, err := mysql.ParseDSN(dsn)
 			if err != nil {
 				t.Fatal(err)
 			}
-			src, err := mysqlsource.Start(ctx, mysqlsource.Config{Backend: dsn, Database: cfg.DBName})
+			src, err := mysqlsource.Start(ctx, mysqlsource.Config{Backend: dsn, Database: cfg.DBName, Version: version})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -218,3 +218,16 @@ func TestExecutedCountsTheStream(t *testing.T) {
 		t.Error("a MySQL stream started from a MariaDB position")
 	}
 }
+
+// TestBinlogStatusStatement: MySQL 8.4 removed SHOW MASTER STATUS (8.2
+// added SHOW BINARY LOG STATUS).
+func TestBinlogStatusStatement(t *testing.T) {
+	for v, want := range map[string]string{
+		"5.7.44-log": "SHOW MASTER STATUS", "8.0.36": "SHOW MASTER STATUS", "8.1.0": "SHOW MASTER STATUS",
+		"8.2.0": "SHOW BINARY LOG STATUS", "8.4.3": "SHOW BINARY LOG STATUS", "9.1.0": "SHOW BINARY LOG STATUS",
+	} {
+		if got := position.BinlogStatusStatement(v); got != want {
+			t.Errorf("BinlogStatusStatement(%q) = %q, want %q", v, got, want)
+		}
+	}
+}
