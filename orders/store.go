@@ -23,6 +23,7 @@ import (
 	"github.com/anycompany/strangler/internal/orderapi"
 	"github.com/anycompany/strangler/internal/orderitem"
 	"github.com/anycompany/strangler/internal/retry"
+	"github.com/anycompany/strangler/internal/tracing"
 	"github.com/anycompany/strangler/orders/outbox"
 )
 
@@ -142,7 +143,7 @@ func (s *Store) Create(ctx context.Context, d order.Draft, idemKey string, dryRu
 		// A new order's state has no source position: 0 lets any later
 		// position-guarded copy of the same key (cdc, backfill) win.
 		item[codec.AttrPos] = &types.AttributeValueMemberN{Value: "0"}
-		rec, err := outbox.NewRecord(outbox.Change{Order: st, DetailType: events.OrderCreated}, s.seq.Next(now), s.shards, now)
+		rec, err := outbox.NewRecord(outbox.Change{Order: st, DetailType: events.OrderCreated, Traceparent: tracing.Traceparent(ctx)}, s.seq.Next(now), s.shards, now)
 		if err != nil {
 			return orderapi.Created{}, err
 		}
@@ -425,7 +426,7 @@ func (s *Store) transition(ctx context.Context, ch order.Channel, id string, to 
 		if dryRun {
 			return next.Order, true, nil
 		}
-		rec, err := outbox.NewRecord(outbox.Change{Order: next, DetailType: detailType, Previous: map[string]any{
+		rec, err := outbox.NewRecord(outbox.Change{Order: next, DetailType: detailType, Traceparent: tracing.Traceparent(ctx), Previous: map[string]any{
 			orderitem.AttrStatus:    string(prev.Status),
 			orderitem.AttrUpdatedAt: prev.UpdatedAt.String(),
 			orderitem.AttrVersion:   prev.Version,

@@ -62,6 +62,10 @@ type Detail struct {
 	// Previous holds the changed columns' values before the update (null
 	// for SQL NULL); only on updates.
 	Previous map[string]any `json:"previous,omitempty"`
+	// Traceparent is the W3C trace context of the change's request or
+	// event, when it was traced (internal/tracing); consumers continue the
+	// trace from it.
+	Traceparent string `json:"traceparent,omitempty"`
 }
 
 // ID returns the event id of the change at the encoded source position pos

@@ -116,7 +116,7 @@ func newFixture(t *testing.T, mutate func(cfg *eventbus.Config, processorURL str
 
 // setProcessor builds the processor function over api.
 func (f *fixture) setProcessor(api orders.DynamoAPI) {
-	f.processor = lambda.NewHandler(lambdafn.NewProcessor(orders.BuildProcessor(f.cfg, api, quiet())).Handle)
+	f.processor = lambda.NewHandler(lambdafn.NewProcessor(orders.BuildProcessor(f.cfg, api, quiet()), nil).Handle)
 	f.target.Store(f.processor)
 }
 

@@ -38,7 +38,7 @@ func TestLeastPrivilege(t *testing.T) {
 		t.Fatal(err)
 	}
 	api := lambda.NewHandler(fn.Handle)
-	proc := lambda.NewHandler(lambdafn.NewProcessor(orders.BuildProcessor(f.cfg, ddb, quiet())).Handle)
+	proc := lambda.NewHandler(lambdafn.NewProcessor(orders.BuildProcessor(f.cfg, ddb, quiet()), nil).Handle)
 	r := lambdafn.BuildRelay(f.rcfg, lambdafn.RelayAPIs{DynamoDB: ddb, EventBridge: eb}, nil, quiet())
 	pub := lambda.NewHandler(lambdafn.NewOutbox(r, f.rcfg.Shards, quiet()).Handle)
 

@@ -19,6 +19,7 @@ package lambdafn
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -28,6 +29,10 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/anycompany/strangler/internal/awsconf"
 	"github.com/anycompany/strangler/internal/awsiam"
@@ -35,6 +40,7 @@ import (
 	"github.com/anycompany/strangler/internal/config"
 	busevents "github.com/anycompany/strangler/internal/events"
 	"github.com/anycompany/strangler/internal/retry"
+	"github.com/anycompany/strangler/internal/tracing"
 	"github.com/anycompany/strangler/orders"
 	"github.com/anycompany/strangler/orders/outbox"
 	"github.com/anycompany/strangler/orders/relay"
@@ -55,9 +61,14 @@ type Orders struct {
 }
 
 // NewOrders serves srv's routes: every route of the process, so the proxy
-// and the contract suite see the same API behind API Gateway.
-func NewOrders(srv *orders.Server) *Orders {
-	return &Orders{adapter: httpadapter.NewV2(srv.Handler())}
+// and the contract suite see the same API behind API Gateway. Each request
+// is a server span of tp continuing the caller's traceparent (tp nil: not
+// traced); the events it causes carry the span's traceparent.
+func NewOrders(srv *orders.Server, tp trace.TracerProvider) *Orders {
+	if tp == nil {
+		tp = noop.NewTracerProvider()
+	}
+	return &Orders{adapter: httpadapter.NewV2(tracing.Handler(tp, "strangler/orders", srv.Handler()))}
 }
 
 // Handle answers one API Gateway request.
@@ -68,11 +79,18 @@ func (o *Orders) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest)
 // Processor is the order processor as the Lambda target of its EventBridge
 // rule. The zero value is not usable; make one with NewProcessor.
 type Processor struct {
-	p *orders.Processor
+	p  *orders.Processor
+	tp trace.TracerProvider
 }
 
-// NewProcessor wraps p.
-func NewProcessor(p *orders.Processor) *Processor { return &Processor{p: p} }
+// NewProcessor wraps p; each event is a consumer span of tp continuing the
+// traceparent in the event's detail (tp nil: not traced).
+func NewProcessor(p *orders.Processor, tp trace.TracerProvider) *Processor {
+	if tp == nil {
+		tp = noop.NewTracerProvider()
+	}
+	return &Processor{p: p, tp: tp}
+}
 
 // Handle processes one event. An error fails the invocation: EventBridge
 // invokes asynchronously, so Lambda retries it (the function's
@@ -81,7 +99,18 @@ func NewProcessor(p *orders.Processor) *Processor { return &Processor{p: p} }
 // an event that can never be processed too: the queue keeps it for an
 // operator.
 func (h *Processor) Handle(ctx context.Context, ev events.EventBridgeEvent) (orders.Outcome, error) {
-	return h.p.Process(awsiam.WithPart(ctx, PartProcessor), orders.Delivery{ID: ev.ID, DetailType: ev.DetailType, Source: ev.Source, Detail: ev.Detail})
+	var d struct {
+		Traceparent string `json:"traceparent"`
+	}
+	_ = json.Unmarshal(ev.Detail, &d) // Process says what is wrong with a detail
+	ctx, span := tracing.Consume(ctx, h.tp, "process "+ev.DetailType, d.Traceparent)
+	defer span.End()
+	out, err := h.p.Process(awsiam.WithPart(ctx, PartProcessor), orders.Delivery{ID: ev.ID, DetailType: ev.DetailType, Source: ev.Source, Detail: ev.Detail})
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.SetAttributes(attribute.String("strangler.result", out.Result), attribute.String("strangler.order_id", out.OrderID))
+	return out, err
 }
 
 // Passer makes one relay pass over an outbox shard; *relay.Relay is one.
@@ -251,7 +280,19 @@ func StartOrders(ctx context.Context, cfg orders.Config, api orders.API, log *sl
 	if err := orders.CheckTables(awsiam.WithPart(ctx, PartOrders), api, cfg); err != nil {
 		return nil, fmt.Errorf("not starting: %w", err)
 	}
-	return NewOrders(orders.Build(cfg, api, log)), nil
+	return NewOrders(orders.Build(cfg, api, log), tracerFromEnv(PartOrders)), nil
+}
+
+// tracerFromEnv is the tracer provider tracing.EnvExporter asks for; an
+// unusable value is logged and tracing stays off (it must not stop the
+// function).
+func tracerFromEnv(part string) trace.TracerProvider {
+	tp, _, err := tracing.Provider(os.Getenv(tracing.EnvExporter), part, os.Stdout)
+	if err != nil {
+		slog.Default().Warn("tracing off", "err", err)
+		return nil
+	}
+	return tp
 }
 
 // ProcessorFromEnv builds the processor function of a Lambda's environment.
@@ -264,7 +305,7 @@ func ProcessorFromEnv(ctx context.Context, log *slog.Logger) (*Processor, error)
 	if err != nil {
 		return nil, err
 	}
-	return NewProcessor(orders.BuildProcessor(cfg, api, log)), nil
+	return NewProcessor(orders.BuildProcessor(cfg, api, log), tracerFromEnv(PartProcessor)), nil
 }
 
 // OutboxFromEnv builds the outbox publisher function of a Lambda's

@@ -69,7 +69,7 @@ const orderBody = `{"customer_id":"%s","currency":"USD","items":[{"sku":"CLN-100
 // a list by query string finds it, a missing key answers 401 problem+json.
 func TestOrdersFunction(t *testing.T) {
 	f := newFixture(t, nil)
-	fn := lambda.NewHandler(lambdafn.NewOrders(orders.Build(f.cfg, f.ddb, quiet())).Handle)
+	fn := lambda.NewHandler(lambdafn.NewOrders(orders.Build(f.cfg, f.ddb, quiet()), nil).Handle)
 
 	var resp events.APIGatewayV2HTTPResponse
 	if err := invoke(t, fn, apiEvent("POST", "/v1/orders", "", retailKey, fmt.Sprintf(orderBody, "cust-l1")), &resp); err != nil {
@@ -288,7 +288,7 @@ func TestContractThroughLambdas(t *testing.T) {
 	// OrderStatusChanged records are published like any other).
 	st := newStream(t, f.ddb, f.cfg.ServiceTable, f.outbox)
 	f.setProcessor(st)
-	fn := lambda.NewHandler(lambdafn.NewOrders(orders.Build(f.cfg, st, quiet())).Handle)
+	fn := lambda.NewHandler(lambdafn.NewOrders(orders.Build(f.cfg, st, quiet()), nil).Handle)
 	gw := httptest.NewServer(apigw.New(fn, 10<<20))
 	t.Cleanup(gw.Close)
 	contracttest.Run(t, contracttest.Target{BaseURL: gw.URL, RetailKey: retailKey, WholesaleKey: wholesaleKey, SettleTimeout: 20 * time.Second})

@@ -138,6 +138,9 @@ type Change struct {
 	// Previous holds, on updates, the changed columns' values before the
 	// change (keyed by column name, as the event image); nil otherwise.
 	Previous map[string]any
+	// Traceparent is the trace context of the request or event that made
+	// the change ("" when not traced); the event carries it.
+	Traceparent string
 }
 
 // NewRecord builds the outbox record of c at seq, in shard of shards. The
@@ -152,6 +155,7 @@ func NewRecord(c Change, seq string, shards int, now time.Time) (Record, error) 
 		OccurredAt:     events.FormatTime(now),
 		SourcePosition: strings.TrimLeft(seq, "0"),
 		Order:          orderitem.Image(c.Order),
+		Traceparent:    c.Traceparent,
 	}
 	if c.Previous != nil {
 		d.Previous = c.Previous
