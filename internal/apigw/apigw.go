@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -26,8 +27,12 @@ import (
 )
 
 // Gateway is an http.Handler in front of one function. The zero value is
-// not usable; make one with New. It is safe for concurrent use.
+// not usable; make one with New. It is safe for concurrent use: it invokes
+// the function one request at a time, as one Lambda execution environment
+// does (aws-lambda-go's handler reuses its answer buffer between
+// invocations, so two at once would race).
 type Gateway struct {
+	mu      sync.Mutex // one invocation at a time; guards fn's buffer
 	fn      lambda.Handler
 	maxBody int64
 	seq     atomic.Int64
@@ -68,11 +73,13 @@ func (g *Gateway) Invoke(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 	if err != nil {
 		return resp, fmt.Errorf("encoding the API Gateway event: %w", err)
 	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	out, err := g.fn.Invoke(ctx, payload)
 	if err != nil {
 		return resp, fmt.Errorf("the function failed: %w", err)
 	}
-	if err := json.Unmarshal(out, &resp); err != nil {
+	if err := json.Unmarshal(out, &resp); err != nil { // before the next invocation reuses out
 		return resp, fmt.Errorf("the function's answer is not an API Gateway v2 response: %w", err)
 	}
 	return resp, nil
