@@ -30,10 +30,12 @@ type API interface {
 
 var _ API = (*eventbridge.Client)(nil)
 
-// DeadLetter is an entry EventBridge can never accept, with the reason.
+// DeadLetter is an entry EventBridge can never accept, with the reason,
+// and the Source and Bus it was published with (to publish it again).
 type DeadLetter struct {
-	Entry  Entry
-	Reason string
+	Entry       Entry
+	Reason      string
+	Source, Bus string
 }
 
 // DeadLetterSink stores dead letters. Add must be durable when it returns
@@ -296,7 +298,7 @@ func (p *Publisher) deadLetter(ctx context.Context, e Entry, reason string) erro
 	if p.dead == nil {
 		return fmt.Errorf("event %s can never be published (%s) and no dead-letter store is configured", e.EventID, reason)
 	}
-	if err := p.dead.Add(ctx, DeadLetter{Entry: e, Reason: reason}); err != nil {
+	if err := p.dead.Add(ctx, DeadLetter{Entry: e, Reason: reason, Source: p.source, Bus: p.bus}); err != nil {
 		return fmt.Errorf("dead-lettering event %s: %w", e.EventID, err)
 	}
 	p.log.Warn("event dead-lettered", "event_id", e.EventID, "detail_type", e.DetailType, "reason", reason)
