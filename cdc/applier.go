@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/anycompany/strangler/internal/codec"
+	"github.com/anycompany/strangler/internal/deadletter"
 	"github.com/anycompany/strangler/internal/events"
 	"github.com/anycompany/strangler/internal/guard"
 )
@@ -27,10 +28,10 @@ type EventPublisher interface {
 	Publish(ctx context.Context, entries []events.Entry) (events.Result, error)
 }
 
-// DeadLetterStore records a change or item that cannot be written, with
-// the reason (invariant 6: never dropped silently).
+// DeadLetterStore records a change whose item cannot be written, with its
+// row image and the reason (invariant 6: never dropped silently).
 type DeadLetterStore interface {
-	AddChange(ctx context.Context, key, pos, reason string) error
+	AddItem(ctx context.Context, r deadletter.Record) error
 }
 
 var (
@@ -65,10 +66,13 @@ type Applier struct {
 	writer    ItemWriter
 	publisher EventPublisher
 	dead      DeadLetterStore
-	rules     []Rule
-	ttl       time.Duration
-	now       func() time.Time
-	log       *slog.Logger
+	// source and bus are the events' (kept in a withheld event's dead
+	// letter, to publish it again).
+	source, bus string
+	rules       []Rule
+	ttl         time.Duration
+	now         func() time.Time
+	log         *slog.Logger
 }
 
 // NewApplier returns an applier.
@@ -76,7 +80,15 @@ func NewApplier(w ItemWriter, p EventPublisher, dead DeadLetterStore, rules []Ru
 	if now == nil {
 		now = time.Now
 	}
-	return &Applier{writer: w, publisher: p, dead: dead, rules: rules, ttl: tombstoneTTL, now: now, log: log}
+	return &Applier{writer: w, publisher: p, dead: dead, source: events.DefaultSource, rules: rules, ttl: tombstoneTTL, now: now, log: log}
+}
+
+// WithEvents names the Source and bus the events are published with, kept
+// in the dead letter of a withheld event (to publish it again); without it
+// they are events.DefaultSource and the default bus. It returns a.
+func (a *Applier) WithEvents(source, bus string) *Applier {
+	a.source, a.bus = source, bus
+	return a
 }
 
 // Apply writes and publishes txns: Prepare, then Send.
@@ -93,18 +105,25 @@ func (a *Applier) Apply(ctx context.Context, txns []Txn) (ApplyResult, error) {
 // they sent once it was acknowledged, so a batch in flight holds only what
 // may still be sent.
 type Batch struct {
-	Txns    []Txn
-	items   []guard.Item
+	Txns  []Txn
+	items []guard.Item
+	// maps holds each item's mapping, to dead-letter its row image should
+	// DynamoDB refuse it.
+	maps    []*codec.Mapping
 	entries []events.Entry
 	res     ApplyResult
 }
 
 // Prepare encodes txns: one item per key (its newest image; the position
-// guard makes older images moot) and one event per change. A change whose
-// image DynamoDB cannot hold is dead-lettered; an older image of its key in
-// the batch is then written instead. Images superseded by a newer one of
-// their key are neither encoded nor checked. Prepare writes nothing but
-// dead letters, so batches may be prepared ahead of the one being sent.
+// guard makes older images moot) and one event per change. A key whose
+// newest image DynamoDB cannot hold (the codec refuses a value, or the item
+// is over 400 KB) goes to the dead letters whole: every change of it in the
+// batch, with its row image; none of it is written (an older image would
+// stand for a newer state), and the failed change's event is withheld in
+// its dead letter, so no event announces what the table does not hold.
+// Images superseded by a newer one of their key are neither encoded nor
+// checked. Prepare writes nothing but dead letters, so batches may be
+// prepared ahead of the one being sent.
 func (a *Applier) Prepare(ctx context.Context, txns []Txn) (*Batch, error) {
 	b := &Batch{Txns: txns}
 	b.res.Txns = len(txns)
@@ -131,40 +150,117 @@ func (a *Applier) Prepare(ctx context.Context, txns []Txn) (*Batch, error) {
 		defer close(built)
 		b.entries, evErr = a.events(txns, b.res.Changes)
 	}()
+	dead, err := a.prepareItems(b, txns)
+	<-built
+	if err != nil {
+		return b, err
+	}
+	if evErr != nil {
+		return b, evErr
+	}
+	return b, a.deadLetter(ctx, b, dead)
+}
+
+// deadChange is a change of a key that goes to the dead letters whole;
+// failed marks the change that failed (its event is withheld).
+type deadChange struct {
+	c      Change
+	reason string
+	failed bool
+}
+
+// prepareItems fills b's items, newest image per key first found from the
+// end, and returns the changes of keys whose newest image failed.
+func (a *Applier) prepareItems(b *Batch, txns []Txn) ([]deadChange, error) {
 	done := make(map[string]bool, b.res.Changes)
+	var (
+		dead     []deadChange
+		deadKeys map[string]string
+	)
 	for ti := len(txns) - 1; ti >= 0; ti-- {
 		t := txns[ti]
 		for ci := len(t.Changes) - 1; ci >= 0; ci-- {
 			c := t.Changes[ci]
+			if reason, ok := deadKeys[c.Key]; ok {
+				dead = append(dead, deadChange{c: c, reason: "an older change of a key whose newest change in the batch failed: " + reason})
+				continue
+			}
 			if done[c.Key] {
 				b.res.Coalesced++
 				continue
 			}
-			pos := c.Pos.Number()
-			it, err := a.item(c, pos)
+			it, err := a.item(c, c.Pos.Number())
 			if err != nil {
-				var ve *codec.ValueError
-				if !errors.As(err, &ve) {
-					<-built
-					return b, err
+				var (
+					ve *codec.ValueError
+					tl tooLargeError
+				)
+				if !errors.As(err, &ve) && !errors.As(err, &tl) {
+					return nil, err
 				}
-				if err := a.dead.AddChange(ctx, c.Key, pos, err.Error()); err != nil {
-					<-built
-					return b, err
+				if deadKeys == nil {
+					deadKeys = map[string]string{}
 				}
-				b.res.Dead++
+				deadKeys[c.Key] = err.Error()
+				dead = append(dead, deadChange{c: c, reason: err.Error(), failed: true})
 				continue
 			}
 			done[c.Key] = true
 			b.items = append(b.items, it)
+			b.maps = append(b.maps, c.Mapping)
 		}
 	}
-	slices.Reverse(b.items) // the order of first appearance, for readers of logs and tests
-	<-built
-	if evErr != nil {
-		return b, evErr
+	// The order of first appearance, for readers of logs and tests.
+	slices.Reverse(b.items)
+	slices.Reverse(b.maps)
+	slices.Reverse(dead)
+	return dead, nil
+}
+
+// deadLetter records dead's changes, each with its row image, and moves
+// the failed changes' events from b into their dead letters.
+func (a *Applier) deadLetter(ctx context.Context, b *Batch, dead []deadChange) error {
+	if len(dead) == 0 {
+		return nil
 	}
-	return b, nil
+	withheld := map[string]*deadletter.EventPayload{}
+	for _, d := range dead {
+		if d.failed {
+			withheld[events.ID(d.c.Pos.Number(), d.c.Mapping.Table, d.c.Key)] = nil
+		}
+	}
+	kept := b.entries[:0]
+	for _, e := range b.entries {
+		if _, ok := withheld[e.EventID]; ok {
+			withheld[e.EventID] = deadletter.NewEvent(a.source, a.bus, e.DetailType, e.EventID, e.Key, e.Detail)
+			continue
+		}
+		kept = append(kept, e)
+	}
+	clear(b.entries[len(kept):])
+	b.entries = kept
+	for _, d := range dead {
+		c, pos := d.c, d.c.Pos.Number()
+		img, deleted := c.After, c.Kind == Delete
+		if deleted {
+			img = c.Before
+		}
+		text, err := c.Mapping.RowText(img)
+		if err != nil {
+			return fmt.Errorf("dead-lettering key %s at %s: %w", c.Key, pos, err)
+		}
+		r := deadletter.Record{ID: deadletter.ItemID(c.Key, pos), Kind: deadletter.Item, Key: c.Key, Position: pos, Reason: d.reason,
+			Payload: deadletter.Payload{Row: deadletter.NewRow(c.Mapping.Table, text)}}
+		r.Payload.Row.Deleted = deleted
+		if d.failed {
+			r.Payload.Event = withheld[events.ID(pos, c.Mapping.Table, c.Key)]
+		}
+		if err := a.dead.AddItem(ctx, r); err != nil {
+			return err
+		}
+		b.res.Dead++
+	}
+	return nil
 }
 
 // Send writes b's items and publishes its events, both sinks at once, and
@@ -200,7 +296,7 @@ func (a *Applier) SendItems(ctx context.Context, b *Batch) (ApplyResult, error) 
 	r, err := a.writer.Write(ctx, b.items)
 	res.Written, res.Skipped, res.WriteCall = r.Written, r.Skipped, r.Calls
 	for _, d := range r.Dead {
-		if err := a.dead.AddChange(ctx, d.Key, "", d.Reason); err != nil {
+		if err := a.deadItem(ctx, b, d); err != nil {
 			return res, err
 		}
 		res.Dead++
@@ -208,8 +304,31 @@ func (a *Applier) SendItems(ctx context.Context, b *Batch) (ApplyResult, error) 
 	if err != nil {
 		return res, fmt.Errorf("writing %d items to DynamoDB: %w", len(b.items), err)
 	}
-	b.items = nil
+	b.items, b.maps = nil, nil
 	return res, nil
+}
+
+// deadItem records an item DynamoDB refused, with its row image (decoded
+// back from the item). Its event was sent beside it and is not withheld.
+func (a *Applier) deadItem(ctx context.Context, b *Batch, d guard.DeadLetter) error {
+	i := slices.IndexFunc(b.items, func(it guard.Item) bool { return it.Key == d.Key })
+	if i < 0 {
+		return fmt.Errorf("internal: DynamoDB refused item %s, which the batch does not hold", d.Key)
+	}
+	it, m := b.items[i], b.maps[i]
+	r := deadletter.Record{ID: deadletter.ItemID(it.Key, it.Pos), Kind: deadletter.Item, Key: it.Key, Position: it.Pos, Reason: d.Reason}
+	row, err := m.RowFromItem(it.Item)
+	if err == nil {
+		var text map[string][]byte
+		if text, err = m.RowText(row); err == nil {
+			r.Payload.Row = deadletter.NewRow(m.Table, text)
+			_, r.Payload.Row.Deleted = it.Item[codec.AttrDeleted]
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("dead-lettering item %s: %w", it.Key, err)
+	}
+	return a.dead.AddItem(ctx, r)
 }
 
 // SendEvents publishes b's events. A key's events stay in order only if
@@ -246,7 +365,21 @@ func (a *Applier) item(c Change, pos string) (guard.Item, error) {
 	if err != nil {
 		return guard.Item{}, err
 	}
-	return guard.NewItem(c.Key, it, pos), nil
+	size := codec.ItemSize(it)
+	if size > codec.MaxItemBytes-maxToolkitBytes {
+		return guard.Item{}, tooLargeError(size)
+	}
+	return guard.NewSizedItem(c.Key, it, pos, size), nil
+}
+
+// maxToolkitBytes bounds what the toolkit adds to an item (src_pos).
+const maxToolkitBytes = 64
+
+// tooLargeError is a row whose item DynamoDB cannot hold, of this size.
+type tooLargeError int
+
+func (e tooLargeError) Error() string {
+	return fmt.Sprintf("the row's item of about %d bytes exceeds DynamoDB's 400 KB item limit", int(e))
 }
 
 // events builds the events of txns, in order.

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anycompany/strangler/internal/control"
+	"github.com/anycompany/strangler/internal/deadletter"
 	"github.com/anycompany/strangler/internal/events"
 	"github.com/anycompany/strangler/internal/position"
 )
@@ -212,13 +213,17 @@ type Checkpoint struct {
 // CheckpointStore stores the checkpoint item (pk cdc#<name>, sk checkpoint),
 // fenced by the lease: a save succeeds only while the lease is this
 // owner's, so a process that lost its lease cannot move the checkpoint.
-// It also stores dead letters (sk dead#…). It is safe for concurrent use.
+// It also records the cdc's dead letters (internal/deadletter, source cdc).
+// It is safe for concurrent use.
 type CheckpointStore struct {
 	lease *Lease
+	dead  *deadletter.Sink
 }
 
 // NewCheckpointStore returns the checkpoint store fenced by lease.
-func NewCheckpointStore(lease *Lease) *CheckpointStore { return &CheckpointStore{lease: lease} }
+func NewCheckpointStore(lease *Lease) *CheckpointStore {
+	return &CheckpointStore{lease: lease, dead: deadletter.NewSink(lease.api, lease.table, deadletter.CDC, lease.now)}
+}
 
 // Load reads the checkpoint; ok is false when there is none.
 func (c *CheckpointStore) Load(ctx context.Context) (Checkpoint, bool, error) {
@@ -277,33 +282,18 @@ func (c *CheckpointStore) Save(ctx context.Context, cp Checkpoint) error {
 	return nil
 }
 
-// AddChange records a change or item that could not be written.
-func (c *CheckpointStore) AddChange(ctx context.Context, key, pos, reason string) error {
-	return c.putDead(ctx, "dead#item#"+key+"#"+pos, map[string]types.AttributeValue{"key": control.S(key), "position": control.S(pos), "reason": control.S(reason)})
+// AddItem records a change whose item could not be written, with its row
+// image (DeadLetterStore).
+func (c *CheckpointStore) AddItem(ctx context.Context, r deadletter.Record) error {
+	return c.dead.Add(ctx, r)
 }
 
-// Add records an event that can never be published (events.DeadLetterSink).
+// Add records an event that can never be published, whole
+// (events.DeadLetterSink).
 func (c *CheckpointStore) Add(ctx context.Context, dl events.DeadLetter) error {
-	detail := string(dl.Entry.Detail)
-	if len(detail) > 300<<10 {
-		detail = detail[:300<<10] // the item limit is 400 KB; the id and reason identify it
-	}
-	return c.putDead(ctx, "dead#event#"+dl.Entry.EventID, map[string]types.AttributeValue{
-		"key": control.S(dl.Entry.Key), "event_id": control.S(dl.Entry.EventID), "detail_type": control.S(dl.Entry.DetailType),
-		"detail": control.S(detail), "reason": control.S(dl.Reason),
-	})
-}
-
-func (c *CheckpointStore) putDead(ctx context.Context, sk string, attrs map[string]types.AttributeValue) error {
-	item := c.lease.key(sk)
-	for k, v := range attrs {
-		item[k] = v
-	}
-	item["at_ms"] = control.N(c.lease.now().UnixMilli())
-	if _, err := c.lease.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(c.lease.table), Item: item}); err != nil {
-		return fmt.Errorf("recording dead letter %s: %w", sk, err)
-	}
-	return nil
+	e := dl.Entry
+	return c.dead.Add(ctx, deadletter.Record{ID: e.EventID, Kind: deadletter.Event, Key: e.Key, Reason: dl.Reason,
+		Payload: deadletter.Payload{Event: deadletter.NewEvent(dl.Source, dl.Bus, e.DetailType, e.EventID, e.Key, e.Detail)}})
 }
 
 var (

@@ -22,6 +22,7 @@ import (
 	"github.com/anycompany/strangler/internal/clock"
 	"github.com/anycompany/strangler/internal/codec"
 	"github.com/anycompany/strangler/internal/control"
+	"github.com/anycompany/strangler/internal/deadletter"
 	"github.com/anycompany/strangler/internal/events"
 	"github.com/anycompany/strangler/internal/guard"
 	"github.com/anycompany/strangler/internal/httpserver"
@@ -209,6 +210,7 @@ func Run(ctx context.Context, cfg Config, opts Options, env Env) error {
 	if err != nil {
 		return err
 	}
+	reg.MustRegister(deadletter.NewCollector(deadletter.NewStore(ddb, cfg.ControlTable, env.Now), deadletter.CDC))
 	if serve && cfg.MetricsListen != "" {
 		// /metrics and /status (the proxy's write gate reads it).
 		h := statusHandler(cfg, db, ddb, reg, leading.Load, env.Now, log)
@@ -362,7 +364,7 @@ func (l *leader) newTerm(ctx context.Context, wg *sync.WaitGroup) (*term, error)
 		Source: cfg.Events.Source, Bus: cfg.Events.Bus, Concurrency: cfg.Events.Concurrency,
 		Retry: retry.Policy{MaxAttempts: cfg.Events.MaxAttempts}, DeadLetters: l.ckp, Logger: log.With("component", "publisher"),
 	})
-	applier := NewApplier(writer, publisher, l.ckp, cfg.Events.Rules, cfg.TombstoneTTL, l.env.Now, log)
+	applier := NewApplier(writer, publisher, l.ckp, cfg.Events.Rules, cfg.TombstoneTTL, l.env.Now, log).WithEvents(cfg.Events.Source, cfg.Events.Bus)
 	sweeper := NewSweeper(newFencedDynamoDB(l.ddb, l.lease.Wait), l.ddb, cfg.Table, cfg.ControlTable, l.lease.pk,
 		log.With("component", "sweeper"), func(n int) { met.swept.Add(float64(n)) })
 	sweep := func(sw Sweep) {
