@@ -28,7 +28,7 @@ type DeadLettersError struct {
 }
 
 func (e *DeadLettersError) Error() string {
-	return fmt.Sprintf("%d rows could not be written to DynamoDB; they are recorded with their reasons in the control table under pk \"backfill#%s\", sk \"dead#<key>\": fix them and rerun (finished chunks are not redone)", e.N, e.Job)
+	return fmt.Sprintf("backfill %s: %d rows could not be written to DynamoDB; they are dead letters with their row images and reasons: see strangler deadletters list --source backfill, clear the fault, then strangler deadletters replay --source backfill <id> (finished chunks are not redone)", e.Job, e.N)
 }
 
 // Summary is what a backfill run did.
@@ -262,9 +262,12 @@ func (b *Backfiller) chunk(ctx context.Context, c Chunk) error {
 	if err != nil {
 		return causeOr(ctx, err)
 	}
-	dead := append(cp.dead, cp.res.Dead...)
+	dead := cp.dead
+	for _, d := range cp.res.Dead {
+		dead = append(dead, b.deadItem(d))
+	}
 	for _, d := range dead {
-		if err := b.jobs.DeadLetter(ctx, d.Key, d.Reason); err != nil {
+		if err := b.jobs.DeadLetter(ctx, b.mapping.Table, d.Key, cp.pos.Number(), d.Reason, d.Row); err != nil {
 			return causeOr(ctx, err)
 		}
 		b.log.Warn("row dead-lettered", "key", d.Key, "reason", d.Reason)
@@ -288,10 +291,24 @@ func (b *Backfiller) chunk(ctx context.Context, c Chunk) error {
 	return nil
 }
 
+// deadItem is an item DynamoDB refused as a bad row: its image decoded
+// back from the item.
+func (b *Backfiller) deadItem(d guard.DeadLetter) BadRow {
+	bad := BadRow{Key: d.Key, Reason: d.Reason}
+	row, err := b.mapping.RowFromItem(d.Item)
+	if err == nil {
+		bad.Row, err = b.mapping.RowText(row)
+	}
+	if err != nil {
+		bad.Reason += " (its row image could not be kept: " + err.Error() + ")"
+	}
+	return bad
+}
+
 // copied is what copyRows did with one chunk.
 type copied struct {
 	res  guard.Result
-	dead []guard.DeadLetter
+	dead []BadRow
 	pos  position.Position
 	// rows read, bad ones (the codec refused them) and owned ones (a ref's).
 	rows, bad, owned int
@@ -333,7 +350,11 @@ func (b *Backfiller) copyRows(ctx context.Context, c Chunk) (copied, error) {
 		key := b.mapping.KeyString(row)
 		item, err := b.mapping.Item(row)
 		if err != nil {
-			cp.dead = append(cp.dead, guard.DeadLetter{Key: key, Reason: err.Error()})
+			text, terr := b.mapping.RowText(row)
+			if terr != nil {
+				return terr
+			}
+			cp.dead = append(cp.dead, BadRow{Key: key, Reason: err.Error(), Row: text})
 			return nil
 		}
 		return stream.Add(stamp.SizedItem(key, item, codec.ItemSize(item)))
@@ -341,7 +362,7 @@ func (b *Backfiller) copyRows(ctx context.Context, c Chunk) (copied, error) {
 		// A row the codec refuses (a ref row among them) is dead-lettered.
 		cp.rows++
 		cp.bad++
-		cp.dead = append(cp.dead, guard.DeadLetter(bad))
+		cp.dead = append(cp.dead, bad)
 	})
 	res, err := stream.Close()
 	cp.res = res

@@ -28,6 +28,7 @@ import (
 	"github.com/anycompany/strangler/internal/config"
 	"github.com/anycompany/strangler/internal/control"
 	"github.com/anycompany/strangler/internal/ddbtable"
+	"github.com/anycompany/strangler/internal/deadletter"
 	"github.com/anycompany/strangler/internal/guard"
 	"github.com/anycompany/strangler/internal/order"
 	"github.com/anycompany/strangler/internal/orderitem"
@@ -375,16 +376,39 @@ func TestBadRowsGoToDeadLetters(t *testing.T) {
 	if !errors.As(err, &de) || de.N != 2 || sum.RowsWritten != 100 {
 		t.Fatalf("backfill: %+v, %v; want 100 written and 2 dead letters", sum, err)
 	}
-	out, err := f.client.Query(context.Background(), &dynamodb.QueryInput{TableName: aws.String(f.cfg.ControlTable),
-		KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :d)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: "backfill#" + f.cfg.JobName()}, ":d": &types.AttributeValueMemberS{Value: "dead#"}}})
-	if err != nil || len(out.Items) != 2 {
-		t.Fatalf("dead letters in the control table: %d (err %v), want 2", len(out.Items), err)
+	store := deadletter.NewStore(f.client, f.cfg.ControlTable, nil)
+	list, err := store.List(context.Background(), deadletter.Backfill)
+	if err != nil || len(list) != 2 {
+		t.Fatalf("backfill dead letters: %d (err %v), want 2", len(list), err)
 	}
-	for _, it := range out.Items {
-		reason := it["reason"].(*types.AttributeValueMemberS).Value
-		if !strings.Contains(reason, "400 KB") && !strings.Contains(reason, "zero date") {
-			t.Errorf("dead letter reason %q names neither the size nor the zero date", reason)
+	for _, l := range list {
+		r, err := store.Get(context.Background(), deadletter.Backfill, l.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols := r.Payload.Row.Columns
+		switch {
+		case strings.Contains(r.Reason, "400 KB"):
+			// Too large for an item, and kept whole all the same.
+			var want, got any
+			if err := json.Unmarshal([]byte(huge), &want); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(cols["items"], &got); err != nil {
+				t.Fatalf("the large row's items: %v", err)
+			}
+			if !cmp.Equal(want, got) || string(cols["customer_id"]) != "big" {
+				t.Errorf("the large row's image is not the row's: items of %d bytes, want %d", len(cols["items"]), len(huge))
+			}
+		case strings.Contains(r.Reason, "zero date"):
+			if string(cols["created_at"]) != "0000-00-00 00:00:00.000000" && string(cols["created_at"]) != "0000-00-00 00:00:00" {
+				t.Errorf("the zero-date row's image has created_at %q", cols["created_at"])
+			}
+		default:
+			t.Errorf("dead letter reason %q names neither the size nor the zero date", r.Reason)
+		}
+		if r.Position == "" || r.Key == "" || r.Payload.Row.Table != "orders" {
+			t.Errorf("dead letter %s lacks its position, key or table: %+v", r.ID, r)
 		}
 	}
 }

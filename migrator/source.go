@@ -202,10 +202,12 @@ type Snapshot struct {
 	Bad []BadRow
 }
 
-// BadRow is a row the codec refuses.
+// BadRow is a row the codec refuses, with its text by column name (as
+// codec.Mapping.RowText gives it; NULL is nil).
 type BadRow struct {
-	Key    string `json:"key"`
-	Reason string `json:"reason"`
+	Key    string            `json:"key"`
+	Reason string            `json:"reason"`
+	Row    map[string][]byte `json:"-"`
 }
 
 // ReadChunk reads keys in (lo, hi] (lo or hi unset: unbounded) in its own
@@ -277,7 +279,7 @@ func (in *Inspector) ScanChunk(ctx context.Context, lo, hi Bound, start func(pos
 		}
 		r, err := in.m.RowFromText(vals) // it copies what it keeps
 		if err != nil {
-			bad(BadRow{Key: string(vals[0]), Reason: err.Error()})
+			bad(BadRow{Key: string(vals[0]), Reason: err.Error(), Row: named(in.m, vals)})
 			continue
 		}
 		if err := row(r); err != nil {
@@ -288,4 +290,16 @@ func (in *Inspector) ScanChunk(ctx context.Context, lo, hi Bound, start func(pos
 		return fmt.Errorf("reading chunk: %w", err)
 	}
 	return nil
+}
+
+// named is a raw row by column name, copied (vals are reused by Scan).
+func named(m *codec.Mapping, vals [][]byte) map[string][]byte {
+	out := make(map[string][]byte, len(vals))
+	for i, v := range vals {
+		if v != nil {
+			v = append([]byte{}, v...)
+		}
+		out[m.Columns[i].Name] = v
+	}
+	return out
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/anycompany/strangler/internal/control"
+	"github.com/anycompany/strangler/internal/deadletter"
 	"github.com/anycompany/strangler/internal/position"
 	"github.com/anycompany/strangler/internal/retry"
 )
@@ -28,7 +29,9 @@ import (
 //	pk "backfill#<job>", sk "chunk#<n>":     bounds, state (pending, leased,
 //	                                         done), lease owner and expiry,
 //	                                         reads (leases taken), rows written.
-//	pk "backfill#<job>", sk "dead#<key>":    a row that could not be written.
+//
+// A row that could not be written is a dead letter (internal/deadletter,
+// source backfill) with its full row image and its chunk's position.
 //
 // A chunk is leased with a conditional update (free, or its lease expired),
 // renewed while it is worked on, and marked done only by its owner, so a
@@ -41,6 +44,7 @@ type ControlAPI interface {
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
+	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 }
 
 // Job states.
@@ -334,12 +338,10 @@ func (j *JobStore) MarkDone(ctx context.Context) error {
 	return nil
 }
 
-// DeadLetter records a row that could not be written.
-func (j *JobStore) DeadLetter(ctx context.Context, key, reason string) error {
-	item := j.key("dead#" + key)
-	item["row_key"], item["reason"], item["at"] = control.S(key), control.S(reason), control.S(j.now().UTC().Format(time.RFC3339))
-	if _, err := j.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(j.table), Item: item}); err != nil {
-		return fmt.Errorf("recording dead letter for key %s: %w", key, err)
-	}
-	return nil
+// DeadLetter records a row that could not be written, with its row image
+// (codec.Mapping.RowText) and the position of the snapshot it was read in.
+func (j *JobStore) DeadLetter(ctx context.Context, table, key, pos, reason string, row map[string][]byte) error {
+	r := deadletter.Record{ID: deadletter.ItemID(key, pos), Kind: deadletter.Item, Key: key, Position: pos, Reason: reason,
+		Payload: deadletter.Payload{Row: deadletter.NewRow(table, row)}}
+	return deadletter.NewSink(j.api, j.table, deadletter.Backfill, j.now).Add(ctx, r)
 }

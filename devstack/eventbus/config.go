@@ -23,6 +23,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/anycompany/strangler/internal/awsconf"
 	"github.com/anycompany/strangler/internal/config"
 	"github.com/anycompany/strangler/internal/httpserver"
 	"github.com/anycompany/strangler/internal/sinkauth"
@@ -63,6 +64,14 @@ type Config struct {
 	// to a target is appended to, with the rule, the target and the reason.
 	// Optional: defaults to ".stack/eventbus/dead-letters.jsonl".
 	DeadLetterPath string `mapstructure:"dead_letter_path"`
+	// DeadLetterTable, when set, is the control table the dead letters go
+	// to (internal/deadletter, source bus: strangler deadletters list
+	// --source bus), on DynamoDB; dead_letter_path then keeps only those the
+	// table could not take. Optional: defaults to "" (the file only).
+	DeadLetterTable string `mapstructure:"dead_letter_table"`
+	// DynamoDB is the endpoint of dead_letter_table. Optional: defaults to
+	// the local stack's DynamoDB Local; set url to "" for AWS.
+	DynamoDB awsconf.Endpoint `mapstructure:"dynamodb"`
 	// Seed seeds the random source of fault injection and retry jitter.
 	// Optional: defaults to 0, which picks a seed from the clock.
 	Seed uint64 `mapstructure:"seed"`
@@ -143,6 +152,7 @@ func DefaultConfig() Config {
 		Buses:           []string{DefaultBus},
 		ArchivePath:     ".stack/eventbus/archive.jsonl",
 		DeadLetterPath:  ".stack/eventbus/dead-letters.jsonl",
+		DynamoDB:        awsconf.Local("http://127.0.0.1:8000"),
 		ShutdownTimeout: 5 * time.Second,
 	}
 }
@@ -223,6 +233,10 @@ func (c *Config) Validate() error {
 	}
 	ch.Check(c.ArchivePath != "", "archive_path", c.ArchivePath, "a file path")
 	ch.Check(c.DeadLetterPath != "", "dead_letter_path", c.DeadLetterPath, "a file path")
+	if c.DeadLetterTable != "" {
+		ch.Check(len(c.DeadLetterTable) >= 3 && len(c.DeadLetterTable) <= 255, "dead_letter_table", c.DeadLetterTable, "a DynamoDB table name (the control table), or empty")
+		c.DynamoDB.Check(ch, "dynamodb")
+	}
 	ch.Check(c.ShutdownTimeout > 0, "shutdown_timeout", c.ShutdownTimeout, "a positive duration like 5s")
 	c.Faults.check(ch, "faults")
 

@@ -2,6 +2,7 @@ package eventbus
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/anycompany/strangler/internal/deadletter"
 )
 
 // appender appends whole lines to one file; each append is one write, so
@@ -142,10 +145,43 @@ type DeadLetter struct {
 	Event    json.RawMessage `json:"event"`
 }
 
-// DeadLetters appends undeliverable events to a JSONL file. The zero value
-// is not usable; make one with OpenDeadLetters. It is safe for concurrent
-// use and must not be copied.
-type DeadLetters struct{ out *appender }
+// DeadLetters appends undeliverable events to a JSONL file, or, once
+// given a table (ToTable), records them there (what the table cannot take
+// still goes to the file). The zero value is not usable; make one with
+// OpenDeadLetters. It is safe for concurrent use and must not be copied.
+type DeadLetters struct {
+	out   *appender
+	table *deadletter.Sink
+	// tableErr is called with what the table refused (the file has it).
+	tableErr func(error)
+}
+
+// ToTable records dead letters in sink from now on; onErr hears of those
+// it refused (they go to the file).
+func (d *DeadLetters) ToTable(sink *deadletter.Sink, onErr func(error)) {
+	d.table, d.tableErr = sink, onErr
+}
+
+// record is dl as a dead letter of source bus: the event as it was put on
+// the bus (source, detail type, whole detail), which strangler deadletters
+// replay puts on it again.
+func (dl DeadLetter) record() (deadletter.Record, error) {
+	var env Envelope
+	if err := json.Unmarshal(dl.Event, &env); err != nil {
+		return deadletter.Record{}, fmt.Errorf("dead letter of rule %s: the event is not an envelope: %w", dl.Rule, err)
+	}
+	var ids struct {
+		EventID string `json:"event_id"`
+	}
+	_ = json.Unmarshal(env.Detail, &ids) // an event without one keeps the envelope's id
+	if ids.EventID == "" {
+		ids.EventID = env.ID
+	}
+	ev := deadletter.NewEvent(env.Source, "", env.DetailType, ids.EventID, ids.EventID, env.Detail)
+	ev.Rule, ev.Target = dl.Rule, dl.Target
+	return deadletter.Record{ID: env.ID + "@" + dl.Rule + "/" + dl.Target, Kind: deadletter.Event, Key: ids.EventID,
+		Reason: dl.Reason + " (target " + dl.URL + ")", At: dl.At, Attempts: dl.Attempts, Payload: deadletter.Payload{Event: ev}}, nil
+}
 
 // OpenDeadLetters opens (creating it and its folder) the dead-letter file at path.
 func OpenDeadLetters(path string) (*DeadLetters, error) {
@@ -160,6 +196,18 @@ func OpenDeadLetters(path string) (*DeadLetters, error) {
 // (as the bus builds envelopes); it is written as is, so a flood of dead
 // letters (a target down under load) costs no JSON re-encoding.
 func (d *DeadLetters) Add(dl DeadLetter) error {
+	if d.table != nil {
+		r, err := dl.record()
+		if err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err = d.table.Add(ctx, r)
+			cancel()
+		}
+		if err == nil {
+			return nil
+		}
+		d.tableErr(err)
+	}
 	b := make([]byte, 0, len(dl.Event)+len(dl.Reason)+len(dl.URL)+128)
 	b = append(b, `{"at":"`...)
 	b = dl.At.UTC().AppendFormat(b, time.RFC3339Nano)

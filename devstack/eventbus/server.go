@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/anycompany/strangler/internal/clock"
+	"github.com/anycompany/strangler/internal/deadletter"
 	"github.com/anycompany/strangler/internal/problem"
 )
 
@@ -116,6 +117,17 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Server, error) {
 	if err != nil {
 		_ = archive.Close()
 		return nil, err
+	}
+	if cfg.DeadLetterTable != "" {
+		ddb, err := cfg.DynamoDB.DynamoDB(context.Background())
+		if err != nil {
+			_ = archive.Close()
+			_ = dead.Close()
+			return nil, err
+		}
+		dead.ToTable(deadletter.NewSink(ddb, cfg.DeadLetterTable, deadletter.Bus, o.now), func(err error) {
+			logger.Error("the control table refused a dead letter; it is in the dead-letter file", "file", cfg.DeadLetterPath, "err", err)
+		})
 	}
 	s := &Server{
 		cfg: cfg, logger: logger, now: o.now, newID: o.newID,

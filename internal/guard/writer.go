@@ -124,10 +124,12 @@ func Tombstone(key, pos string, expires time.Time) Item {
 	}}
 }
 
-// DeadLetter is an item DynamoDB refuses for good, with the reason.
+// DeadLetter is an item DynamoDB refuses for good, with the reason and
+// the item (to keep its image: the writer's caller may not hold it).
 type DeadLetter struct {
-	Key    string `json:"key"`
-	Reason string `json:"reason"`
+	Key    string                          `json:"key"`
+	Reason string                          `json:"reason"`
+	Item   map[string]types.AttributeValue `json:"-"`
 }
 
 // Result counts what a Write did. Written + Skipped + len(Dead) is the
@@ -225,7 +227,7 @@ func (it *Item) sized() (DeadLetter, bool) {
 		it.size = codec.ItemSize(it.Item)
 	}
 	if it.size > codec.MaxItemBytes {
-		return DeadLetter{Key: it.Key, Reason: fmt.Sprintf("item of about %d bytes exceeds DynamoDB's 400 KB limit", it.size)}, true
+		return DeadLetter{Key: it.Key, Reason: fmt.Sprintf("item of about %d bytes exceeds DynamoDB's 400 KB limit", it.size), Item: it.Item}, true
 	}
 	return DeadLetter{}, false
 }
@@ -317,7 +319,7 @@ func (w *Writer) put(ctx context.Context, it Item, guarded bool, failed int) (Re
 			res.Skipped++
 			return res, nil
 		case isValidation(err, &ve):
-			res.Dead = append(res.Dead, DeadLetter{Key: it.Key, Reason: "DynamoDB refused the item: " + ve.msg})
+			res.Dead = append(res.Dead, DeadLetter{Key: it.Key, Reason: "DynamoDB refused the item: " + ve.msg, Item: it.Item})
 			return res, nil
 		case !retry.Retryable(err):
 			return res, fmt.Errorf("writing item %s: %w", it.Key, err)
@@ -418,7 +420,7 @@ func settle(res *Result, group []Item, tce *types.TransactionCanceledException) 
 		case code == "ConditionalCheckFailed":
 			res.Skipped++
 		case code == "ValidationError":
-			res.Dead = append(res.Dead, DeadLetter{Key: group[i].Key, Reason: "DynamoDB refused the item: " + aws.ToString(reason.Message)})
+			res.Dead = append(res.Dead, DeadLetter{Key: group[i].Key, Reason: "DynamoDB refused the item: " + aws.ToString(reason.Message), Item: group[i].Item})
 		case code == "None" || code == "":
 			again = append(again, group[i])
 		case retry.RetryableReason(code):

@@ -6,6 +6,7 @@ import (
 
 	"github.com/anycompany/strangler/internal/awsconf"
 	"github.com/anycompany/strangler/internal/config"
+	"github.com/anycompany/strangler/internal/control"
 	"github.com/anycompany/strangler/internal/httpserver"
 	"github.com/anycompany/strangler/orders/outbox"
 )
@@ -29,9 +30,13 @@ type Config struct {
 	// EventBridge is the bus. Optional: defaults to the local stack's bus;
 	// set url to "" for AWS.
 	EventBridge awsconf.Endpoint `mapstructure:"eventbridge"`
-	// Table is the order service's table holding the outbox, the relay's
-	// leases and dead letters. Optional: defaults to orders_service.
+	// Table is the order service's table holding the outbox and the
+	// relay's leases. Optional: defaults to orders_service.
 	Table string `mapstructure:"table"`
+	// ControlTable holds the relay's dead letters (internal/deadletter,
+	// source relay), beside the other parts'. Optional: defaults to
+	// strangler_control.
+	ControlTable string `mapstructure:"control_table"`
 	// Shards is the outbox shard count: it must equal the order service's.
 	// Optional: defaults to 4 (as configs/orders.yaml outbox.shards).
 	Shards int `mapstructure:"shards"`
@@ -106,6 +111,7 @@ func DefaultConfig() Config {
 		DynamoDB:         awsconf.Local("http://127.0.0.1:8000"),
 		EventBridge:      awsconf.Local("http://127.0.0.1:4010"),
 		Table:            outbox.DefaultTable,
+		ControlTable:     control.DefaultTable,
 		Shards:           DefaultShards,
 		Events:           EventsConfig{Source: outbox.DefaultSource, Concurrency: 4, MaxAttempts: 20},
 		Poll:             PollConfig{PageSize: 100, MinInterval: 50 * time.Millisecond, MaxInterval: time.Second, ErrorBackoff: 5 * time.Second},
@@ -122,6 +128,7 @@ func (c *Config) Validate() error {
 	c.DynamoDB.Check(ck, "dynamodb")
 	c.EventBridge.Check(ck, "eventbridge")
 	ck.Check(len(c.Table) >= 3 && len(c.Table) <= 255, "table", c.Table, "a DynamoDB table name (3 to 255 characters)")
+	ck.Check(len(c.ControlTable) >= 3 && len(c.ControlTable) <= 255 && c.ControlTable != c.Table, "control_table", c.ControlTable, "a DynamoDB table name other than table")
 	ck.Check(c.Shards >= 1 && c.Shards <= 1024, "shards", c.Shards, "1 to 1024, the order service's outbox shard count")
 	ck.Check(c.MaxShards >= 0 && c.MaxShards <= c.Shards, "max_shards", c.MaxShards, "0 (every shard) to shards")
 	ck.Check(c.Events.Source != "" && len(c.Events.Source) <= 256, "events.source", c.Events.Source, "an EventBridge Source like com.anycompany.orders.service")

@@ -140,7 +140,8 @@ func newFixture(t *testing.T, faults eventbus.FaultConfig) *fixture {
 	f.cfg.MetricsListen = ""
 	f.cfg.Lease.TTL = 2 * time.Second
 	f.cfg.ProgressInterval = time.Second
-	f.store = relay.NewStore(f.ddb, f.table, nil, time.Now)
+	f.cfg.ControlTable = stacktest.TableName(t, f.ddb, "relay_control")
+	f.store = relay.NewStore(f.ddb, f.table, f.cfg.ControlTable, nil, time.Now)
 	return f
 }
 

@@ -28,8 +28,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
+	"github.com/anycompany/strangler/internal/codec"
+	"github.com/anycompany/strangler/internal/control"
+	"github.com/anycompany/strangler/internal/deadletter"
 	"github.com/anycompany/strangler/internal/events"
 	"github.com/anycompany/strangler/orders/outbox"
 )
@@ -85,7 +86,7 @@ func (r *Relay) Pass(ctx context.Context, shard int) (PassResult, error) {
 		return res, nil
 	}
 	for _, m := range p.Malformed {
-		if err := r.store.DeadLetter(ctx, shard, m.SK, m.Item, "malformed outbox record: "+m.Err.Error()); err != nil {
+		if err := r.store.DeadLetter(ctx, shard, m.SK, malformed(shard, m)); err != nil {
 			return res, err
 		}
 		r.log.Warn("outbox record dead-lettered", "shard", shard, "sk", m.SK, "reason", m.Err.Error())
@@ -164,7 +165,18 @@ func (d *DeadLetters) Add(ctx context.Context, dl events.DeadLetter) error {
 	if !ok {
 		return fmt.Errorf("dead letter for event %s: no outbox record is being published with that id", dl.Entry.EventID)
 	}
-	attrs := rec.Item()
-	attrs["event_id"] = &types.AttributeValueMemberS{Value: dl.Entry.EventID}
-	return d.store.DeadLetter(ctx, rec.Shard, rec.SK(), attrs, dl.Reason)
+	e := dl.Entry
+	return d.store.DeadLetter(ctx, rec.Shard, rec.SK(), deadletter.Record{ID: e.EventID, Kind: deadletter.Event, Key: e.Key, Reason: dl.Reason,
+		Payload: deadletter.Payload{Event: deadletter.NewEvent(dl.Source, dl.Bus, e.DetailType, e.EventID, e.Key, e.Detail)}})
+}
+
+// malformed is the dead letter of an outbox item that does not decode:
+// its attributes as codec.Show writes them, for a person to read.
+func malformed(shard int, m Malformed) deadletter.Record {
+	raw := make(map[string]string, len(m.Item))
+	for k, v := range m.Item {
+		raw[k] = codec.Show(v)
+	}
+	return deadletter.Record{ID: outbox.ShardKey(shard) + "/" + m.SK, Kind: deadletter.Event, Key: control.Str(m.Item, outbox.AttrOrderID),
+		Reason: "malformed outbox record: " + m.Err.Error(), Payload: deadletter.Payload{Raw: raw}}
 }

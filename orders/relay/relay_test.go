@@ -1,15 +1,15 @@
 package relay_test
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
 	"github.com/anycompany/strangler/devstack/eventbus"
 	"github.com/anycompany/strangler/internal/control"
+	"github.com/anycompany/strangler/internal/deadletter"
 	"github.com/anycompany/strangler/orders/outbox"
 )
 
@@ -49,12 +49,13 @@ func TestStackPublishesOnceInOrderAndDeletes(t *testing.T) {
 // fifth of the entries and throttles a tenth of the calls, with one record
 // the bus can never accept (a detail over 256 KiB) among them: every other
 // record arrives in order, the big one lands in the dead letters with its
-// reason and leaves the outbox.
+// reason and its whole detail (too large for an item of its own: it is
+// compressed), and leaves the outbox.
 func TestStackBusFaultsAndDeadLetter(t *testing.T) {
 	f := newFixture(t, eventbus.FaultConfig{FailRatio: 0.2, ThrottleRatio: 0.1})
 	recs := f.records("f", 30, 5)
 	now := time.Now()
-	big, err := outbox.NewRecord(change("ord_big", 1, strings.Repeat("x", 270<<10)), f.seq.Next(now), f.cfg.Shards, now)
+	big, err := outbox.NewRecord(change("ord_big", 1, strings.Repeat("x", 370<<10)), f.seq.Next(now), f.cfg.Shards, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,20 +76,25 @@ func TestStackBusFaultsAndDeadLetter(t *testing.T) {
 			t.Errorf("the oversized event was delivered")
 		}
 	}
-	dead, err := f.store.DeadLetters(context.Background())
+	dead := deadletter.NewStore(f.ddb, f.cfg.ControlTable, nil)
+	list, err := dead.List(context.Background(), deadletter.Relay)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(dead) != 1 {
-		t.Fatalf("%d dead letters, want 1: %v", len(dead), dead)
+	if len(list) != 1 {
+		t.Fatalf("%d dead letters, want 1: %v", len(list), list)
 	}
-	d := dead[0]
-	if control.Str(d, outbox.SK) != big.SK() || control.Str(d, outbox.AttrOrderID) != "ord_big" ||
-		!strings.Contains(control.Str(d, outbox.AttrReason), "256 KiB") || control.Str(d, "event_id") != big.Entry().EventID {
-		t.Errorf("dead letter: sk %q order %q reason %q event %q", control.Str(d, outbox.SK), control.Str(d, outbox.AttrOrderID), control.Str(d, outbox.AttrReason), control.Str(d, "event_id"))
+	d, err := dead.Get(context.Background(), deadletter.Relay, list[0].ID)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, ok := d[outbox.AttrDetail].(*types.AttributeValueMemberS); !ok {
-		t.Errorf("the dead letter keeps no detail")
+	ev := d.Payload.Event
+	if d.ID != big.Entry().EventID || d.Key != "ord_big" || !strings.Contains(d.Reason, "256 KiB") || ev == nil ||
+		ev.EventID != big.Entry().EventID || ev.Source != outbox.DefaultSource || ev.DetailType != big.DetailType {
+		t.Fatalf("dead letter: %+v", d)
+	}
+	if got := ev.DetailBytes(); !bytes.Equal(got, big.Detail) {
+		t.Errorf("the dead letter's detail is %d bytes, the record's %d: not kept whole", len(got), len(big.Detail))
 	}
 	st := f.bus.Server.Stats()
 	if st.InjectedFailures == 0 || st.Throttled == 0 {
@@ -115,11 +121,11 @@ func TestStackMalformedRecordIsDeadLettered(t *testing.T) {
 	waitFor(t, 20*time.Second, "the outbox to drain", func() bool { return f.backlog() == 0 })
 	waitFor(t, 10*time.Second, "every delivery", func() bool { return len(f.recv.deliveries()) >= len(recs) })
 	checkDelivered(t, recs, f.recv.deliveries())
-	dead, err := f.store.DeadLetters(context.Background())
+	dead, err := deadletter.NewStore(f.ddb, f.cfg.ControlTable, nil).List(context.Background(), deadletter.Relay)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(dead) != 1 || control.Str(dead[0], outbox.SK) != "00000000000000000001#ord_bad" || !strings.Contains(control.Str(dead[0], outbox.AttrReason), "malformed") {
-		t.Errorf("dead letters: %v", dead)
+	if len(dead) != 1 || dead[0].ID != outbox.ShardKey(recs[0].Shard)+"/00000000000000000001#ord_bad" || !strings.Contains(dead[0].Reason, "malformed") {
+		t.Errorf("dead letters: %+v", dead)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/anycompany/strangler/internal/clock"
 	"github.com/anycompany/strangler/internal/control"
 	"github.com/anycompany/strangler/internal/ddbtable"
+	"github.com/anycompany/strangler/internal/deadletter"
 	"github.com/anycompany/strangler/internal/events"
 	"github.com/anycompany/strangler/internal/httpserver"
 	"github.com/anycompany/strangler/internal/retry"
@@ -105,7 +106,11 @@ func Run(ctx context.Context, cfg Config, env Env) error {
 	if _, err := ddbtable.Ensure(ctx, ddb, outbox.Spec(cfg.Table)); err != nil {
 		return fmt.Errorf("the service table: %w", err)
 	}
-	store := NewStore(ddb, cfg.Table, env.Sleep, env.Now)
+	if _, err := ddbtable.Ensure(ctx, ddb, control.Spec(cfg.ControlTable)); err != nil {
+		return fmt.Errorf("the control table (dead letters): %w", err)
+	}
+	reg.MustRegister(deadletter.NewCollector(deadletter.NewStore(ddb, cfg.ControlTable, env.Now), deadletter.Relay))
+	store := NewStore(ddb, cfg.Table, cfg.ControlTable, env.Sleep, env.Now)
 	dead := NewDeadLetters(store)
 	pub := events.NewPublisher(eb, events.PublisherOptions{
 		Source: cfg.Events.Source, Bus: cfg.Events.Bus, Concurrency: cfg.Events.Concurrency,

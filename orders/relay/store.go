@@ -11,23 +11,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/anycompany/strangler/internal/control"
+	"github.com/anycompany/strangler/internal/deadletter"
 	"github.com/anycompany/strangler/internal/retry"
 	"github.com/anycompany/strangler/orders/outbox"
 )
-
-// DeadPK is the pk of dead letters in the service table; a dead letter's sk
-// is the sk its record had in the outbox.
-const DeadPK = "dead"
-
-// maxDeadDetail bounds the detail copied into a dead letter: a DynamoDB item
-// holds at most 400 KB; the sk, the order id and the reason identify it.
-const maxDeadDetail = 300 << 10
 
 // StoreAPI is the part of the DynamoDB client the Store uses.
 type StoreAPI interface {
 	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
 	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 }
 
 var _ StoreAPI = (*dynamodb.Client)(nil)
@@ -51,21 +45,24 @@ type Page struct {
 // Len is the items the page read.
 func (p Page) Len() int { return len(p.Records) + len(p.Malformed) }
 
-// Store reads and removes outbox records and writes dead letters in the
-// service table. It is safe for concurrent use.
+// Store reads and removes outbox records of the service table, and moves
+// those that can never be published to the dead letters of the control
+// table. It is safe for concurrent use.
 type Store struct {
 	api     StoreAPI
 	table   string
+	dead    *deadletter.Sink
 	deletes retry.Policy
 	now     func() time.Time
 }
 
-// NewStore returns the outbox of table; deletes are retried under
-// retry.DynamoDB() waiting with sleep (nil: a timer).
-func NewStore(api StoreAPI, table string, sleep func(context.Context, time.Duration) error, now func() time.Time) *Store {
+// NewStore returns the outbox of table, with its dead letters in
+// controlTable; deletes are retried under retry.DynamoDB() waiting with
+// sleep (nil: a timer).
+func NewStore(api StoreAPI, table, controlTable string, sleep func(context.Context, time.Duration) error, now func() time.Time) *Store {
 	deletes := retry.DynamoDB()
 	deletes.Sleep = sleep
-	return &Store{api: api, table: table, deletes: deletes, now: now}
+	return &Store{api: api, table: table, dead: deadletter.NewSink(api, controlTable, deadletter.Relay, now), deletes: deletes, now: now}
 }
 
 // Read returns the oldest limit items of shard: a strongly consistent
@@ -131,61 +128,15 @@ func (s *Store) Delete(ctx context.Context, recs []outbox.Record) (calls int, er
 	return calls, nil
 }
 
-// DeadLetter moves the outbox item at shard/sk to a dead letter (pk dead,
-// the same sk) with the reason, in one TransactWriteItems: it is never
-// dropped, and never published again. attrs are the item's attributes to
-// keep (the detail is cut at 300 KiB).
-func (s *Store) DeadLetter(ctx context.Context, shard int, sk string, attrs map[string]types.AttributeValue, reason string) error {
-	item := map[string]types.AttributeValue{}
-	for k, v := range attrs {
-		if k == outbox.PK || k == outbox.SK {
-			continue
-		}
-		if sv, ok := v.(*types.AttributeValueMemberS); ok && k == outbox.AttrDetail && len(sv.Value) > maxDeadDetail {
-			v = control.S(sv.Value[:maxDeadDetail])
-			item["detail_truncated"] = &types.AttributeValueMemberBOOL{Value: true}
-		}
-		item[k] = v
-	}
-	item[outbox.PK] = control.S(DeadPK)
-	item[outbox.SK] = control.S(sk)
-	item[outbox.AttrReason] = control.S(reason)
-	item["shard"] = control.N(int64(shard))
-	item["dead_at"] = control.S(s.now().UTC().Format(time.RFC3339Nano))
-	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{Put: &types.Put{TableName: aws.String(s.table), Item: item}},
-		{Delete: &types.Delete{TableName: aws.String(s.table), Key: map[string]types.AttributeValue{
-			outbox.PK: control.S(outbox.ShardKey(shard)), outbox.SK: control.S(sk),
-		}}},
-	}})
-	if err != nil {
+// DeadLetter moves the outbox item at shard/sk to the dead letters (r, its
+// id, reason and payload filled by the caller), the record's delete in the
+// same transaction: it is never dropped, and never published again.
+func (s *Store) DeadLetter(ctx context.Context, shard int, sk string, r deadletter.Record) error {
+	del := types.TransactWriteItem{Delete: &types.Delete{TableName: aws.String(s.table), Key: map[string]types.AttributeValue{
+		outbox.PK: control.S(outbox.ShardKey(shard)), outbox.SK: control.S(sk),
+	}}}
+	if err := s.dead.Move(ctx, r, &del); err != nil {
 		return fmt.Errorf("moving outbox record %s of shard %d to the dead letters: %w", sk, shard, err)
 	}
 	return nil
-}
-
-// DeadLetters lists the dead letters of the service table (for tests and
-// operators), oldest first.
-func (s *Store) DeadLetters(ctx context.Context) ([]map[string]types.AttributeValue, error) {
-	var (
-		items []map[string]types.AttributeValue
-		start map[string]types.AttributeValue
-	)
-	for {
-		out, err := s.api.Query(ctx, &dynamodb.QueryInput{
-			TableName:                 aws.String(s.table),
-			KeyConditionExpression:    aws.String("#pk = :pk"),
-			ExpressionAttributeNames:  map[string]string{"#pk": outbox.PK},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": control.S(DeadPK)},
-			ConsistentRead:            aws.Bool(true),
-			ExclusiveStartKey:         start,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("reading the dead letters of %s: %w", s.table, err)
-		}
-		items = append(items, out.Items...)
-		if start = out.LastEvaluatedKey; start == nil {
-			return items, nil
-		}
-	}
 }

@@ -71,7 +71,7 @@ func TestDeleteGivesUp(t *testing.T) {
 			}
 			var waits []time.Duration
 			sleep := func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil }
-			store := relay.NewStore(ddb, "service", sleep, time.Now)
+			store := relay.NewStore(ddb, "service", "control", sleep, time.Now)
 			var seq outbox.Sequencer
 			now := time.Now()
 			rec, err := outbox.NewRecord(change("ord_1", 1, ""), seq.Next(now), 4, now)
