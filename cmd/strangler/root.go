@@ -57,6 +57,7 @@ environment variables and flags (in rising precedence).`,
 		newOrdersCmd(a),
 		newConsoleCmd(a),
 		newAWSCmd(a),
+		newDeadLettersCmd(a),
 	)
 	return root
 }
