@@ -251,7 +251,7 @@ func BuildRelay(cfg relay.Config, apis RelayAPIs, sleep func(context.Context, ti
 	if sleep == nil {
 		sleep = clock.Sleep
 	}
-	store := relay.NewStore(apis.DynamoDB, cfg.Table, sleep, time.Now)
+	store := relay.NewStore(apis.DynamoDB, cfg.Table, cfg.ControlTable, sleep, time.Now)
 	dead := relay.NewDeadLetters(store)
 	pub := busevents.NewPublisher(apis.EventBridge, busevents.PublisherOptions{
 		Source: cfg.Events.Source, Bus: cfg.Events.Bus, Concurrency: cfg.Events.Concurrency,
