@@ -31,20 +31,18 @@ var (
 	_ Publisher  = (*events.Publisher)(nil)
 )
 
-// ErrSuperseded is an item replay the guard refused: the table holds an
-// image of the key at the same or a newer source position, so this older
-// one must not overwrite it. The dead letter is kept; drop it.
-var ErrSuperseded = errors.New("the orders table holds a newer image of this key (the position guard refused the replay)")
-
 // ErrStillFailing is a replay that failed the way the dead letter did: the
 // fault is not cleared yet. The dead letter is kept, with the new reason.
 var ErrStillFailing = errors.New("the replay failed again")
 
 // Replayer redoes dead letters: an item is written under the position
-// guard at its recorded position (so it never overwrites a newer image),
-// then the event its change withheld, if any, is published; an event is
-// published again with its own id (consumers drop a duplicate). What was
-// redone is removed with an audit line. It is safe for concurrent use.
+// guard at its recorded position, so it never overwrites a newer image (the
+// guard refuses it: the item is moot, the table holds a later state of the
+// key), then the event its change withheld, if any, is published (a change
+// that happened; consumers order an order's events by source_position);
+// an event is published again with its own id (consumers drop a
+// duplicate). What was redone is removed with an audit line saying which.
+// It is safe for concurrent use.
 type Replayer struct {
 	// Store holds the dead letters. Required.
 	Store *Store
@@ -118,6 +116,7 @@ func (r *Replayer) Replay(ctx context.Context, src Source, id string) (string, e
 // withheld event.
 func (r *Replayer) item(ctx context.Context, rec Record) (string, error) {
 	row := rec.Payload.Row
+	note := "item written before"
 	switch {
 	case row == nil:
 		return "", fmt.Errorf("dead letter %s/%s has no row image: it cannot be redone; drop it and re-copy the key with strangler migrate verify --repair", rec.Source, rec.ID)
@@ -126,6 +125,7 @@ func (r *Replayer) item(ctx context.Context, rec Record) (string, error) {
 	case r.Items == nil:
 		return "", errors.New("internal: the replayer has no item writer")
 	case !rec.ItemWritten:
+		note = "item written at position " + rec.Position
 		m, err := r.resolve(ctx)
 		if err != nil {
 			return "", fmt.Errorf("the mapping to decode row images with: %w", err)
@@ -133,14 +133,17 @@ func (r *Replayer) item(ctx context.Context, rec Record) (string, error) {
 		if !strings.EqualFold(row.Table, m.Table) {
 			return "", fmt.Errorf("dead letter %s/%s is a row of table %s, but the mapping is of %s: use the config of that table's cdc (--config)", rec.Source, rec.ID, row.Table, m.Table)
 		}
-		if err := r.writeItem(ctx, m, rec); err != nil {
+		superseded, err := r.writeItem(ctx, m, rec)
+		if err != nil {
 			return "", err
 		}
+		if superseded {
+			note = "item not written: the position guard refused it, the table holds a newer image of key " + rec.Key
+		}
 	}
-	note := "item written at position " + rec.Position
 	if ev := rec.Payload.Event; ev != nil {
 		if _, err := r.event(ctx, rec, ev); err != nil {
-			return "", r.failed(ctx, rec, fmt.Errorf("the item is written, its event is not (replay again to publish it): %w", err), true)
+			return "", r.failed(ctx, rec, fmt.Errorf("the row is done (%s), its event is not: replay again to publish it: %w", note, err), true)
 		}
 		note += ", event " + ev.EventID + " published"
 	}
@@ -149,22 +152,20 @@ func (r *Replayer) item(ctx context.Context, rec Record) (string, error) {
 
 // writeItem decodes the row image with the mapping of the day and writes
 // it under the guard at the recorded position (a deleted row: its
-// tombstone).
-func (r *Replayer) writeItem(ctx context.Context, m *codec.Mapping, rec Record) error {
+// tombstone); superseded says the guard refused it.
+func (r *Replayer) writeItem(ctx context.Context, m *codec.Mapping, rec Record) (superseded bool, err error) {
 	it, err := r.itemOf(m, rec)
 	if err != nil {
-		return r.failed(ctx, rec, err, false)
+		return false, r.failed(ctx, rec, err, false)
 	}
 	res, err := r.Items.Write(ctx, []guard.Item{it})
 	switch {
 	case err != nil:
-		return fmt.Errorf("writing the item of dead letter %s/%s: %w", rec.Source, rec.ID, err)
+		return false, fmt.Errorf("writing the item of dead letter %s/%s: %w", rec.Source, rec.ID, err)
 	case len(res.Dead) > 0:
-		return r.failed(ctx, rec, fmt.Errorf("DynamoDB still refuses the item of dead letter %s/%s (%w): %s", rec.Source, rec.ID, ErrStillFailing, res.Dead[0].Reason), false)
-	case res.Skipped > 0:
-		return fmt.Errorf("dead letter %s/%s (key %s, position %s): %w; drop it with strangler deadletters drop --source %s %s", rec.Source, rec.ID, rec.Key, rec.Position, ErrSuperseded, rec.Source, rec.ID)
+		return false, r.failed(ctx, rec, fmt.Errorf("DynamoDB still refuses the item of dead letter %s/%s (%w): %s", rec.Source, rec.ID, ErrStillFailing, res.Dead[0].Reason), false)
 	}
-	return nil
+	return res.Skipped > 0, nil
 }
 
 // itemOf is rec's item under m.
