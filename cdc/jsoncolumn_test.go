@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math/big"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -111,7 +112,9 @@ func textItem(m *codec.Mapping, text [][]byte) (map[string]types.AttributeValue,
 	return m.Item(row)
 }
 
-// decoded reads JSON as a consumer does, numbers exact.
+// decoded reads JSON as a consumer does, numbers exact, and gives each
+// number as its value (big.Rat's text): the event writes numbers in the
+// canonical text (1.50 as 1.5), the same value.
 func decoded(t *testing.T, b []byte) any {
 	t.Helper()
 	dec := json.NewDecoder(bytes.NewReader(b))
@@ -119,6 +122,48 @@ func decoded(t *testing.T, b []byte) any {
 	var v any
 	if err := dec.Decode(&v); err != nil {
 		t.Fatalf("%q: %v", b, err)
+	}
+	return numberValues(v)
+}
+
+// scientific is n's value as sign, significant digits and the exponent of
+// the last digit, for numbers big.Rat cannot hold.
+func scientific(n string) string {
+	neg := strings.HasPrefix(n, "-")
+	mant, exp, _ := strings.Cut(strings.ToLower(strings.TrimPrefix(n, "-")), "e")
+	e, _ := new(big.Int).SetString(strings.TrimPrefix(exp, "+"), 10)
+	if e == nil {
+		e = new(big.Int)
+	}
+	whole, frac, _ := strings.Cut(mant, ".")
+	digits := strings.TrimLeft(whole+frac, "0")
+	e.Sub(e, big.NewInt(int64(len(frac))))
+	trimmed := strings.TrimRight(digits, "0")
+	e.Add(e, big.NewInt(int64(len(digits)-len(trimmed))))
+	if trimmed == "" {
+		return "0"
+	}
+	if neg {
+		trimmed = "-" + trimmed
+	}
+	return trimmed + "e" + e.String()
+}
+
+func numberValues(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if r, ok := new(big.Rat).SetString(string(x)); ok {
+			return "number " + r.RatString()
+		}
+		return "number " + scientific(string(x)) // beyond big.Rat's exponents
+	case map[string]any:
+		for k, e := range x {
+			x[k] = numberValues(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = numberValues(e)
+		}
 	}
 	return v
 }

@@ -42,7 +42,7 @@ const (
 	Datetime  Type = "datetime"  // time.Time UTC; S "2006-01-02T15:04:05.000000Z"
 	Timestamp Type = "timestamp" // time.Time UTC; S, like datetime
 	Date      Type = "date"      // string "2006-01-02"; S
-	JSON      Type = "json"      // decoded JSON (map, slice, json.Number, string, bool, JSONNull); M, L, N, S, BOOL, NULL
+	JSON      Type = "json"      // decoded JSON (map, slice, json.Number in canonical text, string, bool, JSONNull); M, L, N, S, BOOL, NULL
 	Enum      Type = "enum"      // string label; S
 	Bit       Type = "bit"       // uint64; N
 	Blob      Type = "blob"      // []byte; B (BLOB, BINARY, VARBINARY)
@@ -266,24 +266,7 @@ func decodeJSON(c Column, raw []byte) (any, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, valueErr(c, "invalid JSON: trailing data after the value")
 	}
-	return fromJSONNull(v), nil
-}
-
-// fromJSONNull replaces JSON null (nil after decoding) by JSONNull.
-func fromJSONNull(v any) any {
-	switch t := v.(type) {
-	case nil:
-		return JSONNull{}
-	case map[string]any:
-		for k, e := range t {
-			t[k] = fromJSONNull(e)
-		}
-	case []any:
-		for i, e := range t {
-			t[i] = fromJSONNull(e)
-		}
-	}
-	return v
+	return canonicalJSON(v), nil
 }
 
 // Attr encodes a canonical value (not nil) as an attribute. A value
@@ -556,7 +539,7 @@ func jsonFromAttr(c Column, av types.AttributeValue) (any, error) {
 		}
 		return l, nil
 	case *types.AttributeValueMemberN:
-		return json.Number(t.Value), nil
+		return json.Number(canonicalNumber(t.Value)), nil
 	case *types.AttributeValueMemberS:
 		return t.Value, nil
 	case *types.AttributeValueMemberBOOL:

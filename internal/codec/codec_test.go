@@ -151,8 +151,8 @@ func TestRoundTrip(t *testing.T) {
 		{"json empty string", colJSON, `""`, "", s("")},
 		{"json bool", colJSON, `false`, false, boolAttr(false)},
 		{"json numbers", colJSON, `[1.50, 1e3, -0, 0.0001, 12345678901234567890123456789012345678]`,
-			[]any{json.Number("1.50"), json.Number("1e3"), json.Number("-0"), json.Number("0.0001"), json.Number("12345678901234567890123456789012345678")},
-			l(n("1.50"), n("1e3"), n("-0"), n("0.0001"), n("12345678901234567890123456789012345678"))},
+			[]any{json.Number("1.5"), json.Number("1000"), json.Number("0"), json.Number("0.0001"), json.Number("1.2345678901234567890123456789012345678e+37")},
+			l(n("1.5"), n("1000"), n("0"), n("0.0001"), n("1.2345678901234567890123456789012345678e+37"))},
 		{"json nested", colJSON, `{"a": [1, {"b": null, "c": []}], "d": {"e": true}, "f": "🦀\u0000é"}`,
 			map[string]any{
 				"a": []any{json.Number("1"), map[string]any{"b": codec.JSONNull{}, "c": []any{}}},

@@ -461,7 +461,7 @@ func (m *Mapping) Image(r Row) map[string]any {
 // encoding/json: a DATETIME or TIMESTAMP in TimeLayout, SQL NULL and a JSON
 // null as nil, and the rest as it is: integers and floats as numbers,
 // decimals as strings with their exact digits, JSON as JSON (its numbers
-// exact, objects with their keys sorted, JSONNull as null), BLOBs as base64.
+// exact, in canonical text (jsonnumber.go: 1.50 as 1.5), objects with their keys sorted, JSONNull as null), BLOBs as base64.
 func EventValue(v any) any {
 	switch t := v.(type) {
 	case time.Time:
