@@ -28,7 +28,7 @@ func (s *Streamer) refresh(ctx context.Context, query string) ([]string, error) 
 		return nil, fmt.Errorf("re-reading the schema after %q: %w", query, err)
 	}
 	dropped := droppedAttributes(s.mapping, m)
-	s.mapping = m
+	s.mapping, s.columns = m, nil
 	clear(s.layouts)
 	s.log.Info("table changed: mapping re-resolved", "query", query, "columns", len(m.Columns), "dropped", dropped)
 	return dropped, nil
@@ -44,15 +44,23 @@ type layout struct {
 	hasKey bool
 }
 
-func (s *Streamer) layoutOf(tme *replication.TableMapEvent) (*layout, error) {
+// layoutOf is the layout of a table map: its columns named by the table
+// map itself (binlog_row_metadata=FULL), so an event written before a DDL
+// is decoded with the columns it was written with; or, when it carries no
+// names (MINIMAL, MySQL 5.7), by the table's columns in information_schema
+// if they fit the table map (minimalNames).
+func (s *Streamer) layoutOf(ctx context.Context, tme *replication.TableMapEvent) (*layout, error) {
 	if l, ok := s.layouts[tme]; ok {
 		return l, nil
 	}
 	names := tme.ColumnNameString()
-	if len(names) == 0 {
-		return nil, errors.New("the binlog carries no column names: set binlog_row_metadata=FULL on the source")
-	}
 	enums, sets := tme.EnumStrValueMap(), tme.SetStrValueMap()
+	if len(names) == 0 {
+		var err error
+		if names, enums, sets, err = s.minimalNames(ctx, tme); err != nil {
+			return nil, err
+		}
+	}
 	m := s.mapping
 	l := &layout{mapping: m, target: make([]int, len(names)), cols: make([]codec.Column, len(names)), fsp: make([]int, len(names))}
 	for i, name := range names {
@@ -78,7 +86,7 @@ func (s *Streamer) layoutOf(tme *replication.TableMapEvent) (*layout, error) {
 		}
 	}
 	if !l.hasKey {
-		return nil, fmt.Errorf("row event of %s lacks the key column %s", m.Table, m.Key().Name)
+		return nil, &decodeError{fmt.Errorf("row event of %s lacks the key column %s", m.Table, m.Key().Name)}
 	}
 	if len(s.layouts) > 256 {
 		clear(s.layouts)
@@ -187,11 +195,21 @@ func sameValue(x, y any) bool {
 	return reflect.DeepEqual(x, y)
 }
 
-func (s *Streamer) decode(t replication.EventType, e *replication.RowsEvent, txn *Txn) error {
-	l, err := s.layoutOf(e.Table)
+// decode appends the changes of a rows event to txn. A row it cannot decode
+// is a *decodeError; other errors (reading information_schema) may pass
+// when retried.
+func (s *Streamer) decode(ctx context.Context, t replication.EventType, e *replication.RowsEvent, txn *Txn) error {
+	l, err := s.layoutOf(ctx, e.Table)
 	if err != nil {
 		return err
 	}
+	if err := s.decodeRows(t, l, e, txn); err != nil {
+		return &decodeError{err}
+	}
+	return nil
+}
+
+func (s *Streamer) decodeRows(t replication.EventType, l *layout, e *replication.RowsEvent, txn *Txn) error {
 	add := func(kind Kind, before, after codec.Row, changed []bool) {
 		img := after
 		if kind == Delete {

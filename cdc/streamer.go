@@ -90,6 +90,7 @@ type Streamer struct {
 	onRead      func(Txn)
 	onReconnect func(error)
 	layouts     map[*replication.TableMapEvent]*layout
+	columns     []tableColumn // the table in information_schema, for MINIMAL metadata; nil: unread
 	ddl         *regexp.Regexp
 	marker      string
 }
@@ -188,8 +189,9 @@ func (s *Streamer) stream(ctx context.Context, from position.Position, out chan<
 		ServerID: s.addr.ServerID, Flavor: flavor,
 		Host: s.addr.Host, Port: s.addr.Port, User: s.addr.User, Password: s.addr.Password,
 		// DECIMAL as go-mysql's exact string (the column's scale), not a
-		// decimal.Decimal: codec takes a plain one as it is.
-		ParseTime: true, UseDecimal: false, TimestampStringLocation: time.UTC,
+		// decimal.Decimal: codec takes a plain one as it is. MySQL's binary
+		// JSON as MySQL's SELECT writes it (rows.go).
+		ParseTime: true, UseDecimal: false, TimestampStringLocation: time.UTC, RenderJSONAsMySQLText: true,
 		HeartbeatPeriod: time.Second, ReadTimeout: 5 * time.Second,
 		DisableRetrySync: true, // Run reconnects, from the last whole transaction
 		// go-mysql buffers 10,240 events by default: with big row events
@@ -282,7 +284,7 @@ func (r *reader) handle(ctx context.Context, ev *replication.BinlogEvent, logPos
 			}
 		}
 	case *replication.RowsEvent:
-		return r.rows(ev.Header.EventType, e)
+		return r.rows(ctx, ev.Header.EventType, e)
 	case *replication.XIDEvent:
 		if r.txn != nil {
 			return r.end(ctx, logPos)
@@ -313,7 +315,7 @@ func (r *reader) beginMySQL(ev *replication.BinlogEvent, e *replication.GTIDEven
 	return nil
 }
 
-func (r *reader) rows(t replication.EventType, e *replication.RowsEvent) error {
+func (r *reader) rows(ctx context.Context, t replication.EventType, e *replication.RowsEvent) error {
 	s, txn := r.s, r.txn
 	if txn == nil || string(e.Table.Schema) != s.addr.Schema {
 		return nil
@@ -327,10 +329,7 @@ func (r *reader) rows(t replication.EventType, e *replication.RowsEvent) error {
 	if txn.Tagged || string(e.Table.Table) != s.mappingCfg.Table {
 		return nil
 	}
-	if err := s.decode(t, e, txn); err != nil {
-		return &decodeError{err}
-	}
-	return nil
+	return s.decode(ctx, t, e, txn) // a *decodeError when the row cannot be decoded
 }
 
 func (r *reader) query(ctx context.Context, e *replication.QueryEvent, logPos uint32) error {
