@@ -16,6 +16,7 @@ import (
 	"github.com/anycompany/strangler/internal/codec"
 	"github.com/anycompany/strangler/internal/control"
 	"github.com/anycompany/strangler/internal/ddbtable"
+	"github.com/anycompany/strangler/internal/deadletter"
 	"github.com/anycompany/strangler/internal/guard"
 	"github.com/anycompany/strangler/internal/httpserver"
 )
@@ -113,6 +114,7 @@ func RunBackfill(ctx context.Context, cfg Config, env Env) (Summary, error) {
 		return Summary{}, err
 	}
 	reg := prometheus.NewRegistry()
+	reg.MustRegister(deadletter.NewCollector(deadletter.NewStore(client, cfg.ControlTable, nil), deadletter.Backfill))
 	mctx, stop := context.WithCancel(ctx)
 	defer stop()
 	serveMetrics(mctx, cfg, reg, env.Log)
