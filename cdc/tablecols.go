@@ -84,7 +84,8 @@ var binlogTypes = map[string][]byte{
 	"time":      {gomysql.MYSQL_TYPE_TIME2, gomysql.MYSQL_TYPE_TIME},
 	"char":      {gomysql.MYSQL_TYPE_STRING}, "binary": {gomysql.MYSQL_TYPE_STRING},
 	"varchar": {gomysql.MYSQL_TYPE_VARCHAR, gomysql.MYSQL_TYPE_VAR_STRING}, "varbinary": {gomysql.MYSQL_TYPE_VARCHAR, gomysql.MYSQL_TYPE_VAR_STRING},
-	"tinytext": {gomysql.MYSQL_TYPE_BLOB}, "text": {gomysql.MYSQL_TYPE_BLOB}, "mediumtext": {gomysql.MYSQL_TYPE_BLOB}, "longtext": {gomysql.MYSQL_TYPE_BLOB},
+	"tinytext": {gomysql.MYSQL_TYPE_BLOB}, "text": {gomysql.MYSQL_TYPE_BLOB}, "mediumtext": {gomysql.MYSQL_TYPE_BLOB},
+	"longtext": {gomysql.MYSQL_TYPE_BLOB, gomysql.MYSQL_TYPE_JSON}, // MariaDB's JSON; the MySQL test source serves it as JSON
 	"tinyblob": {gomysql.MYSQL_TYPE_BLOB}, "blob": {gomysql.MYSQL_TYPE_BLOB}, "mediumblob": {gomysql.MYSQL_TYPE_BLOB}, "longblob": {gomysql.MYSQL_TYPE_BLOB},
 	"json": {gomysql.MYSQL_TYPE_JSON, gomysql.MYSQL_TYPE_BLOB}, "bit": {gomysql.MYSQL_TYPE_BIT},
 }
