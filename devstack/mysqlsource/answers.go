@@ -88,7 +88,9 @@ func (s *Source) answer(c *vtmysql.Conn, q string) (*sqltypes.Result, bool, erro
 		return &sqltypes.Result{}, true, nil
 	}
 	if m := reUse.FindStringSubmatch(q); m != nil {
+		s.mu.Lock()
 		sess(c).db = m[1]
+		s.mu.Unlock()
 		return nil, false, nil
 	}
 	if m := reKill.FindStringSubmatch(q); m != nil {
@@ -114,6 +116,13 @@ func (s *Source) answer(c *vtmysql.Conn, q string) (*sqltypes.Result, bool, erro
 	}
 	if m := reWaitGTID.FindStringSubmatch(q); m != nil {
 		res, err := s.waitExecuted(m[1], m[2])
+		return res, true, err
+	}
+	if m := reMaxBinlogSize.FindStringSubmatch(q); m != nil {
+		s.Set("max_binlog_size", m[1])
+		return &sqltypes.Result{}, true, nil
+	}
+	if res, ok, err := s.processlist(c, q); ok {
 		return res, true, err
 	}
 	if res, ok, err := s.schemaAnswer(c, q); ok {

@@ -32,6 +32,12 @@ type session struct {
 	// checksum is a replica that set @source_binlog_checksum to CRC32.
 	checksum bool
 	lastGTID string
+	// command is what the process list says the connection does; user
+	// and ready are set once the handshake is done. All three are
+	// guarded by Source.mu.
+	command string
+	user    string
+	ready   bool
 }
 
 func sess(c *vtmysql.Conn) *session {
@@ -46,7 +52,16 @@ func sess(c *vtmysql.Conn) *session {
 func (h *handler) NewConnection(c *vtmysql.Conn) {
 	h.s.mu.Lock()
 	defer h.s.mu.Unlock()
+	c.ClientData = &session{}
 	h.s.conns[c.ConnectionID] = c
+}
+
+// ConnectionReady records the user (the handshake is done).
+func (h *handler) ConnectionReady(c *vtmysql.Conn) {
+	h.s.mu.Lock()
+	defer h.s.mu.Unlock()
+	ss := sess(c)
+	ss.user, ss.ready = c.User, true
 }
 
 func (h *handler) ConnectionClosed(c *vtmysql.Conn) {
@@ -101,6 +116,7 @@ func (h *handler) ComBinlogDump(c *vtmysql.Conn, logFile string, pos uint32) err
 	if err != nil {
 		return err
 	}
+	h.s.setCommand(c, "Binlog Dump")
 	return h.s.dump(c, cur, nil, sess(c))
 }
 
@@ -120,7 +136,14 @@ func (h *handler) ComBinlogDumpGTID(c *vtmysql.Conn, logFile string, logPos uint
 	if err != nil {
 		return err
 	}
+	h.s.setCommand(c, "Binlog Dump GTID")
 	return h.s.dump(c, cur, have, sess(c))
+}
+
+func (s *Source) setCommand(c *vtmysql.Conn, cmd string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess(c).command = cmd
 }
 
 func (s *Source) gtidMode() bool {

@@ -266,8 +266,13 @@ func (s *Source) writeOpts(held bool) writeOpts {
 		fullMetadata: strings.EqualFold(s.vars["binlog_row_metadata"], "FULL"),
 		compress:     strings.EqualFold(s.vars["binlog_transaction_compression"], "ON") || s.vars["binlog_transaction_compression"] == "1",
 		v8:           major >= 8, version: uint32(major*10000 + minor*100 + patch),
-		commitMicros: uint64(time.Now().UnixMicro()), held: held,
+		commitMicros: uint64(time.Now().UnixMicro()), held: held, maxSize: atoi(s.vars["max_binlog_size"]),
 	}
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
 }
 
 // parseVersion reads "8.0.36-log" or "8.0.mysql_aurora.3.05.2" as far as

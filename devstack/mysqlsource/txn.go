@@ -19,6 +19,9 @@ type writeOpts struct {
 	version      uint32
 	commitMicros uint64
 	held         bool
+	// maxSize is max_binlog_size: the file rotates after a transaction
+	// that reaches it.
+	maxSize int
 }
 
 // innerEvent is an event before it is placed in a file.
@@ -78,6 +81,9 @@ func (l *binlogLog) appendTxn(t Txn, o writeOpts) (replication.Mysql56GTID, erro
 		if o.held {
 			l.held[g] = true
 		}
+	}
+	if _, size := l.current(); o.maxSize > 0 && size >= o.maxSize {
+		l.rotateLocked() // as MySQL, after the transaction that filled the file
 	}
 	l.wake()
 	return g, nil
