@@ -77,6 +77,7 @@ func (b *builder) functions() {
 	b.function(PartOutbox, "The outbox publisher on the service table's stream (orders/lambdafn.Outbox)", map[string]string{
 		"STRANGLER_DEV":                 "0",
 		"STRANGLER_RELAY_TABLE":         cloudformation.Ref(idServiceTable),
+		"STRANGLER_RELAY_CONTROL_TABLE": cloudformation.Ref(idControlTable),
 		"STRANGLER_RELAY_SHARDS":        strconv.Itoa(b.s.OutboxShards),
 		"STRANGLER_RELAY_EVENTS_SOURCE": b.s.ServiceSource,
 		"STRANGLER_RELAY_EVENTS_BUS":    cloudformation.Ref(idBus),

@@ -22,6 +22,7 @@ import (
 
 	"github.com/anycompany/strangler/devstack/eventbus"
 	"github.com/anycompany/strangler/devstack/eventbus/bustest"
+	"github.com/anycompany/strangler/internal/control"
 	"github.com/anycompany/strangler/internal/ddbtable"
 	"github.com/anycompany/strangler/internal/orderapi"
 	"github.com/anycompany/strangler/internal/stacktest"
@@ -107,6 +108,10 @@ func newFixture(t *testing.T, mutate func(cfg *eventbus.Config, processorURL str
 	})
 	f.rcfg = relay.DefaultConfig()
 	f.rcfg.Table = cfg.ServiceTable
+	f.rcfg.ControlTable = stacktest.TableName(t, ddb, "control") // dead letters
+	if _, err := ddbtable.Ensure(ctx, ddb, control.Spec(f.rcfg.ControlTable)); err != nil {
+		t.Fatal(err)
+	}
 	f.rcfg.Events.MaxAttempts = 3
 	noWait := func(ctx context.Context, _ time.Duration) error { return ctx.Err() }
 	r := lambdafn.BuildRelay(f.rcfg, lambdafn.RelayAPIs{DynamoDB: ddb, EventBridge: f.bus.SDK}, noWait, quiet())

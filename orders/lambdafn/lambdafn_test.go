@@ -20,13 +20,13 @@ import (
 	"github.com/anycompany/strangler/devstack/eventbus"
 	"github.com/anycompany/strangler/internal/apigw"
 	"github.com/anycompany/strangler/internal/contracttest"
+	"github.com/anycompany/strangler/internal/deadletter"
 	busevents "github.com/anycompany/strangler/internal/events"
 	"github.com/anycompany/strangler/internal/order"
 	"github.com/anycompany/strangler/internal/problem"
 	"github.com/anycompany/strangler/orders"
 	"github.com/anycompany/strangler/orders/lambdafn"
 	"github.com/anycompany/strangler/orders/outbox"
-	"github.com/anycompany/strangler/orders/relay"
 )
 
 // apiEvent is an API Gateway HTTP API (payload 2.0) event as the service
@@ -258,17 +258,12 @@ func TestOutboxFunction(t *testing.T) {
 	if len(ids) != 6 {
 		t.Errorf("the bus accepted %d distinct events, want 6: %v", len(ids), ids)
 	}
-	dead := 0
-	for _, it := range f.scanService(t) {
-		if str(it["pk"]) == relay.DeadPK {
-			dead++
-			if str(it["sk"]) != malformed.sk || !strings.Contains(str(it["reason"]), "malformed") {
-				t.Errorf("dead letter %s: %s", str(it["sk"]), str(it["reason"]))
-			}
-		}
+	dead, err := deadletter.NewStore(f.ddb, f.rcfg.ControlTable, nil).List(t.Context(), deadletter.Relay)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if dead != 1 {
-		t.Errorf("%d dead letters, want the malformed record's", dead)
+	if len(dead) != 1 || !strings.HasSuffix(dead[0].ID, "/"+malformed.sk) || !strings.Contains(dead[0].Reason, "malformed") {
+		t.Errorf("dead letters %+v, want the malformed record's", dead)
 	}
 
 	bad := streamEvent(t, f.cfg.ServiceTable, streamRec{op: "INSERT", pk: "outbox#99", sk: "1#ord_x"})
