@@ -322,9 +322,14 @@ func cutEpoch(s string) (uint16, string, error) {
 // "domain-server-seq" (MariaDB), "file.000042:1234" (a binlog file and
 // offset) or a MySQL GTID set; "e<n>/" in front sets the epoch.
 func Parse(s string) (Position, error) {
-	_, rest, err := cutEpoch(strings.TrimSpace(s))
+	epoch, rest, err := cutEpoch(strings.TrimSpace(s))
 	if err != nil {
 		return Position{}, err
+	}
+	if epoch > 0 && strings.TrimSpace(rest) == "" {
+		// An empty position has no kind: a MariaDB GTID, a MySQL GTID set
+		// and a file would each read it differently.
+		return Position{}, fmt.Errorf("%w: %q names an epoch but no position: write the position after it, e.g. e%d/0-1-42, e%d/<uuid>:1-42 or e%d/binlog.000042:4", ErrUnsupported, s, epoch, epoch, epoch)
 	}
 	if file, off, ok := strings.Cut(rest, ":"); ok && !strings.Contains(off, ":") {
 		if _, ferr := fileNumber(file); ferr == nil {
