@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -84,6 +85,7 @@ type env struct {
 	console  string
 	newSide  *backend
 	admin    *proxy.AdminClient
+	dead     *deadFixture
 }
 
 // start runs a proxy on a fresh control table with fake backends (route
@@ -138,16 +140,17 @@ func start(t *testing.T) *env {
 	ccfg.Refresh = 200 * time.Millisecond
 	ccfg.Migration.DynamoDB, ccfg.Migration.ControlTable = stacktest.DynamoDBEndpoint(), cfg.Control.Table
 	seedMigration(t, ddb, cfg.Control.Table)
+	dead := newDeadFixture(t, ddb, cfg.Control.Table)
 	if err := ccfg.Validate(); err != nil {
 		t.Fatalf("console config: %v", err)
 	}
-	c, err := console.New(ccfg, console.Deps{Logger: log, DynamoDB: ddb})
+	c, err := console.New(ccfg, console.Deps{Logger: log, DynamoDB: ddb, DeadLetters: dead.deadLetters()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cs := httptest.NewServer(c.Handler())
 	t.Cleanup(cs.Close)
-	return &env{proxyURL: ps.URL, console: cs.URL, newSide: nw, admin: &proxy.AdminClient{BaseURL: as.URL, Token: adminToken}}
+	return &env{proxyURL: ps.URL, console: cs.URL, newSide: nw, admin: &proxy.AdminClient{BaseURL: as.URL, Token: adminToken}, dead: dead}
 }
 
 // seedMigration writes a backfill job half done (2 of 4 chunks, 500 of
@@ -260,7 +263,9 @@ func run(t *testing.T, ctx context.Context, step string, actions ...chromedp.Act
 // TestConsoleInBrowser drives the console in headless Chromium: a wrong
 // token is refused, a weight raised with a reason shows in the route table
 // and the audit log, a plan started from the keyboard alone rolls back with
-// its reason when new breaks, a shadow diff is read, the data path shown.
+// its reason when new breaks, a shadow diff is read, the data path shown
+// with a dead letter of the cdc, which is replayed from the keyboard alone
+// and verified equal to its row.
 func TestConsoleInBrowser(t *testing.T) {
 	e := start(t)
 	ctx := browser(t)
@@ -395,7 +400,38 @@ func TestConsoleInBrowser(t *testing.T) {
 		waitText("#backfill-rows", "500 of 1000; chunks 2 of 4"),
 		waitText("#verify-result", "EQUAL"),
 		chromedp.Poll[chromedp.Void](`/^[0-9]+ s$/.test(document.querySelector("#backfill-eta").textContent)`, chromedp.WithPollingTimeout(20*time.Second)),
+		waitText("#dl-count", "1 dead letter waiting"),
+		waitText("#deadletters tbody", e.dead.rec.ID),
+		waitText("#deadletters tbody", "cdc"),
+		waitText("#deadletters tbody", "injected fault"),
 		screenshot(t, dir, "data-path"))
+
+	// Replay the dead letter from the keyboard alone: reason, Tab to its
+	// Replay button, Enter, Tab from Cancel to Confirm, Enter.
+	replayID := "replay-cdc-" + regexp.MustCompile(`[^A-Za-z0-9_-]`).ReplaceAllString(e.dead.rec.ID, "_")
+	run(t, ctx, "a dead letter's replay by keyboard",
+		chromedp.Focus(chromedp.CSS("#dl-reason")),
+		chromedp.KeyEvent("the table takes the item again"),
+		chromedp.KeyEvent(kb.Tab), focused(&id))
+	if id != replayID {
+		t.Fatalf("tab after the replay reason reaches %q, want %s", id, replayID)
+	}
+	run(t, ctx, "confirm the replay by keyboard",
+		chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS("#confirm-ok")),
+		waitText("#confirm-text", "the table takes the item again"),
+		focused(&id))
+	if id != "confirm-cancel" {
+		t.Fatalf("the replay's confirmation opens with focus on %q, want confirm-cancel (the safe choice)", id)
+	}
+	run(t, ctx, "the replayed dead letter is gone",
+		chromedp.KeyEvent(kb.Tab), chromedp.KeyEvent(kb.Enter),
+		waitText("#dl-result", "Replayed: "),
+		waitText("#dl-result", "replay cdc/"+e.dead.rec.ID),
+		waitText("#dl-result", `by=alice (console, confirmed): the table takes the item again`),
+		waitText("#dl-count", "0 dead letters waiting"),
+		chromedp.Poll[chromedp.Void](`document.querySelector("#deadletters tbody").rows.length === 0`, chromedp.WithPollingTimeout(20*time.Second)))
+	e.dead.checkReplayed(t)
 
 	entries, err := e.admin.Audit(context.Background(), "get-order", 10)
 	if err != nil {

@@ -32,6 +32,16 @@ type Config struct {
 	// Migration is where the backfill's progress and verify's last result
 	// are read: the control table.
 	Migration MigrationConfig `mapstructure:"migration"`
+	// DeadLetters lists the dead letters of every source and lets an
+	// operator replay one, as 'strangler deadletters' does. Optional:
+	// defaults to true.
+	DeadLetters bool `mapstructure:"dead_letters"`
+	// CDCConfig is the cdc's config file that dead letters are read and
+	// replayed with, as 'strangler deadletters --config' reads it: its
+	// control_table and dynamodb, and to replay, its mysql, mapping, table
+	// and eventbridge (STRANGLER_CDC_<KEY> apply). Optional: defaults to
+	// configs/cdc.yaml when present, else the cdc's defaults.
+	CDCConfig string `mapstructure:"cdc_config"`
 	// Refresh is how often the console pushes fresh figures to each open
 	// page (server-sent events). Optional: defaults to 1s.
 	Refresh time.Duration `mapstructure:"refresh"`
@@ -73,6 +83,7 @@ func DefaultConfig() Config {
 		Proxy:  ProxyConfig{AdminURL: "http://127.0.0.1:8089"},
 		Migration: MigrationConfig{DynamoDB: awsconf.Local("http://127.0.0.1:8000"), ControlTable: control.DefaultTable,
 			Table: "orders", BackfillJob: "orders"},
+		DeadLetters: true,
 		Refresh:     time.Second,
 		SessionTTL:  8 * time.Hour,
 		CallTimeout: 3 * time.Second,

@@ -2,9 +2,14 @@ package console
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
+	"sort"
 	"strings"
 	"time"
+
+	"github.com/anycompany/strangler/internal/deadletter"
 )
 
 // DeadLetters lists and redoes the migration's dead letters. cmd/strangler
@@ -29,6 +34,53 @@ type DeadLetter struct {
 	Size     int       `json:"size"`
 }
 
+// StoreDeadLetters is DeadLetters over internal/deadletter, the code of
+// 'strangler deadletters': List reads the Store of every source, and Replay
+// redoes one with a Replayer built for it as the CLI builds one, so a row
+// goes through the position guard and the Store writes the same audit line.
+// A value may be copied.
+type StoreDeadLetters struct {
+	// Store holds the dead letters. Required.
+	Store *deadletter.Store
+	// NewReplayer returns the Replayer of one replay, whose audit line
+	// names by, and a func that releases what it holds. Required.
+	NewReplayer func(ctx context.Context, by string) (*deadletter.Replayer, func(), error)
+}
+
+var _ DeadLetters = StoreDeadLetters{}
+
+// List returns the dead letters of every source, oldest first.
+func (d StoreDeadLetters) List(ctx context.Context) ([]DeadLetter, error) {
+	var out []DeadLetter
+	for _, src := range deadletter.Sources {
+		list, err := d.Store.List(ctx, src)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range list {
+			out = append(out, DeadLetter{Source: string(r.Source), ID: r.ID, Kind: string(r.Kind), Key: r.Key,
+				Reason: r.Reason, At: r.At, Attempts: r.Attempts, Size: r.Size})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
+	return out, nil
+}
+
+// Replay redoes source's dead letter id as 'strangler deadletters replay
+// --by by' does.
+func (d StoreDeadLetters) Replay(ctx context.Context, source, id, by string) (string, error) {
+	src, err := deadletter.ParseSource(source)
+	if err != nil {
+		return "", err
+	}
+	rp, release, err := d.NewReplayer(ctx, by)
+	if err != nil {
+		return "", fmt.Errorf("preparing the replay of dead letter %s/%s: %w", source, id, err)
+	}
+	defer release()
+	return rp.Replay(ctx, src, id)
+}
+
 // maxDeadLetters is how many dead letters a snapshot lists (the count is whole).
 const maxDeadLetters = 100
 
@@ -43,24 +95,38 @@ func (rd *reader) deadLetters(ctx context.Context, s *Snapshot) error {
 	return nil
 }
 
-// replayDeadLetter redoes one dead letter. Its audit line names the
-// operator and the reason ("alice: why").
+// replayDeadLetter redoes one dead letter once the operator confirmed it.
+// Its audit line names the operator, the console, the confirmation and the
+// reason ("alice (console, confirmed): why").
 func (s *Server) replayDeadLetter(w http.ResponseWriter, r *http.Request, sess session) {
 	req, ok := s.decodeAction(w, r)
 	if !ok {
 		return
 	}
+	if !req.Confirmed {
+		writeProblem(w, http.StatusBadRequest, "Not confirmed", "confirm the replay first (the page asks; send \"confirmed\": true)")
+		return
+	}
 	if s.rd.dead == nil {
-		writeProblem(w, http.StatusServiceUnavailable, "No dead letters", "this console has no dead-letter store (migration.control_table)")
+		writeProblem(w, http.StatusServiceUnavailable, "No dead letters", "this console reads no dead letters (dead_letters: true and the cdc's config, cdc_config)")
 		return
 	}
-	by := sess.actor + ": " + strings.TrimSpace(req.Reason)
-	line, err := s.rd.dead.Replay(r.Context(), r.PathValue("source"), r.PathValue("id"), by)
+	source, id := r.PathValue("source"), r.PathValue("id")
+	if _, err := deadletter.ParseSource(source); err != nil {
+		writeProblem(w, http.StatusBadRequest, "Not replayed", err.Error())
+		return
+	}
+	by := sess.actor + " (console, confirmed): " + strings.TrimSpace(req.Reason)
+	line, err := s.rd.dead.Replay(r.Context(), source, id, by)
 	if err != nil {
-		s.log.Warn("dead letter not replayed", "source", r.PathValue("source"), "id", r.PathValue("id"), "by", by, "err", err)
-		writeProblem(w, http.StatusConflict, "Not replayed", err.Error())
+		s.log.Warn("dead letter not replayed", "source", source, "id", id, "by", by, "err", err)
+		status := http.StatusConflict
+		if errors.Is(err, deadletter.ErrNotFound) {
+			status = http.StatusNotFound
+		}
+		writeProblem(w, status, "Not replayed", err.Error())
 		return
 	}
-	s.log.Info("dead letter replayed", "source", r.PathValue("source"), "id", r.PathValue("id"), "by", by)
+	s.log.Info("dead letter replayed", "source", source, "id", id, "by", by)
 	writeJSON(w, http.StatusOK, map[string]string{"result": line})
 }

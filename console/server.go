@@ -259,6 +259,9 @@ type actionRequest struct {
 	Weight *float64 `json:"weight,omitempty"`
 	Action string   `json:"action,omitempty"`
 	Reason string   `json:"reason"`
+	// Confirmed says the operator confirmed the action in the page; a
+	// dead-letter replay needs it.
+	Confirmed bool `json:"confirmed,omitempty"`
 }
 
 func (s *Server) decodeAction(w http.ResponseWriter, r *http.Request) (actionRequest, bool) {

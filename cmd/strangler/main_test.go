@@ -39,6 +39,8 @@ func TestBadConfigExitsTwoNamingTheKey(t *testing.T) {
 			[]string{"dev", "downstream"}, []string{"inventory.fail_ratio"}},
 		{"removed proxy key from env", map[string]string{"STRANGLER_PROXY_TRANSPORT_CLIENT": "lean"},
 			[]string{"proxy", "serve"}, []string{`"transport.client"`, "STRANGLER_PROXY_TRANSPORT_CLIENT", "removed", "delete it"}},
+		{"console's cdc config unreadable", map[string]string{"STRANGLER_CONSOLE_PROXY_TOKEN": "test-console-token-0123", "STRANGLER_CONSOLE_CDC_CONFIG": "/nonexistent/cdc.yaml"},
+			[]string{"console"}, []string{"cdc_config", "/nonexistent/cdc.yaml", "dead_letters: false"}},
 		{"removed proxy key as a flag", nil, []string{"proxy", "serve", "--transport-client", "lean"}, []string{"unknown flag: --transport-client"}},
 	}
 	for _, tc := range cases {

@@ -279,7 +279,7 @@ function renderDeadLetters() {
   if (!snap.dead_letters_shown) return;
   const list = snap.dead_letters || [];
   $("dl-count").textContent = snap.errors && snap.errors.deadletters ? "unreadable: " + snap.errors.deadletters
-    : `${snap.dead_letter_count} dead letters waiting${snap.dead_letter_count > list.length ? ` (the first ${list.length} listed)` : ""}`;
+    : `${snap.dead_letter_count} dead letter${snap.dead_letter_count === 1 ? "" : "s"} waiting${snap.dead_letter_count > list.length ? ` (the first ${list.length} listed)` : ""}`;
   refill($("deadletters").tBodies[0], list.map((d) => h("tr", {},
     h("td", {}, d.source), h("td", {}, h("code", {}, d.id)), h("td", {}, d.kind), h("td", {}, d.key), h("td", {}, d.reason),
     h("td", {}, when(d.at)), h("td", {}, String(d.attempts)),
@@ -293,7 +293,7 @@ async function replay(d, buttonID) {
     $("dl-result").textContent = "Cancelled.";
   } else {
     try {
-      const out = await send(`/api/deadletters/${encodeURIComponent(d.source)}/${encodeURIComponent(d.id)}/replay`, { reason });
+      const out = await send(`/api/deadletters/${encodeURIComponent(d.source)}/${encodeURIComponent(d.id)}/replay`, { reason, confirmed: true });
       $("dl-result").textContent = "Replayed: " + out.result;
     } catch (e) {
       $("dl-result").textContent = "Not replayed: " + e.message;
