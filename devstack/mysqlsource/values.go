@@ -145,11 +145,15 @@ func (c Column) realType() byte {
 }
 
 // numeric says whether the column has a bit in the SIGNEDNESS metadata.
-// MySQL counts the integer types, DECIMAL, FLOAT and DOUBLE (not YEAR).
+// MySQL 8 counts the types of has_signedess_information_type
+// (sql/field_common_properties.h): the integer types, YEAR (its bit 0),
+// FLOAT, DOUBLE and both DECIMALs. (The older is_numeric_type list,
+// without YEAR, is not what the server writes: with it every numeric
+// column after a YEAR took its neighbour's bit.)
 func (c Column) numeric() bool {
 	switch c.Type {
-	case binlog.TypeTiny, binlog.TypeShort, binlog.TypeInt24, binlog.TypeLong, binlog.TypeLongLong,
-		binlog.TypeNewDecimal, binlog.TypeFloat, binlog.TypeDouble:
+	case binlog.TypeTiny, binlog.TypeShort, binlog.TypeInt24, binlog.TypeLong, binlog.TypeLongLong, binlog.TypeYear,
+		binlog.TypeDecimal, binlog.TypeNewDecimal, binlog.TypeFloat, binlog.TypeDouble:
 		return true
 	}
 	return false
