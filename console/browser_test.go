@@ -239,6 +239,18 @@ func waitText(sel, want string) chromedp.Action[chromedp.Void] {
 	return chromedp.Poll[chromedp.Void](js, chromedp.WithPollingTimeout(20*time.Second))
 }
 
+// setInput sets an input's value as typing does (an input event follows).
+func setInput(sel, v string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); e.value = %q; e.dispatchEvent(new Event("input", { bubbles: true })); return e.value; })()`, sel, v)
+		got, err := chromedp.Evaluate[string](js)(ctx, tg)
+		if err == nil && got != v {
+			err = fmt.Errorf("%s holds %q after setting %q", sel, got, v)
+		}
+		return err
+	})
+}
+
 // focused is the id of the focused element.
 func focused(id *string) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
@@ -432,6 +444,23 @@ func TestConsoleInBrowser(t *testing.T) {
 		waitText("#dl-count", "0 dead letters waiting"),
 		chromedp.Poll[chromedp.Void](`document.querySelector("#deadletters tbody").rows.length === 0`, chromedp.WithPollingTimeout(20*time.Second)))
 	e.dead.checkReplayed(t)
+
+	// The audit log by actor and by text: the proxy's entries and the dead
+	// letters' replays, each filter hiding what it should.
+	rows := func(sel, cond string) chromedp.Action[chromedp.Void] {
+		js := fmt.Sprintf(`(() => { const rs = [...document.querySelectorAll(%q)]; return %s; })()`, sel+" tbody tr", cond)
+		return chromedp.Poll[chromedp.Void](js, chromedp.WithPollingTimeout(20*time.Second))
+	}
+	run(t, ctx, "filter the audit log",
+		chromedp.Navigate(e.console+"/#audit"),
+		setInput("#audit-text", ""),
+		setInput("#audit-actor", "alice"),
+		rows("#audit", `snap.audit.some((a) => !a.actor.includes("alice")) && rs.length >= 2 && rs.every((r) => r.cells[2].textContent.includes("alice"))`),
+		waitText("#dl-audit tbody", "replay cdc/"+e.dead.rec.ID),
+		waitText("#dl-audit tbody", "alice (console, confirmed): the table takes the item again"),
+		setInput("#audit-text", "first writes"),
+		rows("#audit", `rs.length === 1 && rs[0].textContent.includes("first writes")`),
+		rows("#dl-audit", `rs.length === 0`))
 
 	entries, err := e.admin.Audit(context.Background(), "get-order", 10)
 	if err != nil {

@@ -20,6 +20,20 @@ type DeadLetters interface {
 	List(ctx context.Context) ([]DeadLetter, error)
 	// Replay redoes one and returns its audit line; by names who did it.
 	Replay(ctx context.Context, source, id, by string) (string, error)
+	// Audit returns the newest lines of the dead letters' audit log (replays
+	// and drops, from the console or the CLI), newest first.
+	Audit(ctx context.Context, limit int) ([]DeadLetterAudit, error)
+}
+
+// DeadLetterAudit is a replay or a drop of a dead letter, as the Store
+// recorded it. A plain value.
+type DeadLetterAudit struct {
+	At     time.Time `json:"at"`
+	Source string    `json:"source"`
+	ID     string    `json:"id"`
+	Action string    `json:"action"`
+	By     string    `json:"by"`
+	Line   string    `json:"line"`
 }
 
 // DeadLetter is a dead letter as the page lists it. A plain value.
@@ -81,6 +95,23 @@ func (d StoreDeadLetters) Replay(ctx context.Context, source, id, by string) (st
 	return rp.Replay(ctx, src, id)
 }
 
+// Audit returns the newest limit lines of every source's audit log, newest
+// first.
+func (d StoreDeadLetters) Audit(ctx context.Context, limit int) ([]DeadLetterAudit, error) {
+	var out []DeadLetterAudit
+	for _, src := range deadletter.Sources {
+		log, err := d.Store.AuditLog(ctx, src, limit)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range log {
+			out = append(out, DeadLetterAudit{At: a.At, Source: string(a.Source), ID: a.ID, Action: a.Action, By: a.By, Line: a.Line})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].At.After(out[j].At) })
+	return out[:min(len(out), limit)], nil
+}
+
 // maxDeadLetters is how many dead letters a snapshot lists (the count is whole).
 const maxDeadLetters = 100
 
@@ -92,7 +123,8 @@ func (rd *reader) deadLetters(ctx context.Context, s *Snapshot) error {
 	}
 	s.DeadLetterCount = len(list)
 	s.DeadLetters = list[:min(len(list), maxDeadLetters)]
-	return nil
+	s.DeadLetterAudit, err = rd.dead.Audit(ctx, auditLimit)
+	return err
 }
 
 // replayDeadLetter redoes one dead letter once the operator confirmed it.

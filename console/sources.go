@@ -53,6 +53,8 @@ type Snapshot struct {
 	// DeadLetters are the first of DeadLetterCount dead letters.
 	DeadLetters     []DeadLetter `json:"dead_letters,omitempty"`
 	DeadLetterCount int          `json:"dead_letter_count"`
+	// DeadLetterAudit is the dead letters' audit log, newest first.
+	DeadLetterAudit []DeadLetterAudit `json:"dead_letter_audit,omitempty"`
 	// DeadLettersShown says the console reads dead letters at all.
 	DeadLettersShown bool         `json:"dead_letters_shown"`
 	CDC              *PartFigures `json:"cdc,omitempty"`

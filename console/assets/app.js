@@ -309,6 +309,10 @@ function renderAudit() {
   refill($("audit").tBodies[0], rows.map((e) => h("tr", {}, h("td", {}, h("time", { datetime: e.at }, new Date(e.at).toLocaleString())),
     h("td", {}, e.route), h("td", {}, e.actor), h("td", {}, `${e.before.mode} ${e.before.weight}%`),
     h("td", {}, `${e.after.mode} ${e.after.weight}%`), h("td", {}, e.reason))));
+  $("dl-audit-box").hidden = !snap.dead_letters_shown;
+  const dl = (snap.dead_letter_audit || []).filter((a) => (!fa || a.by.toLowerCase().includes(fa)) && (!ft || a.line.toLowerCase().includes(ft)));
+  refill($("dl-audit").tBodies[0], dl.map((a) => h("tr", {}, h("td", {}, h("time", { datetime: a.at }, new Date(a.at).toLocaleString())),
+    h("td", {}, a.action), h("td", {}, h("code", {}, `${a.source}/${a.id}`)), h("td", {}, a.by), h("td", {}, a.line))));
   const names = units().map((u) => u.name);
   if ($("route-names").options.length !== names.length) $("route-names").replaceChildren(...names.map((n) => h("option", { value: n })));
 }

@@ -190,12 +190,10 @@ func (s *Store) List(ctx context.Context, src Source) ([]Record, error) {
 	var out []Record
 	err := s.query(ctx, pk(src), "", false, func(items []map[string]types.AttributeValue, _ int) error {
 		for _, it := range items {
-			r := decodeHead(src, it)
-			r.Payload = Payload{}
-			out = append(out, r)
+			out = append(out, decodeHead(src, it))
 		}
 		return nil
-	})
+	}, headAttrs...)
 	if err != nil {
 		return nil, fmt.Errorf("listing the %s dead letters: %w", src, err)
 	}
@@ -213,15 +211,27 @@ func (s *Store) Count(ctx context.Context, src Source) (int, error) {
 	return n, nil
 }
 
+// headAttrs are a record's attributes but its payload: what List reads, so
+// that listing never reads the payloads (up to 300 KiB each).
+var headAttrs = []string{control.PK, control.SK, attrKind, attrKey, attrReason, attrPos, attrAt, attrAttempts, attrSize, attrItemWritten}
+
 // query pages through partition p, its sort keys beginning with prefix
 // (any when empty), giving fn each page's items and count (only the count
-// when count is set).
-func (s *Store) query(ctx context.Context, p, prefix string, count bool, fn func(items []map[string]types.AttributeValue, n int) error) error {
+// when count is set); attrs, when given, are the only attributes read.
+func (s *Store) query(ctx context.Context, p, prefix string, count bool, fn func(items []map[string]types.AttributeValue, n int) error, attrs ...string) error {
 	in := &dynamodb.QueryInput{
 		TableName: aws.String(s.table), ConsistentRead: aws.Bool(true),
 		KeyConditionExpression:    aws.String("#pk = :pk"),
 		ExpressionAttributeNames:  map[string]string{"#pk": control.PK},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": control.S(p)},
+	}
+	if len(attrs) > 0 {
+		names := make([]string, len(attrs))
+		for i, a := range attrs {
+			names[i] = fmt.Sprintf("#a%d", i)
+			in.ExpressionAttributeNames[names[i]] = a
+		}
+		in.ProjectionExpression = aws.String(strings.Join(names, ", "))
 	}
 	if prefix != "" {
 		in.KeyConditionExpression = aws.String("#pk = :pk AND begins_with(#sk, :pre)")
@@ -338,12 +348,36 @@ func (s *Store) Failed(ctx context.Context, r Record, reason string, itemWritten
 }
 
 // Audit is one line of the dead letters' audit log: who replayed or
-// dropped which dead letter, when, and why it was one.
+// dropped which dead letter, when, and why it was one (Line, as Remove
+// returned it). It may be copied.
 type Audit struct {
 	At     time.Time
+	Source Source
+	ID     string
 	Action string
 	By     string
-	Note   string
+	Line   string
+}
+
+// AuditLog returns the newest limit lines of src's audit log, newest first.
+func (s *Store) AuditLog(ctx context.Context, src Source, limit int) ([]Audit, error) {
+	out, err := s.api.Query(ctx, &dynamodb.QueryInput{
+		TableName: aws.String(s.table), KeyConditionExpression: aws.String("#pk = :pk"), ScanIndexForward: aws.Bool(false),
+		Limit:                     aws.Int32(int32(max(1, min(limit, 1000)))),
+		ExpressionAttributeNames:  map[string]string{"#pk": control.PK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": control.S(auditPK(src))},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading the %s dead letters' audit log: %w", src, err)
+	}
+	log := make([]Audit, 0, len(out.Items))
+	for _, it := range out.Items {
+		at, _, _ := strings.Cut(control.Str(it, control.SK), "#")
+		t, _ := time.Parse(time.RFC3339Nano, at)
+		log = append(log, Audit{At: t, Source: src, ID: control.Str(it, "id"), Action: control.Str(it, "action"),
+			By: control.Str(it, "by"), Line: control.Str(it, "line")})
+	}
+	return log, nil
 }
 
 // Remove deletes r with an audit item (action "replay" or "drop", by whom,

@@ -100,6 +100,23 @@ func TestStoreKeepsPayloadsWhole(t *testing.T) {
 	if n, err := store.Count(ctx, deadletter.Relay); err != nil || n != 2 {
 		t.Errorf("count %d, %v; want 2", n, err)
 	}
+	small, _ := store.Get(ctx, deadletter.Relay, "small")
+	line2, err := store.Remove(ctx, small, "drop", "tester2", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, err := store.AuditLog(ctx, deadletter.Relay, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range log {
+		got = append(got, a.Action+" "+a.ID+" "+a.By+" "+a.Line)
+	}
+	want := []string{"drop small tester2 " + line2, "drop random tester " + line}
+	if diff := cmp.Diff(want, got); diff != "" || log[0].At.IsZero() {
+		t.Errorf("the audit log, newest first (-want +got):\n%s", diff)
+	}
 }
 
 // parts counts the payload parts stored for relay dead letters.
