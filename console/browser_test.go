@@ -80,6 +80,21 @@ func fakeCDC(t *testing.T) string {
 	return s.URL
 }
 
+// fakeSyncback serves sync-back's /metrics.
+func fakeSyncback(t *testing.T) string {
+	t.Helper()
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/metrics" {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprint(w, "# TYPE strangler_syncback_events_total counter\nstrangler_syncback_events_total{outcome=\"applied\"} 40\nstrangler_syncback_events_total{outcome=\"stale\"} 2\n"+
+			"# TYPE strangler_syncback_lag_seconds gauge\nstrangler_syncback_lag_seconds 0.83\n")
+	}))
+	t.Cleanup(s.Close)
+	return s.URL
+}
+
 type env struct {
 	proxyURL string
 	console  string
@@ -136,7 +151,7 @@ func start(t *testing.T) *env {
 
 	ccfg := console.DefaultConfig()
 	ccfg.Proxy.AdminURL, ccfg.Proxy.Token = as.URL, adminToken
-	ccfg.CDCURL = fakeCDC(t)
+	ccfg.CDCURL, ccfg.SyncbackURL = fakeCDC(t), fakeSyncback(t)
 	ccfg.Refresh = 200 * time.Millisecond
 	ccfg.Migration.DynamoDB, ccfg.Migration.ControlTable = stacktest.DynamoDBEndpoint(), cfg.Control.Table
 	seedMigration(t, ddb, cfg.Control.Table)
@@ -410,6 +425,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		waitText("#cdc-dead", "3"),
 		waitText("#data", "stage checkpointed"),
 		waitText("#backfill-rows", "500 of 1000; chunks 2 of 4"),
+		waitText("#sb-lag", "0.8 s"),
 		waitText("#verify-result", "EQUAL"),
 		chromedp.Poll[chromedp.Void](`/^[0-9]+ s$/.test(document.querySelector("#backfill-eta").textContent)`, chromedp.WithPollingTimeout(20*time.Second)),
 		waitText("#dl-count", "1 dead letter waiting"),

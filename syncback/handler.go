@@ -53,6 +53,7 @@ type Handler struct {
 type metrics struct {
 	events   *prometheus.CounterVec
 	duration prometheus.Histogram
+	lag      prometheus.Gauge
 }
 
 // NewHandler wires the handler: name and workers name and count the marker
@@ -65,7 +66,9 @@ func NewHandler(cfg Config, applier ImageApplier, db Pinger, name string, log *s
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "strangler_syncback_apply_seconds",
 			Help: "Time to apply one event to MySQL.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 	}
-	reg.MustRegister(m.events, m.duration)
+	m.lag = prometheus.NewGauge(prometheus.GaugeOpts{Name: "strangler_syncback_lag_seconds",
+		Help: "Seconds from the order's change on the new service (its updated_at) to its applying in MySQL, of the last event applied (clock skew between the two counts)."})
+	reg.MustRegister(m.events, m.duration, m.lag)
 	for _, o := range []string{"applied", "stale", "lost_race", "invalid", "conflict", "error"} {
 		m.events.WithLabelValues(o)
 	}
@@ -150,6 +153,9 @@ func (h *Handler) event(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.metrics.events.WithLabelValues(string(outcome)).Inc()
+	if outcome == Applied {
+		h.metrics.lag.Set(time.Since(s.UpdatedAt.Time).Seconds())
+	}
 	h.log.Debug("event applied", "event_id", d.EventID, "detail_type", env.DetailType, "order_id", s.ID, "version", s.Version, "outcome", outcome)
 	writeJSON(w, http.StatusOK, Result{Outcome: outcome, OrderID: s.ID, Version: s.Version, EventID: d.EventID})
 }

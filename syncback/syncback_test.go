@@ -244,6 +244,7 @@ func (h *harness) markers() int {
 // nothing (and leave no marker behind).
 func TestDeliveries(t *testing.T) {
 	h := start(t)
+	begun := time.Now()
 	for name, order := range map[string][]int{
 		"in order":              {0, 1, 2},
 		"reversed":              {2, 1, 0},
@@ -282,6 +283,27 @@ func TestDeliveries(t *testing.T) {
 			}
 		})
 	}
+	// Each case applies version 3 last: the lag is from its updated_at to then.
+	last := lifecycle("x")[2].s.UpdatedAt.Time
+	if lag := h.gauge("strangler_syncback_lag_seconds"); lag < begun.Sub(last).Seconds() || lag > time.Since(last).Seconds() {
+		t.Errorf("sync-back lag %v s, want the seconds from version 3's updated_at to its applying (%v to %v)", lag, begun.Sub(last).Seconds(), time.Since(last).Seconds())
+	}
+}
+
+// gauge is the value of the gauge name.
+func (h *harness) gauge(name string) float64 {
+	h.t.Helper()
+	mfs, err := h.reg.Gather()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	h.t.Fatalf("no gauge %s", name)
+	return 0
 }
 
 // TestLegacyOrderUpdate applies the new service's change of a legacy order

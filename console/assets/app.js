@@ -246,6 +246,8 @@ function renderData() {
       const r = rate("syncback", k);
       return [`events ${(k.match(/outcome="([^"]*)"/) || [])[1]}`, `${m[k]} (${r === null ? "…" : r.toFixed(1)}/s)`];
     });
+    const lag = m.strangler_syncback_lag_seconds;
+    rows.push(["lag (new's change to legacy's row, last event applied)", lag === undefined ? "…" : lag.toFixed(1) + " s", "sb-lag"]);
     rows.push(["apply time p99 (lag added per event)", ((m.strangler_syncback_apply_seconds_p99 || 0) * 1000).toFixed(1) + " ms", "sb-p99"]);
     out.push(kv(rows));
   }
