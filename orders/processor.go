@@ -12,6 +12,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/anycompany/strangler/internal/events"
 	"github.com/anycompany/strangler/internal/order"
@@ -19,6 +23,7 @@ import (
 	"github.com/anycompany/strangler/internal/orderitem"
 	"github.com/anycompany/strangler/internal/problem"
 	"github.com/anycompany/strangler/internal/sinkauth"
+	"github.com/anycompany/strangler/internal/tracing"
 )
 
 // Acceptor advances a pending order to accepted; *Store is one.
@@ -48,6 +53,7 @@ type Processor struct {
 	reqs    *prometheus.CounterVec
 	// conflicts counts lost races of Accept (the Store's OnRetry).
 	conflicts *prometheus.CounterVec
+	tp        trace.TracerProvider
 }
 
 // NewProcessor returns a processor of cfg.Processor.Source's events.
@@ -58,7 +64,7 @@ func NewProcessor(cfg Config, accept Acceptor, logger *slog.Logger, reg *prometh
 	}
 	p := &Processor{
 		auth: cfg.Processor.Auth, accept: accept, source: cfg.Processor.Source, maxBody: cfg.MaxBodyBytes,
-		log: logger.With("component", "orders-processor"), reg: reg,
+		log: logger.With("component", "orders-processor"), reg: reg, tp: noop.NewTracerProvider(),
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "orders_processor_events_total",
 			Help: "Events delivered to the processor by result: accepted, duplicate (the order was no longer pending), missing (no such order), ignored (another source or type), invalid, failed.",
@@ -77,6 +83,16 @@ func NewProcessor(cfg Config, accept Acceptor, logger *slog.Logger, reg *prometh
 	reg.MustRegister(p.results, p.latency, p.reqs, p.conflicts,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return p
+}
+
+// Trace makes every delivery Process handles a consumer span of tp named
+// "process <detail-type>", continuing the traceparent of the event's detail
+// (internal/tracing); the events it causes carry that span on. Call it
+// before serving; nil leaves tracing off (the default).
+func (p *Processor) Trace(tp trace.TracerProvider) {
+	if tp != nil {
+		p.tp = tp
+	}
 }
 
 // Registry exposes the processor's metrics registry.
@@ -160,6 +176,17 @@ func (p *Processor) events(w http.ResponseWriter, r *http.Request) {
 // dead-letter queue take over). Duplicates and events of other sources or
 // types succeed and change nothing.
 func (p *Processor) Process(ctx context.Context, d Delivery) (Outcome, error) {
+	ctx, span := tracing.Consume(ctx, p.tp, "process "+d.DetailType, tracing.DetailParent(d.Detail))
+	defer span.End()
+	out, err := p.process(ctx, d)
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.SetAttributes(attribute.String("strangler.result", out.Result), attribute.String("strangler.order_id", out.OrderID))
+	return out, err
+}
+
+func (p *Processor) process(ctx context.Context, d Delivery) (Outcome, error) {
 	if prob := d.check(); prob != nil {
 		p.results.WithLabelValues("invalid").Inc()
 		return Outcome{}, prob

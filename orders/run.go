@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/anycompany/strangler/internal/ddbtable"
 	"github.com/anycompany/strangler/internal/httpserver"
@@ -97,9 +98,9 @@ func RunInit(ctx context.Context, cfg Config, log *slog.Logger) error {
 	return Init(ctx, api, cfg, log)
 }
 
-// Run serves the order API until ctx ends, then drains in-flight requests.
-// It refuses to start while a table is missing.
-func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+// Run serves the order API until ctx ends, then drains in-flight requests,
+// tracing with tp (nil: off). It refuses to start while a table is missing.
+func Run(ctx context.Context, cfg Config, tp trace.TracerProvider, log *slog.Logger) error {
 	api, err := cfg.DynamoDB.DynamoDB(ctx)
 	if err != nil {
 		return err
@@ -108,11 +109,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	srv := Build(cfg, api, log)
-	return httpserver.Serve(ctx, httpserver.Listener{Addr: cfg.Listen, TLS: cfg.TLS}, srv.Handler(), cfg.ShutdownTimeout, log.With("component", "orders"))
+	return httpserver.Serve(ctx, httpserver.Listener{Addr: cfg.Listen, TLS: cfg.TLS}, srv.Traced(tp), cfg.ShutdownTimeout, log.With("component", "orders"))
 }
 
-// RunProcessor serves the order processor (POST /events) until ctx ends.
-func RunProcessor(ctx context.Context, cfg Config, log *slog.Logger) error {
+// RunProcessor serves the order processor (POST /events) until ctx ends,
+// tracing with tp (nil: off).
+func RunProcessor(ctx context.Context, cfg Config, tp trace.TracerProvider, log *slog.Logger) error {
 	api, err := cfg.DynamoDB.DynamoDB(ctx)
 	if err != nil {
 		return err
@@ -121,6 +123,7 @@ func RunProcessor(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	p := BuildProcessor(cfg, api, log)
+	p.Trace(tp)
 	return httpserver.Serve(ctx, httpserver.Listener{Addr: cfg.Processor.Listen, TLS: cfg.Processor.TLS}, p.Handler(), cfg.ShutdownTimeout, log.With("component", "orders-processor"))
 }
 

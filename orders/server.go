@@ -11,10 +11,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/anycompany/strangler/internal/order"
 	"github.com/anycompany/strangler/internal/orderapi"
 	"github.com/anycompany/strangler/internal/problem"
+	"github.com/anycompany/strangler/internal/tracing"
 )
 
 // Server is the new order service's HTTP API: the legacy contract
@@ -86,6 +88,17 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("PUT /admin/faults", s.adminOnly(s.putFaults))
 	mux.HandleFunc("DELETE /admin/faults", s.adminOnly(s.deleteFaults))
 	return s.metrics.http.Instrument(mux)
+}
+
+// Traced returns Handler with each request a server span of tp continuing
+// the caller's traceparent (internal/tracing); the events a request causes
+// carry its span. The process and the Lambda function both serve it. With
+// tracing off (tp nil or no-op) it is Handler.
+func (s *Server) Traced(tp trace.TracerProvider) http.Handler {
+	if !tracing.Enabled(tp) {
+		return s.Handler()
+	}
+	return tracing.Handler(tp, "strangler/orders", s.Handler())
 }
 
 // admit answers an order API request with the injected faults, before its

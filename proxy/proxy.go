@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Exchange is a request legacy answered in shadow mode, with legacy's
@@ -146,6 +148,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// (http.ErrAbortHandler) when the client goes away mid-body, and that
 	// request must still be counted.
 	defer p.done(r, sw, rt, d.backend, start)
+	if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
+		span.SetName("proxy " + rt.Name())
+		span.SetAttributes(attribute.String("strangler.backend", string(d.backend)), attribute.String("strangler.reason", d.reason))
+	}
 	up.rp.ServeHTTP(sw, r)
 }
 

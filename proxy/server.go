@@ -18,12 +18,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/anycompany/strangler/internal/clock"
 	"github.com/anycompany/strangler/internal/control"
 	"github.com/anycompany/strangler/internal/ddbtable"
 	"github.com/anycompany/strangler/internal/httpserver"
+	"github.com/anycompany/strangler/internal/tracing"
 	"github.com/anycompany/strangler/proxy/plan"
 )
 
@@ -46,6 +48,11 @@ type Deps struct {
 	// Owner names this replica in the plan lease. Optional: defaults to
 	// host:pid/<random>, unique per Server.
 	Owner string
+	// Tracer makes each proxied request a server span, continuing the
+	// client's traceparent, and forwards the span's traceparent to the
+	// backend (internal/tracing). Optional: nil, not traced (a client's
+	// traceparent is forwarded as it came).
+	Tracer trace.TracerProvider
 }
 
 // uniqueOwner is host:pid plus a random suffix, so that two Servers in one
@@ -251,8 +258,13 @@ func (s *Server) backendStatus() []BackendStatus {
 	}
 }
 
-// Handler returns the proxied order API.
-func (s *Server) Handler() http.Handler { return s.proxy }
+// Handler returns the proxied order API, traced when Deps.Tracer records.
+func (s *Server) Handler() http.Handler {
+	if !tracing.Enabled(s.deps.Tracer) {
+		return s.proxy
+	}
+	return tracing.Handler(s.deps.Tracer, "strangler/proxy", s.proxy)
+}
 
 // AdminHandler returns the admin API.
 func (s *Server) AdminHandler() http.Handler { return s.admin.Handler() }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/anycompany/strangler/internal/tracing"
 )
 
 // Headers the proxy reads or writes.
@@ -153,6 +155,8 @@ func newUpstream(name Backend, base *url.URL, cfg Config, pool httputil.BufferPo
 			}
 			pr.SetURL(base)
 			setXForwarded(pr)
+			// The proxy's span (Deps.Tracer) is the backend's parent.
+			tracing.Inject(pr.Out.Context(), pr.Out.Header)
 		},
 		Transport:      &retryTransport{next: tr, retries: cfg.Retries, onRetry: onRetry},
 		BufferPool:     pool,

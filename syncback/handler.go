@@ -13,12 +13,17 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/anycompany/strangler/internal/events"
 	"github.com/anycompany/strangler/internal/order"
 	"github.com/anycompany/strangler/internal/orderitem"
 	"github.com/anycompany/strangler/internal/problem"
 	"github.com/anycompany/strangler/internal/sinkauth"
+	"github.com/anycompany/strangler/internal/tracing"
 )
 
 // ImageApplier is what the Handler needs of the Applier.
@@ -48,6 +53,7 @@ type Handler struct {
 	log     *slog.Logger
 	metrics *metrics
 	reg     *prometheus.Registry
+	tp      trace.TracerProvider
 }
 
 type metrics struct {
@@ -73,11 +79,21 @@ func NewHandler(cfg Config, applier ImageApplier, db Pinger, name string, log *s
 		m.events.WithLabelValues(o)
 	}
 	h := &Handler{auth: cfg.Auth, applier: applier, db: db, source: cfg.Source, maxBody: cfg.MaxBodyBytes, slots: make(chan int, cfg.Workers),
-		name: name, log: log.With("component", "syncback"), metrics: m, reg: reg}
+		name: name, log: log.With("component", "syncback"), metrics: m, reg: reg, tp: noop.NewTracerProvider()}
 	for i := range cfg.Workers {
 		h.slots <- i
 	}
 	return h
+}
+
+// Trace makes every delivery a consumer span of tp named "sync back
+// <detail-type>", continuing the traceparent of the event's detail
+// (internal/tracing). Call it before serving; nil leaves tracing off (the
+// default).
+func (h *Handler) Trace(tp trace.TracerProvider) {
+	if tp != nil {
+		h.tp = tp
+	}
 }
 
 // Routes returns the HTTP routes.
@@ -120,6 +136,9 @@ func (h *Handler) event(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, "invalid", p, env)
 		return
 	}
+	ctx, span := tracing.Consume(r.Context(), h.tp, "sync back "+env.DetailType, tracing.DetailParent(env.Detail))
+	defer span.End()
+	r = r.WithContext(ctx)
 	d, s, p := h.check(env)
 	if p != nil {
 		h.refuse(w, "invalid", p, env)
@@ -147,6 +166,7 @@ func (h *Handler) event(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(499)
 		return
 	case err != nil:
+		span.SetStatus(codes.Error, err.Error())
 		h.metrics.events.WithLabelValues("error").Inc()
 		h.log.Error("applying an event failed; the bus retries it", "event_id", d.EventID, "order_id", s.ID, "version", s.Version, "err", err)
 		problem.Write(w, problem.New(http.StatusServiceUnavailable, "Legacy database unavailable", "the order was not written; retry the delivery"))
@@ -156,6 +176,7 @@ func (h *Handler) event(w http.ResponseWriter, r *http.Request) {
 	if outcome == Applied {
 		h.metrics.lag.Set(time.Since(s.UpdatedAt.Time).Seconds())
 	}
+	span.SetAttributes(attribute.String("strangler.order_id", s.ID), attribute.String("strangler.result", string(outcome)))
 	h.log.Debug("event applied", "event_id", d.EventID, "detail_type", env.DetailType, "order_id", s.ID, "version", s.Version, "outcome", outcome)
 	writeJSON(w, http.StatusOK, Result{Outcome: outcome, OrderID: s.ID, Version: s.Version, EventID: d.EventID})
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/anycompany/strangler/internal/httpserver"
 	"github.com/anycompany/strangler/internal/legacydb"
@@ -36,8 +37,9 @@ func Prepare(ctx context.Context, db *sql.DB, cfg Config) error {
 	return nil
 }
 
-// Run serves the sync-back until ctx ends, then drains in-flight deliveries.
-func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
+// Run serves the sync-back until ctx ends, then drains in-flight
+// deliveries, tracing with tp (nil: off).
+func Run(ctx context.Context, cfg Config, tp trace.TracerProvider, logger *slog.Logger) error {
 	db, err := OpenDB(cfg.MySQL)
 	if err != nil {
 		return err
@@ -57,6 +59,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		name = name[:min(len(name), 80)] // the marker's worker column holds <name>#<slot>
 	}
 	h := NewHandler(cfg, NewApplier(db, cfg), db, name, logger, prometheus.NewRegistry())
+	h.Trace(tp)
 	logger.Info("syncing back", "component", "syncback", "table", cfg.Table, "marker_table", cfg.MarkerTable, "source", cfg.Source, "workers", cfg.Workers)
 	return httpserver.Serve(ctx, httpserver.Listener{Addr: cfg.Listen, TLS: cfg.TLS}, h.Routes(), cfg.ShutdownTimeout, logger.With("component", "syncback"))
 }

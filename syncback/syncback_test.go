@@ -17,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/anycompany/strangler/devstack/mysqlsource/sourcetest"
 	"github.com/anycompany/strangler/internal/codec"
@@ -39,6 +41,8 @@ type harness struct {
 	db  *sql.DB
 	url string
 	reg *prometheus.Registry
+	// spans records the handler's spans.
+	spans *tracetest.InMemoryExporter
 }
 
 // testSink is the credential the tests deliver with, as the bus would.
@@ -46,7 +50,7 @@ var testSink = sinkauth.APIKey("X-Test-Sink-Key", "test-syncback-sink-key")
 
 func start(t *testing.T) *harness {
 	t.Helper()
-	h := &harness{t: t, dsn: sourcetest.Database(t, stacktest.MySQLDatabase(t)), reg: prometheus.NewRegistry()}
+	h := &harness{t: t, dsn: sourcetest.Database(t, stacktest.MySQLDatabase(t)), reg: prometheus.NewRegistry(), spans: tracetest.NewInMemoryExporter()}
 	cfg := syncback.DefaultConfig()
 	cfg.MySQL.DSN = config.Secret(h.dsn)
 	cfg.MaxBodyBytes = 8 << 10
@@ -76,7 +80,9 @@ func start(t *testing.T) *harness {
 		t.Fatalf("Prepare is not idempotent: %v", err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	srv := httptest.NewServer(syncback.NewHandler(cfg, syncback.NewApplier(db, cfg), db, "test", log, h.reg).Routes())
+	handler := syncback.NewHandler(cfg, syncback.NewApplier(db, cfg), db, "test", log, h.reg)
+	handler.Trace(sdktrace.NewTracerProvider(sdktrace.WithSyncer(h.spans)))
+	srv := httptest.NewServer(handler.Routes())
 	t.Cleanup(srv.Close)
 	h.url = srv.URL
 	return h
@@ -495,5 +501,25 @@ func TestRollback(t *testing.T) {
 	}
 	if st := call("GET", "/v1/orders/ord_01ROLLA", &got); st != 200 || got.Status != order.Cancelled {
 		t.Errorf("after the late delivery: %d %+v", st, got)
+	}
+}
+
+// TestDeliveryContinuesTrace: a delivery whose detail carries a
+// traceparent is a consumer span continuing it.
+func TestDeliveryContinuesTrace(t *testing.T) {
+	h := start(t)
+	const traceID, relay = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	ev := lifecycle("ord_TRACED")[0]
+	body := bytes.Replace(envelope(ev.detailType, ev.s), []byte(`"event_id":`), []byte(`"traceparent":"00-`+traceID+`-`+relay+`-01","event_id":`), 1)
+	if st, out := h.post(body); st != http.StatusOK || out["outcome"] != "applied" {
+		t.Fatalf("delivery: %d %v", st, out)
+	}
+	spans := h.spans.GetSpans()
+	if len(spans) != 1 {
+		t.Fatalf("%d spans, want 1", len(spans))
+	}
+	s := spans[0]
+	if s.Name != "sync back OrderCreated" || s.SpanContext.TraceID().String() != traceID || s.Parent.SpanID().String() != relay {
+		t.Errorf("span %q trace %s parent %s, want sync back OrderCreated in %s under %s", s.Name, s.SpanContext.TraceID(), s.Parent.SpanID(), traceID, relay)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/anycompany/strangler/devstack/downstream"
 	"github.com/anycompany/strangler/devstack/eventbus"
@@ -60,7 +61,9 @@ Configured by configs/downstream.yaml.`,
 			if err != nil {
 				return err
 			}
-			return downstream.Run(cmd.Context(), cfg, log.With("component", "downstream"))
+			return a.traced("downstream", log, func(tp trace.TracerProvider) error {
+				return downstream.Run(cmd.Context(), cfg, log.With("component", "downstream"), downstream.WithTracer(tp))
+			})
 		},
 	}
 	f := cmd.Flags()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/anycompany/strangler/orders"
 )
@@ -39,7 +40,7 @@ Configured by configs/orders.yaml. Refuses to start while a table is missing.`,
 			if err != nil {
 				return err
 			}
-			return orders.Run(cmd.Context(), cfg, log)
+			return a.traced("orders", log, func(tp trace.TracerProvider) error { return orders.Run(cmd.Context(), cfg, tp, log) })
 		},
 	}
 	serve.Flags().String("listen", "", "HTTP address (key listen)")
@@ -63,7 +64,7 @@ envelope that is not an event answers 400.`,
 			if err != nil {
 				return err
 			}
-			return orders.RunProcessor(cmd.Context(), cfg, log)
+			return a.traced("processor", log, func(tp trace.TracerProvider) error { return orders.RunProcessor(cmd.Context(), cfg, tp, log) })
 		},
 	}
 	process.Flags().String("listen", "", "HTTP address of POST /events (key processor.listen)")

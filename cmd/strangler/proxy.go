@@ -4,6 +4,7 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/anycompany/strangler/proxy"
 )
@@ -68,7 +69,9 @@ and the running configuration kept.`,
 					file = "configs/proxy.yaml"
 				}
 			}
-			return proxy.Run(cmd.Context(), cfg, proxy.Deps{Logger: log, Reload: load, ConfigFile: file})
+			return a.traced("proxy", log, func(tp trace.TracerProvider) error {
+				return proxy.Run(cmd.Context(), cfg, proxy.Deps{Logger: log, Reload: load, ConfigFile: file, Tracer: tp})
+			})
 		},
 	}
 	serve.Flags().String("listen", "", "HTTP address of the proxied API (key listen)")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/anycompany/strangler/orders/relay"
 )
@@ -38,7 +39,9 @@ age and the lag per shard.`,
 			if err != nil {
 				return err
 			}
-			return relay.Run(cmd.Context(), cfg, relay.Env{Log: log})
+			return a.traced("relay", log, func(tp trace.TracerProvider) error {
+				return relay.Run(cmd.Context(), cfg, relay.Env{Log: log, Tracer: tp})
+			})
 		},
 	}
 	f := cmd.Flags()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/anycompany/strangler/syncback"
 )
@@ -38,7 +39,7 @@ with no place in the table (the bus dead-letters both); 503 a database failure
 			if err != nil {
 				return err
 			}
-			return syncback.Run(cmd.Context(), cfg, log)
+			return a.traced("syncback", log, func(tp trace.TracerProvider) error { return syncback.Run(cmd.Context(), cfg, tp, log) })
 		},
 	}
 	serve.Flags().String("listen", "", "HTTP address (key listen)")

@@ -2,6 +2,7 @@ package downstream
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,7 +11,11 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/anycompany/strangler/internal/problem"
+	"github.com/anycompany/strangler/internal/tracing"
 )
 
 // maxEventBytes caps a POST /events body: an EventBridge event is at most
@@ -27,6 +32,7 @@ type envelope struct {
 		EventID        string     `json:"event_id"`
 		SourcePosition any        `json:"source_position"`
 		Order          orderImage `json:"order"`
+		Traceparent    string     `json:"traceparent"`
 	} `json:"detail"`
 }
 
@@ -69,6 +75,9 @@ func (s *Server) handleEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	services := interested(ev.DetailType)
+	ctx, span := tracing.Consume(r.Context(), s.tp, "consume "+ev.DetailType, ev.Detail.Traceparent)
+	defer span.End()
+	r = r.WithContext(ctx)
 
 	var delay time.Duration
 	fail := false
@@ -104,10 +113,11 @@ func (s *Server) handleEvent(w http.ResponseWriter, r *http.Request) {
 	default:
 		ack.Services = services
 		if ev.DetailType == "OrderCreated" {
-			s.actOnCreated(rec.OrderID, ev.Detail.Order, services)
+			s.actOnCreated(ctx, rec.OrderID, ev.Detail.Order, services)
 		}
 	}
 	s.metrics.events.WithLabelValues(outcome).Inc()
+	span.SetAttributes(attribute.String("strangler.order_id", rec.OrderID), attribute.String("strangler.result", outcome))
 	s.logger.Debug("event", "event_id", rec.EventID, "detail_type", rec.DetailType, "order_id", rec.OrderID, "outcome", outcome)
 	writeJSON(w, http.StatusOK, ack)
 }
@@ -119,40 +129,47 @@ func (s *Server) handleEvent(w http.ResponseWriter, r *http.Request) {
 // order that was both called for and published counts once, whichever came
 // first, and an order of either producer is handled the same way. An image
 // that cannot make a valid call is logged and recorded as an event only.
-func (s *Server) actOnCreated(orderID string, img orderImage, services []Service) {
+func (s *Server) actOnCreated(ctx context.Context, orderID string, img orderImage, services []Service) {
 	for _, svc := range services {
-		rec := Record{OrderID: orderID, ReceivedAt: s.now().UTC()}
-		var p *problem.Problem
-		switch svc {
-		case Inventory:
-			req := ReservationRequest{OrderID: orderID, Channel: img.Channel}
-			for _, it := range img.Items {
-				req.Items = append(req.Items, ReservationItem{SKU: it.SKU, Quantity: it.Quantity})
-			}
-			rec.IdempotencyKey, rec.Reservation, p = "reserve-"+orderID, &req, validateReservation(req)
-		case Accounting:
-			req := EntryRequest{OrderID: orderID, CustomerID: img.CustomerID, Channel: img.Channel, Currency: img.Currency, Total: decimalText(img.Total)}
-			rec.IdempotencyKey, rec.Entry, p = "record-"+orderID, &req, validateEntry(req)
-		default:
-			continue
-		}
-		if p != nil {
-			s.logger.Warn("OrderCreated event without a usable order image; recorded as an event only", "service", svc, "order_id", orderID, "field", p.Field, "detail", p.Detail)
-			continue
-		}
-		fingerprint, _ := json.Marshal(struct {
-			R *ReservationRequest
-			E *EntryRequest
-		}{rec.Reservation, rec.Entry})
-		got, dup, err := s.journals[svc].add(rec, string(fingerprint))
-		if err != nil {
-			// The monolith called with another body under the same key: the
-			// first call stands.
-			s.logger.Warn("OrderCreated event differs from the call already recorded for the order; the call stands", "service", svc, "order_id", orderID)
-			continue
-		}
-		s.logger.Debug("event acted on", "service", svc, "order_id", orderID, "id", got.ID, "duplicate", dup)
+		_, span := s.tp.Tracer("strangler/downstream").Start(ctx, string(svc)+" OrderCreated", trace.WithAttributes(attribute.String("strangler.order_id", orderID)))
+		s.act(svc, orderID, img)
+		span.End()
 	}
+}
+
+// act records what svc does for an OrderCreated event of orderID.
+func (s *Server) act(svc Service, orderID string, img orderImage) {
+	rec := Record{OrderID: orderID, ReceivedAt: s.now().UTC()}
+	var p *problem.Problem
+	switch svc {
+	case Inventory:
+		req := ReservationRequest{OrderID: orderID, Channel: img.Channel}
+		for _, it := range img.Items {
+			req.Items = append(req.Items, ReservationItem{SKU: it.SKU, Quantity: it.Quantity})
+		}
+		rec.IdempotencyKey, rec.Reservation, p = "reserve-"+orderID, &req, validateReservation(req)
+	case Accounting:
+		req := EntryRequest{OrderID: orderID, CustomerID: img.CustomerID, Channel: img.Channel, Currency: img.Currency, Total: decimalText(img.Total)}
+		rec.IdempotencyKey, rec.Entry, p = "record-"+orderID, &req, validateEntry(req)
+	default:
+		return
+	}
+	if p != nil {
+		s.logger.Warn("OrderCreated event without a usable order image; recorded as an event only", "service", svc, "order_id", orderID, "field", p.Field, "detail", p.Detail)
+		return
+	}
+	fingerprint, _ := json.Marshal(struct {
+		R *ReservationRequest
+		E *EntryRequest
+	}{rec.Reservation, rec.Entry})
+	got, dup, err := s.journals[svc].add(rec, string(fingerprint))
+	if err != nil {
+		// The monolith called with another body under the same key: the
+		// first call stands.
+		s.logger.Warn("OrderCreated event differs from the call already recorded for the order; the call stands", "service", svc, "order_id", orderID)
+		return
+	}
+	s.logger.Debug("event acted on", "service", svc, "order_id", orderID, "id", got.ID, "duplicate", dup)
 }
 
 // decimalText is a JSON decimal (a string "12.50" or a number) as text.

@@ -11,8 +11,8 @@ import (
 )
 
 // Run serves the stand-ins on cfg.Listen until ctx ends, then shuts down
-// gracefully within cfg.ShutdownTimeout.
-func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
+// gracefully within cfg.ShutdownTimeout; opts are New's.
+func Run(ctx context.Context, cfg Config, logger *slog.Logger, opts ...Option) error {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", cfg.Listen)
 	if err != nil {
@@ -21,7 +21,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if ln, err = cfg.TLS.Wrap(ln); err != nil {
 		return err
 	}
-	return New(cfg, logger).Serve(ctx, ln)
+	return New(cfg, logger, opts...).Serve(ctx, ln)
 }
 
 // Serve serves on ln until ctx ends, then shuts down gracefully within the

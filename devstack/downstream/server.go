@@ -14,6 +14,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/anycompany/strangler/internal/clock"
 	"github.com/anycompany/strangler/internal/order"
@@ -32,6 +34,7 @@ type Server struct {
 	inbox    *inbox
 	metrics  *metrics
 	handler  http.Handler
+	tp       trace.TracerProvider
 }
 
 // Option changes how New builds a Server; tests use them to make time and
@@ -42,6 +45,7 @@ type options struct {
 	random func() float64
 	now    func() time.Time
 	sleep  func(ctx context.Context, d time.Duration) error
+	tp     trace.TracerProvider
 }
 
 // WithRandom sets the source of numbers in [0,1) that decide whether a call
@@ -59,6 +63,18 @@ func WithSleep(sleep func(ctx context.Context, d time.Duration) error) Option {
 	return func(o *options) { o.sleep = sleep }
 }
 
+// WithTracer makes every event POST /events takes a consumer span of tp
+// named "consume <detail-type>", continuing the traceparent of the event's
+// detail, with a child span per service that acts on it (internal/tracing).
+// Default: not traced.
+func WithTracer(tp trace.TracerProvider) Option {
+	return func(o *options) {
+		if tp != nil {
+			o.tp = tp
+		}
+	}
+}
+
 // New builds a Server from a validated cfg; zero limits fall back to their
 // defaults. It does not listen; see Handler and Run.
 func New(cfg Config, logger *slog.Logger, opts ...Option) *Server {
@@ -72,7 +88,7 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) *Server {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = def.ShutdownTimeout
 	}
-	o := options{now: time.Now, sleep: clock.Sleep}
+	o := options{now: time.Now, sleep: clock.Sleep, tp: noop.NewTracerProvider()}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -94,6 +110,7 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) *Server {
 			Accounting: newJournal("ent_", cfg.MaxRecords),
 		},
 		inbox: newInbox(cfg.MaxRecords),
+		tp:    o.tp,
 	}
 	s.metrics = newMetrics(func(svc Service) float64 {
 		_, held := s.journals[svc].snapshot()

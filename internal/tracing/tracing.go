@@ -8,6 +8,7 @@ package tracing
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
 	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
@@ -27,7 +29,9 @@ import (
 const EnvExporter = "STRANGLER_TRACE_EXPORTER"
 
 // Provider returns the tracer provider of exporter ("", "none" or
-// "stdout") and its shutdown, which flushes the spans.
+// "stdout") and its shutdown, which flushes the spans. Its spans name
+// service (the part: orders, relay, proxy, ...) as their resource's
+// service.name.
 func Provider(exporter, service string, w io.Writer) (trace.TracerProvider, func(context.Context) error, error) {
 	switch exporter {
 	case "", "none":
@@ -38,10 +42,25 @@ func Provider(exporter, service string, w io.Writer) (trace.TracerProvider, func
 			return nil, nil, fmt.Errorf("tracing: %w", err)
 		}
 		// Synchronous: a Lambda may be frozen before a batch would be sent.
-		tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp), sdktrace.WithResource(Resource(service)))
 		return tp, tp.Shutdown, nil
 	}
-	return nil, nil, fmt.Errorf("tracing: exporter %q: allowed: none (the default), stdout", exporter)
+	return nil, nil, fmt.Errorf("tracing: %s=%q: allowed: none (the default), stdout", EnvExporter, exporter)
+}
+
+// Resource names service as the spans' service.name.
+func Resource(service string) *resource.Resource {
+	return resource.NewSchemaless(attribute.String("service.name", service))
+}
+
+// Enabled reports whether tp records spans: false for nil and the no-op
+// provider (tracing off), so callers skip work only a trace needs.
+func Enabled(tp trace.TracerProvider) bool {
+	if tp == nil {
+		return false
+	}
+	_, off := tp.(noop.TracerProvider)
+	return !off
 }
 
 var propagator = propagation.TraceContext{}
@@ -94,6 +113,53 @@ type status struct {
 func (s *status) WriteHeader(code int) {
 	s.code = code
 	s.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the writer's deadlines and
+// flushes (a proxy streams through it).
+func (s *status) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// Inject writes ctx's span into h as the W3C traceparent header, replacing
+// the one h holds; it leaves h alone when ctx's span is not recording
+// (tracing off: a caller's traceparent then passes as it came).
+func Inject(ctx context.Context, h http.Header) {
+	if trace.SpanFromContext(ctx).IsRecording() {
+		propagator.Inject(ctx, propagation.HeaderCarrier(h))
+	}
+}
+
+// Produce starts a producer span named name continuing traceparent (the
+// traceparent an outbox record's detail carries): the span of handing the
+// event to the bus.
+func Produce(ctx context.Context, tp trace.TracerProvider, name, traceparent string) (context.Context, trace.Span) {
+	return tp.Tracer("strangler").Start(WithParent(ctx, traceparent), name, trace.WithSpanKind(trace.SpanKindProducer))
+}
+
+// DetailParent is the traceparent of an encoded event detail
+// (detail.traceparent), or "" when it has none or is not a JSON object.
+func DetailParent(detail []byte) string {
+	var d struct {
+		Traceparent string `json:"traceparent"`
+	}
+	_ = json.Unmarshal(detail, &d) // no trace is no error: the consumer says what is wrong with a detail
+	return d.Traceparent
+}
+
+// WithDetailParent returns the encoded event detail with its traceparent
+// set to traceparent, every other member unchanged (re-encoded by
+// encoding/json, so the members come out sorted by name).
+func WithDetailParent(detail []byte, traceparent string) ([]byte, error) {
+	var d map[string]json.RawMessage
+	if err := json.Unmarshal(detail, &d); err != nil {
+		return nil, fmt.Errorf("tracing: setting detail.traceparent: %w", err)
+	}
+	v, _ := json.Marshal(traceparent) // a string always encodes
+	d["traceparent"] = v
+	out, err := json.Marshal(d)
+	if err != nil {
+		return nil, fmt.Errorf("tracing: setting detail.traceparent: %w", err)
+	}
+	return out, nil
 }
 
 // Consume starts a consumer span named name continuing traceparent (the

@@ -19,7 +19,6 @@ package lambdafn
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -29,10 +28,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/anycompany/strangler/internal/awsconf"
 	"github.com/anycompany/strangler/internal/awsiam"
@@ -65,10 +61,7 @@ type Orders struct {
 // is a server span of tp continuing the caller's traceparent (tp nil: not
 // traced); the events it causes carry the span's traceparent.
 func NewOrders(srv *orders.Server, tp trace.TracerProvider) *Orders {
-	if tp == nil {
-		tp = noop.NewTracerProvider()
-	}
-	return &Orders{adapter: httpadapter.NewV2(tracing.Handler(tp, "strangler/orders", srv.Handler()))}
+	return &Orders{adapter: httpadapter.NewV2(srv.Traced(tp))}
 }
 
 // Handle answers one API Gateway request.
@@ -79,17 +72,15 @@ func (o *Orders) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest)
 // Processor is the order processor as the Lambda target of its EventBridge
 // rule. The zero value is not usable; make one with NewProcessor.
 type Processor struct {
-	p  *orders.Processor
-	tp trace.TracerProvider
+	p *orders.Processor
 }
 
 // NewProcessor wraps p; each event is a consumer span of tp continuing the
-// traceparent in the event's detail (tp nil: not traced).
+// traceparent in the event's detail (tp nil: not traced), made by
+// orders.Processor.Process as for the HTTP sink.
 func NewProcessor(p *orders.Processor, tp trace.TracerProvider) *Processor {
-	if tp == nil {
-		tp = noop.NewTracerProvider()
-	}
-	return &Processor{p: p, tp: tp}
+	p.Trace(tp)
+	return &Processor{p: p}
 }
 
 // Handle processes one event. An error fails the invocation: EventBridge
@@ -99,18 +90,7 @@ func NewProcessor(p *orders.Processor, tp trace.TracerProvider) *Processor {
 // an event that can never be processed too: the queue keeps it for an
 // operator.
 func (h *Processor) Handle(ctx context.Context, ev events.EventBridgeEvent) (orders.Outcome, error) {
-	var d struct {
-		Traceparent string `json:"traceparent"`
-	}
-	_ = json.Unmarshal(ev.Detail, &d) // Process says what is wrong with a detail
-	ctx, span := tracing.Consume(ctx, h.tp, "process "+ev.DetailType, d.Traceparent)
-	defer span.End()
-	out, err := h.p.Process(awsiam.WithPart(ctx, PartProcessor), orders.Delivery{ID: ev.ID, DetailType: ev.DetailType, Source: ev.Source, Detail: ev.Detail})
-	if err != nil {
-		span.SetStatus(codes.Error, err.Error())
-	}
-	span.SetAttributes(attribute.String("strangler.result", out.Result), attribute.String("strangler.order_id", out.OrderID))
-	return out, err
+	return h.p.Process(awsiam.WithPart(ctx, PartProcessor), orders.Delivery{ID: ev.ID, DetailType: ev.DetailType, Source: ev.Source, Detail: ev.Detail})
 }
 
 // Passer makes one relay pass over an outbox shard; *relay.Relay is one.
@@ -246,8 +226,9 @@ type RelayAPIs struct {
 
 // BuildRelay wires the relay of cfg over apis as relay.Run does: the
 // outbox store, its dead letters and the events publisher, with the
-// relay's retry policy waiting on sleep (nil: a timer).
-func BuildRelay(cfg relay.Config, apis RelayAPIs, sleep func(context.Context, time.Duration) error, log *slog.Logger) *relay.Relay {
+// relay's retry policy waiting on sleep (nil: a timer), tracing with tp
+// (nil: off).
+func BuildRelay(cfg relay.Config, apis RelayAPIs, sleep func(context.Context, time.Duration) error, tp trace.TracerProvider, log *slog.Logger) *relay.Relay {
 	if sleep == nil {
 		sleep = clock.Sleep
 	}
@@ -257,7 +238,7 @@ func BuildRelay(cfg relay.Config, apis RelayAPIs, sleep func(context.Context, ti
 		Source: cfg.Events.Source, Bus: cfg.Events.Bus, Concurrency: cfg.Events.Concurrency,
 		Retry: retry.Policy{MaxAttempts: cfg.Events.MaxAttempts, Sleep: sleep}, DeadLetters: dead, Logger: log.With("component", "publisher"),
 	})
-	return relay.NewRelay(store, pub, dead, cfg.Poll.PageSize, log)
+	return relay.NewRelay(store, pub, dead, cfg.Poll.PageSize, tp, log)
 }
 
 // OrdersFromEnv builds the order API function of a Lambda's environment;
@@ -323,6 +304,6 @@ func OutboxFromEnv(ctx context.Context, log *slog.Logger) (*Outbox, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := BuildRelay(cfg, RelayAPIs{DynamoDB: ddb, EventBridge: eb}, nil, log.With("component", "relay"))
+	r := BuildRelay(cfg, RelayAPIs{DynamoDB: ddb, EventBridge: eb}, nil, tracerFromEnv(PartOutbox), log.With("component", "relay"))
 	return NewOutbox(r, cfg.Shards, log), nil
 }

@@ -1,6 +1,7 @@
 package lambdafn_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -20,14 +21,19 @@ import (
 
 // TestTraceThroughFunctions: a create that carries a traceparent (as the
 // proxy forwards it) is one trace from the request to the processor: the
-// orders function's server span continues the caller's, the OrderCreated
-// event carries that span's traceparent, the processor's span continues
-// from it, and the OrderStatusChanged event the processor causes carries
-// the processor's span. The span tree is logged.
+// orders function's server span continues the caller's, the outbox
+// function's publish span continues the OrderCreated record's, the event
+// on the bus carries the publish span, the processor's span continues from
+// it, and the OrderStatusChanged event the processor causes carries the
+// processor's span on (through its own publish span). The span tree is
+// logged.
 func TestTraceThroughFunctions(t *testing.T) {
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
 	f := newFixture(t, processorRule)
+	noWait := func(ctx context.Context, _ time.Duration) error { return ctx.Err() }
+	r := lambdafn.BuildRelay(f.rcfg, lambdafn.RelayAPIs{DynamoDB: f.ddb, EventBridge: f.bus.SDK}, noWait, tp, quiet())
+	f.outbox = lambda.NewHandler(lambdafn.NewOutbox(r, f.rcfg.Shards, quiet()).Handle)
 	st := newStream(t, f.ddb, f.cfg.ServiceTable, f.outbox)
 	f.processor = lambda.NewHandler(lambdafn.NewProcessor(orders.BuildProcessor(f.cfg, st, quiet()), tp).Handle)
 	f.target.Store(f.processor)
@@ -52,7 +58,7 @@ func TestTraceThroughFunctions(t *testing.T) {
 	var spans tracetest.SpanStubs
 	for {
 		spans = exp.GetSpans()
-		if len(spans) >= 2 || time.Now().After(deadline) {
+		if len(spans) >= 4 || time.Now().After(deadline) {
 			break
 		}
 		select {
@@ -65,18 +71,20 @@ func TestTraceThroughFunctions(t *testing.T) {
 	for _, s := range spans {
 		byName[s.Name] = s
 	}
-	server, proc := byName["POST /v1/orders"], byName["process OrderCreated"]
-	if server.Name == "" || proc.Name == "" {
-		t.Fatalf("spans %v, want POST /v1/orders and process OrderCreated", names(spans))
+	server, pub, proc, pubStatus := byName["POST /v1/orders"], byName["publish OrderCreated"], byName["process OrderCreated"], byName["publish OrderStatusChanged"]
+	if server.Name == "" || pub.Name == "" || proc.Name == "" || pubStatus.Name == "" {
+		t.Fatalf("spans %v, want POST /v1/orders, publish OrderCreated, process OrderCreated and publish OrderStatusChanged", names(spans))
 	}
 	if server.SpanContext.TraceID().String() != traceID || server.Parent.SpanID().String() != caller {
 		t.Errorf("the server span is not the caller's child: trace %s parent %s", server.SpanContext.TraceID(), server.Parent.SpanID())
 	}
-	if proc.SpanContext.TraceID().String() != traceID || proc.Parent.SpanID() != server.SpanContext.SpanID() {
-		t.Errorf("the processor's span is not the request's child: trace %s parent %s", proc.SpanContext.TraceID(), proc.Parent.SpanID())
+	for _, c := range []struct{ child, parent tracetest.SpanStub }{{pub, server}, {proc, pub}, {pubStatus, proc}} {
+		if c.child.SpanContext.TraceID().String() != traceID || c.child.Parent.SpanID() != c.parent.SpanContext.SpanID() {
+			t.Errorf("%s is not the child of %s: trace %s parent %s", c.child.Name, c.parent.Name, c.child.SpanContext.TraceID(), c.child.Parent.SpanID())
+		}
 	}
-	// The event the processor caused carries its span on.
-	want := "00-" + traceID + "-" + proc.SpanContext.SpanID().String() + "-01"
+	// The event the processor caused carries the span of its publication.
+	want := "00-" + traceID + "-" + pubStatus.SpanContext.SpanID().String() + "-01"
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		if found := eventTraceparent(t, f, "OrderStatusChanged"); found == want {
 			break
@@ -89,8 +97,8 @@ func TestTraceThroughFunctions(t *testing.T) {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	t.Logf("span tree of one create:\n  caller %s\n  └─ %s (%s, orders function)\n     └─ OrderCreated event → bus → %s (%s, processor function)\n        └─ OrderStatusChanged event, traceparent %s",
-		caller, server.Name, server.SpanContext.SpanID(), proc.Name, proc.SpanContext.SpanID(), want)
+	t.Logf("span tree of one create:\n  caller %s\n  └─ %s (%s, orders function)\n     └─ %s (%s, outbox function)\n        └─ bus → %s (%s, processor function)\n           └─ %s (%s, outbox function): OrderStatusChanged event, traceparent %s",
+		caller, server.Name, server.SpanContext.SpanID(), pub.Name, pub.SpanContext.SpanID(), proc.Name, proc.SpanContext.SpanID(), pubStatus.Name, pubStatus.SpanContext.SpanID(), want)
 }
 
 func names(spans tracetest.SpanStubs) []string {

@@ -28,10 +28,15 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/anycompany/strangler/internal/codec"
 	"github.com/anycompany/strangler/internal/control"
 	"github.com/anycompany/strangler/internal/deadletter"
 	"github.com/anycompany/strangler/internal/events"
+	"github.com/anycompany/strangler/internal/tracing"
 	"github.com/anycompany/strangler/orders/outbox"
 )
 
@@ -65,12 +70,19 @@ type Relay struct {
 	dead      *DeadLetters
 	pageSize  int
 	log       *slog.Logger
+	tp        trace.TracerProvider
 }
 
 // NewRelay returns a relay reading pages of pageSize from store and
 // publishing them through publisher, whose dead-letter sink must be dead.
-func NewRelay(store *Store, publisher Publisher, dead *DeadLetters, pageSize int, log *slog.Logger) *Relay {
-	return &Relay{store: store, publisher: publisher, dead: dead, pageSize: pageSize, log: log}
+// With tracing on (tp records spans; nil is off) each published record
+// whose detail carries a traceparent is a producer span continuing it, and
+// the event carries that span's traceparent on.
+func NewRelay(store *Store, publisher Publisher, dead *DeadLetters, pageSize int, tp trace.TracerProvider, log *slog.Logger) *Relay {
+	if !tracing.Enabled(tp) {
+		tp = nil
+	}
+	return &Relay{store: store, publisher: publisher, dead: dead, pageSize: pageSize, tp: tp, log: log}
 }
 
 // Pass reads one page of shard, publishes it and deletes what the bus
@@ -99,7 +111,14 @@ func (r *Relay) Pass(ctx context.Context, shard int) (PassResult, error) {
 	entries := make([]events.Entry, len(p.Records))
 	ids := r.dead.track(p.Records, entries)
 	defer r.dead.untrack(ids)
+	spans := r.trace(ctx, entries)
 	out, err := r.publisher.Publish(ctx, entries)
+	for _, s := range spans {
+		if err != nil {
+			s.SetStatus(codes.Error, err.Error())
+		}
+		s.End()
+	}
 	res.Calls, res.Dead = out.Calls, res.Dead+out.Dead
 	if err != nil {
 		return res, fmt.Errorf("publishing %d records of outbox shard %d: %w", len(entries), shard, err)
@@ -112,6 +131,31 @@ func (r *Relay) Pass(ctx context.Context, shard int) (PassResult, error) {
 		return res, err
 	}
 	return res, nil
+}
+
+// trace starts a producer span "publish <detail type>" per entry whose
+// detail carries a traceparent, continuing it, and sets the entry's
+// traceparent to the span's, so consumers continue from the relay. A
+// detail that cannot be rewritten is published as it is (the publisher
+// says what is wrong with it). Nothing happens with tracing off.
+func (r *Relay) trace(ctx context.Context, entries []events.Entry) []trace.Span {
+	if r.tp == nil {
+		return nil
+	}
+	var spans []trace.Span
+	for i, e := range entries {
+		parent := tracing.DetailParent(e.Detail)
+		if parent == "" {
+			continue
+		}
+		sctx, span := tracing.Produce(ctx, r.tp, "publish "+e.DetailType, parent)
+		span.SetAttributes(attribute.String("strangler.event_id", e.EventID), attribute.String("strangler.order_id", e.Key))
+		spans = append(spans, span)
+		if d, err := tracing.WithDetailParent(e.Detail, tracing.Traceparent(sctx)); err == nil {
+			entries[i].Detail = d
+		}
+	}
+	return spans
 }
 
 // DeadLetters is the publisher's dead-letter sink: an entry the bus can

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/anycompany/strangler/internal/clock"
 	"github.com/anycompany/strangler/internal/control"
@@ -33,6 +34,9 @@ type Env struct {
 	// Registry receives the metrics. Optional: a new one, served on
 	// cfg.MetricsListen.
 	Registry *prometheus.Registry
+	// Tracer records a span per published record that carries a
+	// traceparent (internal/tracing). Optional: nil, not traced.
+	Tracer trace.TracerProvider
 }
 
 // metrics are the relay's Prometheus metrics.
@@ -118,7 +122,7 @@ func Run(ctx context.Context, cfg Config, env Env) error {
 	})
 	r := &runner{
 		cfg: cfg, env: env, log: log, met: met, prog: &progress{},
-		relay:  NewRelay(store, pub, dead, cfg.Poll.PageSize, log),
+		relay:  NewRelay(store, pub, dead, cfg.Poll.PageSize, env.Tracer, log),
 		leases: NewLeases(ddb, cfg.Table, owner, cfg.Lease.TTL, env.Now),
 	}
 	log.Info("relay starting", "table", cfg.Table, "shards", cfg.Shards, "max_shards", cfg.MaxShards, "owner", owner,
