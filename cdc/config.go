@@ -2,8 +2,8 @@
 // binlog as a replica and turns every row change of the mapped table into a
 // position-guarded DynamoDB write and a domain event on EventBridge.
 //
-// Run checks the source (Inspector: ROW format, FULL images, FULL
-// metadata, privileges, the start position not purged) and waits as a
+// Run checks the source (Inspector: ROW format, FULL images, no partial
+// JSON, privileges, the start position not purged) and waits as a
 // standby until the Lease, which makes one cdc per source active, is its.
 // Each term as leader then wires its roles in order (run.go, roles.go):
 //   - the lease keeper (Lease.keep) renews the lease and ends the term once

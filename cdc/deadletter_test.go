@@ -25,9 +25,10 @@ import (
 	"github.com/anycompany/strangler/internal/stacktest"
 )
 
-// badAddress is a JSON value MariaDB takes and DynamoDB cannot hold: a
-// number of 42 digits (DynamoDB numbers have 38).
-const badAddress = `{"street": "1 Main St", "zip": 123456789012345678901234567890123456789012}`
+// badAddress is a JSON value the source takes and DynamoDB cannot hold, on
+// either flavor: a number beyond DynamoDB's 9.9E+125. (A number of 42
+// digits is not: MySQL stores it as a double, which fits.)
+const badAddress = `{"street": "1 Main St", "zip": 1e200}`
 
 // refusing is a DynamoDB endpoint in front of DynamoDB Local that, while
 // on, refuses with ValidationException every write carrying marker (the

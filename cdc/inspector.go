@@ -281,11 +281,6 @@ func (in *Inspector) oldestBinlog(ctx context.Context) (string, error) {
 	return file, rows.Err()
 }
 
-// minimalMetadataDecoded says whether the streamer decodes row events
-// written with binlog_row_metadata=MINIMAL (columns from
-// information_schema); until it does, anything but FULL fails.
-const minimalMetadataDecoded = false
-
 // Judge turns what Read read into Findings, in the order a reader fixes
 // them: version, binlog, row images, metadata, GTIDs, privileges.
 func Judge(s Source) []Finding {
@@ -353,18 +348,17 @@ func judgeBinlog(s Source) []Finding {
 
 func judgeMetadata(s Source, restart string) Finding {
 	meta, ok := s.Vars["binlog_row_metadata"]
-	why := "the cdc decodes each row event with the column names and ENUM/SET labels it was written with"
-	switch {
-	case strings.EqualFold(meta, "FULL"):
-		return Finding{LevelOK, "binlog_row_metadata=FULL", why, ""}
-	case minimalMetadataDecoded:
-		return Finding{LevelWarn, "binlog_row_metadata=" + meta, "without FULL the cdc reads column names from information_schema; a DDL racing the stream is resolved by position",
-			"SET GLOBAL binlog_row_metadata = 'FULL', " + restart}
-	case !ok:
-		return Finding{LevelFail, "binlog_row_metadata (absent before MySQL 8.0.1)", why + "; this server cannot log them",
-			"upgrade the source to MySQL 8.0 or newer"}
+	if strings.EqualFold(meta, "FULL") {
+		return Finding{LevelOK, "binlog_row_metadata=FULL", "the cdc decodes each row event with the column names and ENUM/SET labels it was written with", ""}
 	}
-	return Finding{LevelFail, "binlog_row_metadata=" + meta, why, "SET GLOBAL binlog_row_metadata = 'FULL', " + restart}
+	// Without names the Streamer names the columns from information_schema
+	// (tablecols.go) and refuses an event whose layout no longer fits.
+	why := "without FULL the cdc names the columns from information_schema and refuses (ErrLayoutChanged) an event written before an ALTER TABLE it has not read yet; a column renamed, or two of one type swapped, in that window would go unseen"
+	if !ok {
+		return Finding{LevelWarn, "binlog_row_metadata (absent before MySQL 8.0.1)", why,
+			"alter the mapped table only while the cdc is caught up, or upgrade to MySQL 8.0 and SET PERSIST binlog_row_metadata = 'FULL'"}
+	}
+	return Finding{LevelWarn, "binlog_row_metadata=" + meta, why, "SET GLOBAL binlog_row_metadata = 'FULL', " + restart}
 }
 
 func judgeGTID(s Source) []Finding {

@@ -38,8 +38,9 @@ func TestJudge(t *testing.T) {
 		}, "", ""},
 		{"Aurora MySQL 2", func(s *cdc.Source) {
 			s.Version, s.Major, s.Minor, s.Patch, s.Hosting = "5.7.12", 5, 7, 12, "Aurora MySQL 2.11.2"
-			s.Vars["binlog_row_metadata"] = "FULL"
-		}, "", ""},
+			delete(s.Vars, "binlog_row_metadata")
+			delete(s.Vars, "binlog_row_value_options")
+		}, "warn", "binlog_row_metadata (absent before MySQL 8.0.1)"},
 		{"MySQL 5.6", func(s *cdc.Source) { s.Version, s.Major, s.Minor = "5.6.51", 5, 6 }, "fail", "server MySQL 5.6.51"},
 		{"binlog off", func(s *cdc.Source) { s.Vars["log_bin"] = "OFF" }, "fail", "log_bin=OFF"},
 		{"statement binlog", func(s *cdc.Source) { s.Vars["binlog_format"] = "STATEMENT" }, "fail", "binlog_format=STATEMENT"},
@@ -51,7 +52,14 @@ func TestJudge(t *testing.T) {
 		{"GTID transition down", func(s *cdc.Source) { s.Vars["gtid_mode"] = "OFF_PERMISSIVE" }, "fail", "gtid_mode=OFF_PERMISSIVE"},
 		{"GTIDs off", func(s *cdc.Source) { s.Vars["gtid_mode"] = "OFF" }, "warn", "gtid_mode=OFF"},
 		{"unordered commits", func(s *cdc.Source) { s.Vars["binlog_order_commits"] = "OFF" }, "fail", "binlog_order_commits=OFF"},
-		{"minimal metadata", func(s *cdc.Source) { s.Vars["binlog_row_metadata"] = "MINIMAL" }, "fail", "binlog_row_metadata=MINIMAL"},
+		{"minimal metadata", func(s *cdc.Source) { s.Vars["binlog_row_metadata"] = "MINIMAL" }, "warn", "binlog_row_metadata=MINIMAL"},
+		{"MariaDB's default metadata", func(s *cdc.Source) {
+			s.Version, s.Flavor, s.Major, s.Minor, s.Patch = "10.11.6-MariaDB-0+deb12u1", "mariadb", 10, 11, 6
+			delete(s.Vars, "gtid_mode")
+			delete(s.Vars, "binlog_row_value_options")
+			s.Vars["binlog_row_metadata"] = "NO_LOG"
+			s.Grants = "GRANT REPLICATION SLAVE, BINLOG MONITOR, SELECT ON *.* TO `cdc`@`%`\n"
+		}, "warn", "binlog_row_metadata=NO_LOG"},
 		{"replica not logging", func(s *cdc.Source) { s.Replica, s.Vars["log_replica_updates"] = true, "OFF" }, "fail", "log_replica_updates=OFF on a replica"},
 		{"no replication grant", func(s *cdc.Source) {
 			s.Grants = "GRANT SELECT, REPLICATION SLAVE ADMIN, REPLICATION CLIENT ON *.* TO `cdc`@`%`\n"

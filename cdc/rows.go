@@ -41,6 +41,10 @@ type layout struct {
 	target []int
 	cols   []codec.Column
 	fsp    []int // TIME fractional digits by binlog column
+	// int24u marks MEDIUMINT columns mapped unsigned in a table map
+	// without signedness (MySQL 5.7, MariaDB's NO_LOG): go-mysql then
+	// reads them as a signed int32, 16777215 as -1.
+	int24u []bool
 	hasKey bool
 }
 
@@ -62,7 +66,8 @@ func (s *Streamer) layoutOf(ctx context.Context, tme *replication.TableMapEvent)
 		}
 	}
 	m := s.mapping
-	l := &layout{mapping: m, target: make([]int, len(names)), cols: make([]codec.Column, len(names)), fsp: make([]int, len(names))}
+	l := &layout{mapping: m, target: make([]int, len(names)), cols: make([]codec.Column, len(names)), fsp: make([]int, len(names)),
+		int24u: make([]bool, len(names))}
 	for i, name := range names {
 		l.target[i] = -1
 		for j, c := range m.Columns {
@@ -84,6 +89,7 @@ func (s *Streamer) layoutOf(ctx context.Context, tme *replication.TableMapEvent)
 		if tme.ColumnType[i] == gomysql.MYSQL_TYPE_TIME2 {
 			l.fsp[i] = int(tme.ColumnMeta[i])
 		}
+		l.int24u[i] = tme.ColumnType[i] == gomysql.MYSQL_TYPE_INT24 && len(tme.SignednessBitmap) == 0 && l.cols[i].Type == codec.Uint
 	}
 	if !l.hasKey {
 		return nil, &decodeError{fmt.Errorf("row event of %s lacks the key column %s", m.Table, m.Key().Name)}
@@ -118,6 +124,9 @@ func (l *layout) row(image []any) (codec.Row, error) {
 func (l *layout) value(i int, v any) (any, error) {
 	if str, ok := v.(string); ok && l.fsp[i] > 0 {
 		v = codec.TimeFraction(str, l.fsp[i])
+	}
+	if n, ok := v.(int32); ok && l.int24u[i] {
+		v = uint32(n) & 0xFFFFFF
 	}
 	return l.cols[i].FromBinlog(v)
 }

@@ -13,10 +13,10 @@ import (
 
 // TestSnapshotRaceMySQL holds the transaction on the MySQL test source
 // (mysqlsource.Hold: binlogged, counted by SHOW BINARY LOG STATUS, not by
-// gtid_executed, not visible), with GTIDs on and off (8.4: SHOW BINARY LOG
-// STATUS).
+// gtid_executed, not visible), with GTIDs on and off, on 8.0, 8.4 (SHOW
+// BINARY LOG STATUS) and 5.7.
 func TestSnapshotRaceMySQL(t *testing.T) {
-	for _, tc := range []struct{ version, mode string }{{"8.0.36", "ON"}, {"8.0.36", "OFF"}, {"8.4.3", "OFF"}} {
+	for _, tc := range []struct{ version, mode string }{{"8.0.36", "ON"}, {"8.0.36", "OFF"}, {"8.4.3", "ON"}, {"8.4.3", "OFF"}, {"5.7.44-log", "ON"}, {"5.7.44-log", "OFF"}} {
 		version, mode := tc.version, tc.mode
 		t.Run(version+"/gtid_mode="+mode, func(t *testing.T) {
 			ctx := context.Background()

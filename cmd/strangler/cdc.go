@@ -34,8 +34,9 @@ func newCdcRunCmd(a *app) *cobra.Command {
 		Short: "Run the cdc (or wait as a standby while another holds the lease)",
 		Long: `Run the cdc until interrupted.
 
-At start it checks the source (binlog_format=ROW, binlog_row_image=FULL,
-binlog_row_metadata=FULL, replication privileges) and refuses with the reason.
+At start it checks the source (binlog_format=ROW, binlog_row_image=FULL, no
+PARTIAL_JSON, no GTID mode transition, replication privileges) and refuses with
+the reason; binlog_row_metadata other than FULL only warns.
 It takes the lease in the control table; while another cdc holds it, this one
 waits as a standby and takes over within lease.ttl of the holder's death. A
 leader that loses its lease (it stalled past lease.ttl, or another took it)

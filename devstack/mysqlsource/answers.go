@@ -200,6 +200,20 @@ func (s *Source) globalVar(name string) (string, bool) {
 	return v, ok
 }
 
+// since80 are the variables MySQL 5.7 does not have (its table maps carry
+// no optional metadata, its rows no partial JSON, its transactions are
+// never compressed).
+var since80 = map[string]bool{"binlog_row_metadata": true, "binlog_row_value_options": true, "binlog_transaction_compression": true}
+
+// unknownVar says whether the server the source plays has no variable of
+// that name although the backend may: 8.0's on a 5.7 source.
+func (s *Source) unknownVar(name string) bool {
+	s.mu.Lock()
+	major, _, _ := parseVersion(s.cfg.Version)
+	s.mu.Unlock()
+	return major < 8 && since80[strings.ToLower(name)]
+}
+
 // selectVars answers a SELECT of system variables and VERSION() alone;
 // a variable the source does not keep is read from the backend.
 func (s *Source) selectVars(c *vtmysql.Conn, list string) (*sqltypes.Result, bool, error) {
@@ -219,6 +233,9 @@ func (s *Source) selectVars(c *vtmysql.Conn, list string) (*sqltypes.Result, boo
 		label := m[1]
 		if m[4] != "" {
 			label = m[4]
+		}
+		if s.unknownVar(name) {
+			return nil, true, sqlerror.NewSQLErrorf(sqlerror.ERUnknownSystemVariable, "HY000", "Unknown system variable '%s'", strings.ToLower(name))
 		}
 		v, ok := s.globalVar(name)
 		if !ok {
@@ -257,7 +274,7 @@ func (s *Source) showVars(c *vtmysql.Conn, like, in string) (*sqltypes.Result, b
 	names = append(names, "gtid_executed", "gtid_purged")
 	sort.Strings(names)
 	for _, n := range names {
-		if match(n) {
+		if match(n) && !s.unknownVar(n) {
 			v, _ := s.globalVar(n)
 			res.Rows = append(res.Rows, []sqltypes.Value{sqltypes.NewVarChar(n), sqltypes.NewVarChar(v)})
 			seen[n] = true
@@ -269,7 +286,7 @@ func (s *Source) showVars(c *vtmysql.Conn, like, in string) (*sqltypes.Result, b
 	}
 	for _, r := range backend.Rows {
 		n := strings.ToLower(r[0].ToString())
-		if !seen[n] && match(n) && !reMariaOnly.MatchString("@@"+n) {
+		if !seen[n] && match(n) && !reMariaOnly.MatchString("@@"+n) && !s.unknownVar(n) {
 			res.Rows = append(res.Rows, []sqltypes.Value{sqltypes.NewVarChar(n), sqltypes.NewVarChar(r[1].ToString())})
 		}
 	}

@@ -34,7 +34,10 @@
 // gtid_mode OFF), BEGIN, a table map and a rows event (v2) per change,
 // XID; a DDL as its query event alone. Table maps carry binlog_row_metadata
 // FULL (column names, ENUM/SET labels, primary key) or MINIMAL
-// (signedness and character sets only); JSON columns (LONGTEXT with a
+// (signedness, counting YEAR as MySQL 8 does, and character sets only);
+// as MySQL 5.7 (a Version starting "5.") none at all, and the 8.0
+// variables binlog_row_metadata, binlog_row_value_options and
+// binlog_transaction_compression are unknown; JSON columns (LONGTEXT with a
 // json_valid check on MariaDB) become MYSQL_TYPE_JSON with MySQL's binary
 // JSON; with binlog_transaction_compression ON a transaction's events
 // travel zstd-compressed in a TRANSACTION_PAYLOAD_EVENT. A statement that

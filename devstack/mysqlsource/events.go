@@ -158,8 +158,8 @@ func xidBody(xid uint64) []byte { return binary.LittleEndian.AppendUint64(nil, x
 
 // tableMapBody is a TABLE_MAP_EVENT body: vitess's builder for the fixed
 // part, then the optional metadata of binlog_row_metadata (full says FULL
-// rather than MINIMAL).
-func (e *encoder) tableMapBody(id uint64, t *Table, full bool) []byte {
+// rather than MINIMAL; MySQL 5.7, !v8, writes none at all).
+func (e *encoder) tableMapBody(id uint64, t *Table, full, v8 bool) []byte {
 	tm := &vtmysql.TableMap{Database: t.Schema, Name: t.Name, Types: make([]byte, len(t.Columns)),
 		CanBeNull: vtmysql.NewServerBitmap(len(t.Columns)), Metadata: make([]uint16, len(t.Columns))}
 	for i, c := range t.Columns {
@@ -168,6 +168,9 @@ func (e *encoder) tableMapBody(id uint64, t *Table, full bool) []byte {
 		tm.CanBeNull.Set(i, c.Nullable)
 	}
 	b := body(vtmysql.NewTableMapEvent(e.f, e.stream(), id, tm))
+	if !v8 {
+		return b
+	}
 	return append(b, optionalMetadata(t, full)...)
 }
 

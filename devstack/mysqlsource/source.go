@@ -263,8 +263,8 @@ func (s *Source) writeOpts(held bool) writeOpts {
 	major, minor, patch := parseVersion(s.cfg.Version)
 	return writeOpts{
 		sid: s.sid, gtidMode: strings.EqualFold(s.vars["gtid_mode"], "ON") || strings.EqualFold(s.vars["gtid_mode"], "ON_PERMISSIVE"),
-		fullMetadata: strings.EqualFold(s.vars["binlog_row_metadata"], "FULL"),
-		compress:     strings.EqualFold(s.vars["binlog_transaction_compression"], "ON") || s.vars["binlog_transaction_compression"] == "1",
+		fullMetadata: major >= 8 && strings.EqualFold(s.vars["binlog_row_metadata"], "FULL"),
+		compress:     major >= 8 && (strings.EqualFold(s.vars["binlog_transaction_compression"], "ON") || s.vars["binlog_transaction_compression"] == "1"),
 		v8:           major >= 8, version: uint32(major*10000 + minor*100 + patch),
 		commitMicros: uint64(time.Now().UnixMicro()), held: held, maxSize: atoi(s.vars["max_binlog_size"]),
 	}

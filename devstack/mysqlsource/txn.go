@@ -119,7 +119,7 @@ func (l *binlogLog) innerEvents(t Txn, o writeOpts) ([]innerEvent, error) {
 	out := []innerEvent{{typ: evQuery, body: l.enc.queryBody(t.Schema, "BEGIN")}}
 	for _, ch := range t.Changes {
 		id := l.tableID(ch.Table)
-		tm := l.enc.tableMapBody(id, ch.Table, o.fullMetadata)
+		tm := l.enc.tableMapBody(id, ch.Table, o.fullMetadata, o.v8)
 		for i := 0; i < len(ch.Rows); {
 			j := i
 			for j < len(ch.Rows) && kind(ch.Rows[j]) == kind(ch.Rows[i]) {

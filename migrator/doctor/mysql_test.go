@@ -76,7 +76,9 @@ func TestMySQLFlavor(t *testing.T) {
 			cs, err := f.d.Run(t.Context())
 			var bad []doctor.Check
 			for _, c := range cs {
-				if c.Level != doctor.OK {
+				// MySQL 5.6 has no binlog_row_metadata either: that warning
+				// stands beside the version's failure.
+				if c.Level != doctor.OK && (tc.name != "version" || !strings.HasPrefix(c.What, "binlog_row_metadata (absent")) {
 					bad = append(bad, c)
 				}
 			}
