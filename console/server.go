@@ -253,14 +253,13 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, _ session) {
 }
 
 // actionRequest is the body of the console's actions: what to change and
-// why. Reason is required (it goes to the audit log).
+// why. Reason (it goes to the audit log) and Confirmed are required.
 type actionRequest struct {
 	Mode   *string  `json:"mode,omitempty"`
 	Weight *float64 `json:"weight,omitempty"`
 	Action string   `json:"action,omitempty"`
 	Reason string   `json:"reason"`
-	// Confirmed says the operator confirmed the action in the page; a
-	// dead-letter replay needs it.
+	// Confirmed says the operator confirmed the action in the page.
 	Confirmed bool `json:"confirmed,omitempty"`
 }
 
@@ -272,6 +271,10 @@ func (s *Server) decodeAction(w http.ResponseWriter, r *http.Request) (actionReq
 	}
 	if strings.TrimSpace(req.Reason) == "" {
 		problem.Write(w, problem.Invalid("reason", "say why (it goes to the audit log)"))
+		return req, false
+	}
+	if !req.Confirmed {
+		problem.Write(w, problem.Invalid("confirmed", "confirm the action first (the page asks; send \"confirmed\": true)"))
 		return req, false
 	}
 	return req, true

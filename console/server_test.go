@@ -81,8 +81,9 @@ func TestWrongTokenRefused(t *testing.T) {
 }
 
 // TestSessionAndCSRF: the session cookie is HttpOnly and SameSite=Strict;
-// the API refuses a request without a session (401), and an action without
-// the CSRF token or from another site (403), before any call to the proxy.
+// the API refuses a request without a session (401), an action without
+// the CSRF token or from another site (403), and one without a reason or
+// a confirmation (400), before any call to the proxy.
 func TestSessionAndCSRF(t *testing.T) {
 	s := consoleOnly(t)
 	c := client(t)
@@ -143,6 +144,15 @@ func TestSessionAndCSRF(t *testing.T) {
 	}
 	if p := problemOf(t, resp); p.Status != http.StatusBadRequest || p.Field != "reason" {
 		t.Errorf("an action without a reason: %+v, want 400 naming reason", p)
+	}
+	req, _ = http.NewRequest(http.MethodPost, s.URL+"/api/routes/get-order", strings.NewReader(`{"weight":5,"reason":"r"}`))
+	req.Header.Set("X-CSRF-Token", m[1])
+	resp, err = c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := problemOf(t, resp); p.Status != http.StatusBadRequest || p.Field != "confirmed" {
+		t.Errorf("an action the operator did not confirm: %+v, want 400 naming confirmed", p)
 	}
 }
 

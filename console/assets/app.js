@@ -32,6 +32,17 @@ function refill(el, kids) {
   if (focused && $(focused)) $(focused).focus();
 }
 
+// unchanged says whether what a view shows is the same as when it was last
+// drawn: a view is redrawn only when it changed, so a button is not
+// replaced under the pointer (a click spans mousedown and mouseup).
+const drawn = {};
+function unchanged(view, ...what) {
+  const key = JSON.stringify(what);
+  if (drawn[view] === key) return true;
+  drawn[view] = key;
+  return false;
+}
+
 const pct = (x) => (x * 100).toFixed(2) + "%";
 const when = (s) => (s ? new Date(s).toLocaleTimeString() : "");
 const slug = (s) => s.replace(/[^A-Za-z0-9_-]/g, "_");
@@ -72,6 +83,12 @@ function openRoute(name) {
 
 function renderOverview() {
   const v = snap.routes;
+  // A running bake's progress moves with the clock: redraw it each second.
+  const baking = v && [...v.routes, ...(v.groups || [])].some((r) => r.plan && r.plan.state === "running");
+  if (unchanged("overview", snap.phase, v, snap.last_rollback, snap.dead_letter_count, baking ? Math.floor(Date.now() / 1000) : 0)) return;
+  const n = snap.dead_letter_count;
+  $("overview-dead").hidden = !snap.dead_letters_shown;
+  refill($("overview-dead"), [`${n} dead letter${n === 1 ? "" : "s"} waiting `, n ? h("a", { href: "#data" }, "(list and replay them on the data path)") : ""]);
   $("phase").textContent = snap.phase;
   refill($("health"), (v ? v.backends : []).map((b) =>
     h("span", { class: b.healthy ? "ok" : "bad", id: "health-" + b.name },
@@ -163,6 +180,7 @@ function renderRoute() {
 function renderDiffs() {
   const rep = snap.diffs;
   const box = $("diffs");
+  if (unchanged("diffs", rep)) return;
   if (!rep || rep.routes.length === 0) { refill(box, [h("p", {}, "No route in shadow mode has compared an exchange yet.")]); return; }
   refill(box, rep.routes.map((r) => h("div", { class: "diff-route" },
     h("h3", {}, `${r.route}: ${r.compared} compared, ${r.mismatched} mismatched (${pct(r.mismatch_rate)}); noise measured on ${r.noise_compared}; ${r.dropped} dropped, ${r.errors} errors`),
@@ -280,6 +298,7 @@ function renderDeadLetters() {
   $("dl-box").hidden = !snap.dead_letters_shown;
   if (!snap.dead_letters_shown) return;
   const list = snap.dead_letters || [];
+  if (unchanged("deadletters", list, snap.dead_letter_count, snap.errors && snap.errors.deadletters)) return;
   $("dl-count").textContent = snap.errors && snap.errors.deadletters ? "unreadable: " + snap.errors.deadletters
     : `${snap.dead_letter_count} dead letter${snap.dead_letter_count === 1 ? "" : "s"} waiting${snap.dead_letter_count > list.length ? ` (the first ${list.length} listed)` : ""}`;
   refill($("deadletters").tBodies[0], list.map((d) => h("tr", {},
@@ -356,7 +375,7 @@ async function send(path, body) {
 async function act(path, body, text, focusBack) {
   if (!(await confirmAction(text + "?"))) { $("action-result").textContent = "Cancelled."; focusBack.focus(); return; }
   try {
-    await send(path, body);
+    await send(path, { ...body, confirmed: true });
     $("action-result").textContent = "Done: " + text + ".";
   } catch (e) {
     $("action-result").textContent = "Refused: " + e.message;
