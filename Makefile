@@ -105,10 +105,17 @@ test: stack-up console-assets lint ## Bring the stack up, lint, run the package 
 # The MySQL flavor: the suites that read a source run again with a
 # devstack/mysqlsource (MySQL 8 over the real protocol) in front of each
 # test's database (STRANGLER_TEST_SOURCE=mysql; see README, "Tested versions").
+# Of the cdc's stack tests (the whole suite is about 3 minutes a flavor),
+# those whose source's flavor matters run again: every change kind, the
+# sync-back's transactions not echoed (MySQL GTIDs), the start positions
+# and the backfill beside the cdc (about 20 s). TestStackMySQLEndToEnd runs
+# on the MySQL source in the first pass already.
 MYSQL_FLAVOR_PKGS := ./migrator ./legacy ./syncback
+MYSQL_FLAVOR_CDC  := ^(TestStackEveryChangeKind|TestStackSyncbackNotEchoed|TestStackStartPositions|TestStackBackfillConcurrentUnderLoad)$$
 
 test-mysql: ## Run the source-reading suites on the MySQL flavor (part of make test; needs the stack)
 	STRANGLER_TEST_SOURCE=mysql $(GO) test -race -count=1 -timeout 10m $(MYSQL_FLAVOR_PKGS)
+	STRANGLER_TEST_SOURCE=mysql $(GO) test -race -count=1 -timeout 5m -run '$(MYSQL_FLAVOR_CDC)' ./cdc
 
 fuzz-short: ## Run every fuzz test for 3s (part of make test)
 	@FUZZTIME=3s GO=$(GO) scripts/fuzz.sh
