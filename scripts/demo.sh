@@ -17,7 +17,11 @@
 #      service breaks the SLO, the plan rolls back on its own, and is then resumed
 #   7. the load stops; cdc, relay and sync-back drain; verify proves DynamoDB equal
 #      to MySQL; every order the load generator got a 201 for exists in both stores
-#      with the same content; downstream event counts; a one-screen summary
+#      with the same content; downstream event counts
+#   8. one create's trace: `strangler dev trace` runs proxy, order service, relay, a bus,
+#      the processor and the downstream stand-ins in one process over loopback HTTP (fresh
+#      tables in DynamoDB Local), sends one create and prints its span tree from an
+#      in-memory exporter; then a one-screen summary
 #
 # Knobs: DEMO_SEED_ORDERS, DEMO_RATE, DEMO_BAKE (each plan step's bake time),
 # DEMO_MIN_REQUESTS (per step before the SLO is judged), DEMO_SHADOW (seconds of shadow),
@@ -179,7 +183,7 @@ suffix=$(date +%s)
 TABLE="demo_orders_${suffix}" CONTROL="demo_control_${suffix}" SERVICE="demo_service_${suffix}"
 DSN="strangler:strangler@tcp(127.0.0.1:${MYSQL_PORT})/${DB}"
 
-bold "1/7 The legacy monolith: a fresh database '${DB}', ${SEED} historical orders, downstream services, the event bus"
+bold "1/8 The legacy monolith: a fresh database '${DB}', ${SEED} historical orders, downstream services, the event bus"
 sql -e "DROP DATABASE IF EXISTS \`${DB}\`; CREATE DATABASE \`${DB}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
 start eventbus "${EVENTBUS_URL}/healthz" "${BIN}" dev eventbus --log-format json --listen "${EVENTBUS}" \
     --archive-path "${RUN}/eventbus-archive.jsonl" --dead-letter-path "${RUN}/eventbus-dead-letters.jsonl"
@@ -192,7 +196,7 @@ STRANGLER_LEGACY_MYSQL_DSN="${DSN}" \
     "${BIN}" legacy serve --log-format json --listen "${LEGACY}"
 STRANGLER_LOADGEN_MYSQL_DSN="${DSN}" "${BIN}" loadgen --log-format text --seed-orders "${SEED}"
 
-bold "2/7 The new side: DynamoDB tables, cdc, the new order service, relay, processor, sync-back, proxy"
+bold "2/8 The new side: DynamoDB tables, cdc, the new order service, relay, processor, sync-back, proxy"
 export STRANGLER_MIGRATOR_MYSQL_DSN="${DSN}" STRANGLER_MIGRATOR_TABLE="${TABLE}" \
     STRANGLER_MIGRATOR_CONTROL_TABLE="${CONTROL}" STRANGLER_MIGRATOR_METRICS_LISTEN=""
 export STRANGLER_CDC_MYSQL_DSN="cdc:cdc@tcp(127.0.0.1:${MYSQL_PORT})/${DB}" \
@@ -252,7 +256,7 @@ start console "http://${CONSOLE}/healthz" env STRANGLER_CONSOLE_PROXY_TOKEN="${A
     "${BIN}" console --listen "${CONSOLE}" --admin-url "http://${ADMIN}" --log-format json
 say "console: http://${CONSOLE} (log in with the admin token ${ADMIN_TOKEN})"
 
-bold "3/7 Load on the proxy (${RATE} ops/s until the end) while the backfill copies ${SEED} rows next to the cdc"
+bold "3/8 Load on the proxy (${RATE} ops/s until the end) while the backfill copies ${SEED} rows next to the cdc"
 "${BIN}" loadgen --base-url "http://${PROXY}" --rate "${RATE}" --duration 30m --report-every 10s \
     --created-out "${RUN}/created.txt" >"${RUN}/loadgen.out" 2>&1 &
 load_pid=$!
@@ -277,7 +281,7 @@ for _ in $(seq 1 120); do
 done
 say "cdc: $("${BIN}" cdc status | grep '^lag:')"
 
-bold "4/7 Shadow reads for ${SHADOW_SECONDS}s: legacy answers, the new service gets a copy, the proxy compares"
+bold "4/8 Shadow reads for ${SHADOW_SECONDS}s: legacy answers, the new service gets a copy, the proxy compares"
 route set get-order --mode shadow --reason "demo: shadow reads after the backfill"
 sleep "${SHADOW_SECONDS}"
 admin_json /admin/diffs | jq -r '.routes[] | "  \(.route): \(.compared) compared, \(.mismatched) mismatched (rate \(.mismatch_rate)), \(.dropped) dropped, \(.errors) errors" ,
@@ -285,7 +289,7 @@ admin_json /admin/diffs | jq -r '.routes[] | "  \(.route): \(.compared) compared
 say "expected mismatches: orders changed moments before their copy reached the new service, before the cdc carried the change (a 404 problem, or an older status, version and updated_at); any other field would be a real difference"
 shadow_line=$(admin_json /admin/diffs | jq -r '[.routes[] | "\(.compared) compared, \(.mismatched) mismatched"] | join("; ")')
 
-bold "5/7 A progressive plan ramps reads ${STEPS} % (bake ${BAKE} a step, SLO: new's 5xx <= 2 %, p99 <= 5 s)"
+bold "5/8 A progressive plan ramps reads ${STEPS} % (bake ${BAKE} a step, SLO: new's 5xx <= 2 %, p99 <= 5 s)"
 plan_flags=(--steps "${STEPS}" --bake "${BAKE}" --max-5xx 0.02 --max-p99 5s --min-requests "${MIN_REQUESTS}" --actor demo)
 for r in get-order list-orders; do
     route set "${r}" --mode canary --weight 0 --reason "demo: canary reads"
@@ -293,7 +297,7 @@ for r in get-order list-orders; do
 done
 drive_plans 300 get-order list-orders
 
-bold "6/7 A progressive plan ramps writes ${STEPS} % (one write group: create, cancel, update); the new service will fail once on the way"
+bold "6/8 A progressive plan ramps writes ${STEPS} % (one write group: create, cancel, update); the new service will fail once on the way"
 writes=(order-writes)
 for r in "${writes[@]}"; do
     route set "${r}" --mode canary --weight 0 --reason "demo: canary writes"
@@ -328,7 +332,7 @@ sleep 2
 drive_plans 300 "${writes[@]}" get-order list-orders
 route list
 
-bold "7/7 The load stops; cdc, relay and sync-back drain; the two stores are proven equal"
+bold "7/8 The load stops; cdc, relay and sync-back drain; the two stores are proven equal"
 kill -INT "${load_pid}"
 wait "${load_pid}" || die "the load generator failed (see ${RUN}/loadgen.out)"
 load_pid=""
@@ -349,6 +353,10 @@ rows=$(sql -e "SELECT COUNT(*), SUM(order_ref IS NOT NULL) FROM \`${DB}\`.orders
 created=$(wc -l <"${RUN}/created.txt")
 rollbacks=$(admin_json /admin/routes | jq '[(.routes[], .groups[]?).plan.history[]? | select(.action == "rollback")] | length')
 
+bold "8/8 One create's trace: proxy -> order service -> relay -> bus -> processor and downstream"
+trace_out="${RUN}/trace.out"
+"${BIN}" dev trace --dynamodb-url "${DYNAMODB_URL}" --legacy-url "http://${LEGACY}" --log-level error | tee "${trace_out}"
+
 elapsed=$(($(date +%s) - started))
 printf '\n\033[1m%s\033[0m\n' "──────────────────────────── migration summary ────────────────────────────"
 printf '  historical orders seeded     %s\n' "${SEED}"
@@ -361,6 +369,7 @@ printf '  automatic rollbacks          %s (SLO breaches, the injected failure am
 printf '  verify (MySQL = DynamoDB)    %s\n' "$(tail -n 1 "${verify_out}")"
 printf '  lost orders                  %s\n' "$(tail -n 1 "${lost_out}")"
 printf '  downstream events            %s\n' "$(jq -c '.events' <<<"${stats}")"
+printf '  one create traced            %s\n' "$(tail -n 1 "${trace_out}")"
 printf '  total time                   %d s\n' "${elapsed}"
 printf '\033[1m%s\033[0m\n' "───────────────────────────────────────────────────────────────────────────"
 printf '  console                      http://%s (admin token %s)\n' "${CONSOLE}" "${ADMIN_TOKEN}"

@@ -62,6 +62,7 @@ func TestDemoEndToEnd(t *testing.T) {
 		regexp.MustCompile(`automatic rollbacks\s+[1-9]`),
 		regexp.MustCompile(`routes\s+get-order=done@100%.*order-writes=done@100%`),
 		regexp.MustCompile(`console\s+http://127\.0\.0\.1:8095`),
+		regexp.MustCompile(`one create traced\s+\d+ spans in 1 trace\(s\) across proxy, orders, relay, `),
 	} {
 		if !want.MatchString(text) {
 			t.Errorf("the demo's summary lacks %q:\n%s", want, tail(text, 40))

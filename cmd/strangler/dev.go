@@ -24,7 +24,7 @@ func newDevCmd(a *app) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newDevDownstreamCmd(a), newDevEventbusCmd(a))
+	cmd.AddCommand(newDevDownstreamCmd(a), newDevEventbusCmd(a), newDevTraceCmd(a))
 	return cmd
 }
 
