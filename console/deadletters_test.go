@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -19,12 +20,13 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/anycompany/strangler/cdc"
 	"github.com/anycompany/strangler/console"
 	"github.com/anycompany/strangler/internal/codec"
+	"github.com/anycompany/strangler/internal/config"
 	"github.com/anycompany/strangler/internal/control"
 	"github.com/anycompany/strangler/internal/ddbtable"
 	"github.com/anycompany/strangler/internal/deadletter"
-	"github.com/anycompany/strangler/internal/guard"
 	"github.com/anycompany/strangler/internal/position"
 	"github.com/anycompany/strangler/internal/stacktest"
 	"github.com/anycompany/strangler/legacy"
@@ -41,6 +43,8 @@ const injectedFault = "ValidationException: injected fault: the table refuses th
 // as the cdc's applier writes one (the full row image as MySQL's text
 // protocol sends it, at the source's position), and its item is missing.
 type deadFixture struct {
+	dsn     string
+	control string
 	ddb     *dynamodb.Client
 	db      *sql.DB
 	mapping *codec.Mapping
@@ -67,7 +71,7 @@ func newDeadFixture(t *testing.T, ddb *dynamodb.Client, controlTable string) *de
 	if _, err := legacy.NewSchemaMigrator(db).Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	f := &deadFixture{ddb: ddb, db: db, orders: stacktest.TableName(t, ddb, "console_orders")}
+	f := &deadFixture{dsn: dsn.FormatDSN(), control: controlTable, ddb: ddb, db: db, orders: stacktest.TableName(t, ddb, "console_orders")}
 	if _, err := ddbtable.Ensure(ctx, ddb, migrator.OrdersSpec(f.orders, migrator.DefaultConfig().Index)); err != nil {
 		t.Fatal(err)
 	}
@@ -136,18 +140,17 @@ func (f *deadFixture) readRow(t *testing.T, id int64) codec.Row {
 	return row
 }
 
-// deadLetters is the console's DeadLetters over the fixture, with a
-// replayer built as 'strangler deadletters replay' builds one (cmd/strangler
-// replayer): the mapping resolved against MySQL, a guarded writer in put
-// mode, the operator in By.
+// deadLetters is the console's DeadLetters over the fixture, as strangler
+// console wires it: each replay runs cdc.NewReplayer, the replayer of
+// 'strangler deadletters replay', on a cdc config of the fixture's
+// database and tables.
 func (f *deadFixture) deadLetters() console.StoreDeadLetters {
-	return console.StoreDeadLetters{Store: f.store, NewReplayer: func(_ context.Context, by string) (*deadletter.Replayer, func(), error) {
-		return &deadletter.Replayer{
-			Store: f.store, Items: guard.NewWriter(f.ddb, f.orders, guard.Put, guard.Options{Concurrency: 1}), By: by,
-			Resolve: func(ctx context.Context) (*codec.Mapping, error) {
-				return codec.Resolve(ctx, f.db, codec.DefaultConfig())
-			},
-		}, func() {}, nil
+	cfg := cdc.DefaultConfig()
+	cfg.MySQL.DSN = config.Secret(f.dsn)
+	cfg.DynamoDB = stacktest.DynamoDBEndpoint()
+	cfg.Table, cfg.ControlTable = f.orders, f.control
+	return console.StoreDeadLetters{Store: f.store, NewReplayer: func(ctx context.Context, by string) (*deadletter.Replayer, func(), error) {
+		return cdc.NewReplayer(ctx, cfg, f.store, by, slog.New(slog.DiscardHandler))
 	}}
 }
 

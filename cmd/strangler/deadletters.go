@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,10 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/anycompany/strangler/cdc"
-	"github.com/anycompany/strangler/internal/codec"
 	"github.com/anycompany/strangler/internal/deadletter"
-	"github.com/anycompany/strangler/internal/events"
-	"github.com/anycompany/strangler/internal/guard"
 )
 
 // deadFlags are the flags every 'strangler deadletters' command shares.
@@ -251,35 +247,13 @@ func newDeadReplayCmd(a *app, f *deadFlags) *cobra.Command {
 	return cmd
 }
 
-// replayer wires a Replayer from the cdc config: the mapping (resolved
-// against MySQL on the first row replayed), a guarded writer (put mode)
-// and publishers on its EventBridge endpoint.
+// replayer wires the cdc's Replayer (cdc.NewReplayer) with the CLI's log.
 func (a *app) replayer(ctx context.Context, store *deadletter.Store, cfg cdc.Config, by string) (*deadletter.Replayer, func(), error) {
 	log, err := a.logger()
 	if err != nil {
 		return nil, nil, err
 	}
-	ddb, err := cfg.DynamoDB.DynamoDB(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	eb, err := cfg.EventBridge.EventBridge(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	db, err := sql.Open("mysql", cfg.MySQL.DSN.Reveal())
-	if err != nil {
-		return nil, nil, fmt.Errorf("mysql.dsn: %w", err)
-	}
-	rp := &deadletter.Replayer{
-		Store: store, Items: guard.NewWriter(ddb, cfg.Table, guard.Put, guard.Options{Concurrency: 1}), By: by,
-		TombstoneTTL: cfg.TombstoneTTL, Log: log.With("component", "deadletters"),
-		Publisher: func(source, bus string, dead events.DeadLetterSink) deadletter.Publisher {
-			return events.NewPublisher(eb, events.PublisherOptions{Source: source, Bus: bus, Concurrency: 1, DeadLetters: dead, Logger: log.With("component", "publisher")})
-		},
-		Resolve: func(ctx context.Context) (*codec.Mapping, error) { return codec.Resolve(ctx, db, cfg.Mapping) },
-	}
-	return rp, func() { db.Close() }, nil
+	return cdc.NewReplayer(ctx, cfg, store, by, log)
 }
 
 func newDeadDropCmd(a *app, f *deadFlags) *cobra.Command {
