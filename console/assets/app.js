@@ -304,7 +304,7 @@ function renderDeadLetters() {
   refill($("deadletters").tBodies[0], list.map((d) => h("tr", {},
     h("td", {}, d.source), h("td", {}, h("code", {}, d.id)), h("td", {}, d.kind), h("td", {}, d.key), h("td", {}, d.reason),
     h("td", {}, when(d.at)), h("td", {}, String(d.attempts)),
-    h("td", {}, h("button", { type: "button", id: `replay-${slug(d.source)}-${slug(d.id)}`, onclick: (ev) => replay(d, ev.currentTarget.id) }, "Replay…")))));
+    h("td", {}, h("button", { type: "button", id: `replay-${slug(d.source)}-${slug(d.id)}`, "aria-label": `Replay the ${d.source} dead letter ${d.id}…`, onclick: (ev) => replay(d, ev.currentTarget.id) }, "Replay…")))));
 }
 
 async function replay(d, buttonID) {
