@@ -41,6 +41,8 @@ func TestBadConfigExitsTwoNamingTheKey(t *testing.T) {
 			[]string{"proxy", "serve"}, []string{`"transport.client"`, "STRANGLER_PROXY_TRANSPORT_CLIENT", "removed", "delete it"}},
 		{"console's cdc config unreadable", map[string]string{"STRANGLER_CONSOLE_PROXY_TOKEN": "test-console-token-0123", "STRANGLER_CONSOLE_CDC_CONFIG": "/nonexistent/cdc.yaml"},
 			[]string{"console"}, []string{"cdc_config", "/nonexistent/cdc.yaml", "dead_letters: false"}},
+		{"unknown trace exporter", map[string]string{"STRANGLER_TRACE_EXPORTER": "jaeger", "STRANGLER_DOWNSTREAM_EVENTS_AUTH_USERNAME": "bus", "STRANGLER_DOWNSTREAM_EVENTS_AUTH_PASSWORD": "test-downstream-sink-password", "STRANGLER_DOWNSTREAM_ADMIN_TOKEN": "test-downstream-admin"},
+			[]string{"dev", "downstream"}, []string{"STRANGLER_TRACE_EXPORTER", `"jaeger"`, "stdout"}},
 		{"removed proxy key as a flag", nil, []string{"proxy", "serve", "--transport-client", "lean"}, []string{"unknown flag: --transport-client"}},
 	}
 	for _, tc := range cases {

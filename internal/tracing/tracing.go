@@ -21,6 +21,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/anycompany/strangler/internal/config"
 )
 
 // EnvExporter names the environment variable that picks the exporter:
@@ -31,7 +33,7 @@ const EnvExporter = "STRANGLER_TRACE_EXPORTER"
 // Provider returns the tracer provider of exporter ("", "none" or
 // "stdout") and its shutdown, which flushes the spans. Its spans name
 // service (the part: orders, relay, proxy, ...) as their resource's
-// service.name.
+// service.name. Another exporter is a *config.Error naming EnvExporter.
 func Provider(exporter, service string, w io.Writer) (trace.TracerProvider, func(context.Context) error, error) {
 	switch exporter {
 	case "", "none":
@@ -45,7 +47,7 @@ func Provider(exporter, service string, w io.Writer) (trace.TracerProvider, func
 		tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp), sdktrace.WithResource(Resource(service)))
 		return tp, tp.Shutdown, nil
 	}
-	return nil, nil, fmt.Errorf("tracing: %s=%q: allowed: none (the default), stdout", EnvExporter, exporter)
+	return nil, nil, &config.Error{Part: service, Key: EnvExporter, Value: exporter, Allowed: "none (the default), stdout"}
 }
 
 // Resource names service as the spans' service.name.
