@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"github.com/anycompany/strangler/proxy"
 )
 
@@ -74,6 +76,13 @@ func BenchmarkServeHTTP(b *testing.B) {
 		b.Fatal(err)
 	}
 	go func() { _ = s.Run(ctx) }()
+	// The same proxy traced: a span per request, its traceparent forwarded
+	// (spans recorded, exported nowhere).
+	traced, err := proxy.New(ctx, cfg, proxy.Deps{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Tracer: sdktrace.NewTracerProvider()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() { _ = traced.Run(ctx) }()
 
 	u, _ := url.Parse(backend.URL)
 	bare := &httputil.ReverseProxy{
@@ -84,7 +93,7 @@ func BenchmarkServeHTTP(b *testing.B) {
 	for _, c := range []struct {
 		name string
 		h    http.Handler
-	}{{"strangler", s.Handler()}, {"bare", bare}} {
+	}{{"strangler", s.Handler()}, {"strangler-traced", traced.Handler()}, {"bare", bare}} {
 		b.Run(c.name, func(b *testing.B) {
 			w := &discardWriter{h: http.Header{}}
 			paths := make([]string, 1024)
