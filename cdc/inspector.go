@@ -178,9 +178,11 @@ func ReplicaStatusStatement(s Source) string {
 func (in *Inspector) replica(ctx context.Context, s Source) (bool, error) {
 	rows, err := in.db.QueryContext(ctx, ReplicaStatusStatement(s))
 	if err != nil {
+		// No privilege for it (1227): not known. Any other refusal (a
+		// statement this server does not have) is an error, never a "no".
 		var me *mysql.MySQLError
-		if errors.As(err, &me) {
-			return false, nil // no privilege for it (1227): not known
+		if errors.As(err, &me) && me.Number == 1227 {
+			return false, nil
 		}
 		return false, fmt.Errorf("reading %s: %w", ReplicaStatusStatement(s), err)
 	}

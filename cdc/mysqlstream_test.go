@@ -252,3 +252,38 @@ func TestStreamMySQLRefusals(t *testing.T) {
 		t.Errorf("CheckStart from a file position on a GTID source: %v, want ErrSource", err)
 	}
 }
+
+// TestReplicaStatusMySQLVersions: the Inspector asks each MySQL version
+// for its replica status with the statement it has (SHOW SLAVE STATUS
+// before 8.0.22, SHOW REPLICA STATUS from then on, the only one on 8.4),
+// and the source refuses the other one, as MySQL does, so a wrong choice
+// fails CheckSource rather than reading as "not a replica".
+func TestReplicaStatusMySQLVersions(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct{ version, has, hasNot string }{
+		{"5.7.44-log", "SHOW SLAVE STATUS", "SHOW REPLICA STATUS"},
+		{"8.0.21", "SHOW SLAVE STATUS", "SHOW REPLICA STATUS"},
+		{"8.0.36", "SHOW REPLICA STATUS", ""},
+		{"8.4.3", "SHOW REPLICA STATUS", "SHOW SLAVE STATUS"},
+	} {
+		t.Run(tc.version, func(t *testing.T) {
+			_, db, _ := mysqlSource(t, tc.version)
+			in := cdc.NewInspector(db)
+			s, err := in.Read(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cdc.ReplicaStatusStatement(s); got != tc.has {
+				t.Errorf("replica status statement on %s: %q, want %q", tc.version, got, tc.has)
+			}
+			if err := in.CheckSource(ctx); err != nil {
+				t.Errorf("CheckSource on %s: %v", tc.version, err)
+			}
+			if tc.hasNot != "" {
+				if _, err := db.Exec(tc.hasNot); err == nil {
+					t.Errorf("%s on %s: no error, want MySQL's syntax error", tc.hasNot, tc.version)
+				}
+			}
+		})
+	}
+}

@@ -47,9 +47,10 @@ func (s *Source) answer(c *vtmysql.Conn, q string) (*sqltypes.Result, bool, erro
 		}
 		return nil, true, sqlerror.NewSQLErrorf(sqlerror.ERUnknownSystemVariable, "HY000", "Unknown system variable '%s'", strings.TrimPrefix(strings.ToLower(m), "@@"))
 	}
-	major, minor, _ := parseVersion(s.cfg.Version)
+	major, minor, patch := parseVersion(s.cfg.Version)
 	is84 := major > 8 || (major == 8 && minor >= 4)
 	has82 := major > 8 || (major == 8 && minor >= 2)
+	has8022 := major > 8 || (major == 8 && (minor > 0 || patch >= 22))
 	switch norm {
 	case "show master status":
 		if is84 {
@@ -66,6 +67,9 @@ func (s *Source) answer(c *vtmysql.Conn, q string) (*sqltypes.Result, bool, erro
 	case "show replica status", "show slave status":
 		if is84 && norm == "show slave status" {
 			return nil, true, syntaxError("SLAVE STATUS")
+		}
+		if !has8022 && norm == "show replica status" {
+			return nil, true, syntaxError("REPLICA STATUS")
 		}
 		return result([]string{"Replica_IO_State", "Source_Host", "Executed_Gtid_Set"}), true, nil
 	case "show grants", "show grants for current_user()", "show grants for current_user":

@@ -14,8 +14,8 @@
 // gtid_executed, gtid_purged, server_uuid, binlog_expire_logs_seconds,
 // binlog_transaction_compression, …) in SELECT @@… and SHOW VARIABLES,
 // SHOW GRANTS, SHOW BINARY LOGS, SHOW MASTER STATUS (refused from 8.4),
-// SHOW BINARY LOG STATUS (from 8.2), SHOW REPLICA STATUS (SHOW SLAVE
-// STATUS refused from 8.4), FLUSH BINARY LOGS, PURGE BINARY LOGS TO,
+// SHOW BINARY LOG STATUS (from 8.2), SHOW REPLICA STATUS (from 8.0.22;
+// SHOW SLAVE STATUS refused from 8.4), FLUSH BINARY LOGS, PURGE BINARY LOGS TO,
 // WAIT_FOR_EXECUTED_GTID_SET, and the replication protocol's session
 // variables (@source_heartbeat_period, @source_binlog_checksum). MariaDB's
 // own names (@@gtid_binlog_pos, BINLOG_GTID_POS(), …) are refused as MySQL
