@@ -157,11 +157,18 @@ func (s *Server) applyConfig(ctx context.Context, cfg Config) ([]string, error) 
 	if err := s.sw.ApplyFile(ctx, cfg.Routes, cfg.WriteGroups); err != nil {
 		return nil, err
 	}
+	var bs *backendSet
 	if old.Backends != cfg.Backends || old.Transport != cfg.Transport || old.Retries != cfg.Retries || old.Health != cfg.Health {
-		bs, err := s.newBackendSet(cfg)
-		if err != nil {
+		var err error
+		if bs, err = s.newBackendSet(cfg); err != nil {
 			return nil, err
 		}
+	}
+	// The request limits before the backends: a caller that sees the new
+	// backends sees the new limits too.
+	s.proxy.maxBody.Store(cfg.MaxBodyBytes)
+	s.proxy.bodyTimeout.Store(int64(cfg.BodyTimeout))
+	if bs != nil {
 		prev := s.backends.Swap(bs)
 		s.proxy.ups.Store(bs.ups)
 		s.health.start(context.WithoutCancel(ctx), bs)
@@ -178,8 +185,6 @@ func (s *Server) applyConfig(ctx context.Context, cfg Config) ([]string, error) 
 	if old.Circuit != cfg.Circuit {
 		s.breaker.SetConfig(cfg.Circuit)
 	}
-	s.proxy.maxBody.Store(cfg.MaxBodyBytes)
-	s.proxy.bodyTimeout.Store(int64(cfg.BodyTimeout))
 	if old.Idempotency != cfg.Idempotency {
 		s.proxy.pins.SetLimits(cfg.Idempotency)
 	}
