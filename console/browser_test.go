@@ -132,7 +132,8 @@ func start(t *testing.T) *env {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := proxy.New(ctx, cfg, proxy.Deps{Logger: log, DynamoDB: ddb, PlanTick: 50 * time.Millisecond})
+	srv, err := proxy.New(ctx, cfg, proxy.Deps{Logger: log, DynamoDB: ddb, PlanTick: 50 * time.Millisecond,
+		HistoryEvery: 100 * time.Millisecond})
 	if err != nil {
 		cancel()
 		t.Fatalf("starting the proxy: %v", err)
@@ -287,14 +288,43 @@ func run(t *testing.T, ctx context.Context, step string, actions ...chromedp.Act
 	}
 }
 
+// historyBefore sends requests to get-order before the page is opened and
+// waits until the proxy's history holds them.
+func historyBefore(t *testing.T, e *env) {
+	t.Helper()
+	for i := range 5 {
+		resp, err := http.Get(fmt.Sprintf("%s/v1/orders/early%d", e.proxyURL, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		v, err := e.admin.History(context.Background(), "get-order")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(v.Samples); n > 0 && v.Samples[n-1].Legacy.Requests == 5 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the proxy's history of get-order never held the 5 early requests: %+v", v)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // TestConsoleInBrowser drives the console in headless Chromium: a wrong
 // token is refused, a weight raised with a reason shows in the route table
 // and the audit log, a plan started from the keyboard alone rolls back with
-// its reason when new breaks, a shadow diff is read, the data path shown
+// its reason when new breaks, a route's charts start with the proxy's
+// history from before the page was opened, a shadow diff is read, the data path shown
 // with a dead letter of the cdc, which is replayed from the keyboard alone
 // and verified equal to its row.
 func TestConsoleInBrowser(t *testing.T) {
 	e := start(t)
+	historyBefore(t, e)
 	ctx := browser(t)
 	dir := artifacts(t)
 
@@ -314,8 +344,14 @@ func TestConsoleInBrowser(t *testing.T) {
 		waitText("#row-get-order .mode", "legacy"),
 		waitText("#health-new", "healthy"))
 
-	run(t, ctx, "raise a weight",
+	run(t, ctx, "the charts hold the history from before the page, with the plan's SLO lines",
 		chromedp.Click(chromedp.CSS("#open-get-order")),
+		chromedp.Poll[chromedp.Void](`(() => { const c = charts["chart-req"]; if (!c) return false; const d = c.u.data;
+			return d[0].some((t, i) => t < openedAt && d[1][i] > 0); })()`, chromedp.WithPollingTimeout(20*time.Second)),
+		chromedp.Poll[chromedp.Void](`charts["chart-err"].u.series.length === 4 && charts["chart-err"].u.data[3][0] === 0.05 &&
+			charts["chart-p99"].u.series.length === 4 && charts["chart-p99"].u.data[3][0] === 500`, chromedp.WithPollingTimeout(20*time.Second)))
+
+	run(t, ctx, "raise a weight",
 		chromedp.SetValue(chromedp.CSS("#set-mode"), "canary"),
 		chromedp.SendKeys(chromedp.CSS("#set-weight"), "5"),
 		chromedp.SendKeys(chromedp.CSS("#set-reason"), "raise to 5 for the canary"),

@@ -104,6 +104,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 	mux.HandleFunc("GET /api/snapshot", s.authed(s.snapshot))
 	mux.HandleFunc("GET /api/events", s.authed(s.events))
+	mux.HandleFunc("GET /api/routes/{route}/history", s.authed(s.history))
 	mux.HandleFunc("POST /api/routes/{route}", s.action(s.setRoute))
 	mux.HandleFunc("POST /api/routes/{route}/plan", s.action(s.planAction))
 	mux.HandleFunc("POST /api/deadletters/{source}/{id}/replay", s.action(s.replayDeadLetter))
@@ -221,6 +222,17 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func (s *Server) snapshot(w http.ResponseWriter, r *http.Request, _ session) {
 	writeJSON(w, http.StatusOK, s.rd.snapshot(r.Context()))
+}
+
+// history passes on the proxy's history of a route or write group, with
+// which the page seeds its charts (the proxy keeps it, not the console).
+func (s *Server) history(w http.ResponseWriter, r *http.Request, _ session) {
+	v, err := s.admin.History(r.Context(), r.PathValue("route"))
+	if err != nil {
+		s.proxyError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
 }
 
 // events pushes a snapshot at once and then every Config.Refresh, as

@@ -94,6 +94,13 @@ func TestSessionAndCSRF(t *testing.T) {
 	if p := problemOf(t, resp); p.Status != http.StatusUnauthorized {
 		t.Errorf("no session: %+v, want 401", p)
 	}
+	resp, err = c.Get(s.URL + "/api/routes/get-order/history")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := problemOf(t, resp); p.Status != http.StatusUnauthorized {
+		t.Errorf("a route's history without a session: %+v, want 401", p)
+	}
 	resp, err = c.PostForm(s.URL+"/login", url.Values{"token": {adminToken}, "name": {"alice"}})
 	if err != nil {
 		t.Fatal(err)

@@ -31,6 +31,7 @@ type ProxyAdmin interface {
 	SetRoute(ctx context.Context, route string, req proxy.SetRouteRequest) (proxy.RouteState, error)
 	Plan(ctx context.Context, route string, req proxy.PlanRequest) (plan.Status, error)
 	Audit(ctx context.Context, route string, limit int) ([]proxy.AuditEntry, error)
+	History(ctx context.Context, route string) (proxy.HistoryView, error)
 }
 
 var _ ProxyAdmin = (*proxy.AdminClient)(nil)

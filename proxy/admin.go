@@ -48,6 +48,7 @@ type PlanRunner interface {
 //	GET  /admin/routes                 routes with live figures, modes, weights and plans; write groups
 //	PUT  /admin/routes/{route}         {"mode", "weight", "actor", "reason"}; {route} may name a write group
 //	POST /admin/routes/{route}/plan    {"action": start|pause|resume|abort, "actor", "plan"?}
+//	GET  /admin/routes/{route}/history a route's or write group's figures, a sample every 10 s for the last hour
 //	GET  /admin/audit?route=&limit=    the audit log, newest first
 //	GET  /admin/diffs                  the shadow comparison report
 //	GET  /metrics                      Prometheus (no token: scrapers)
@@ -58,6 +59,7 @@ type Admin struct {
 	token   []byte
 	sw      *Switch
 	stats   *Stats
+	hist    *History
 	plans   PlanRunner
 	diffs   func() shadow.Report
 	backend func() []BackendStatus
@@ -82,6 +84,7 @@ func (a *Admin) Handler() http.Handler {
 	mux.HandleFunc("GET /admin/routes", a.authed(a.listRoutes))
 	mux.HandleFunc("PUT /admin/routes/{route}", a.authed(a.setRoute))
 	mux.HandleFunc("POST /admin/routes/{route}/plan", a.authed(a.planAction))
+	mux.HandleFunc("GET /admin/routes/{route}/history", a.authed(a.history))
 	mux.HandleFunc("GET /admin/audit", a.authed(a.audit))
 	mux.HandleFunc("GET /admin/diffs", a.authed(a.listDiffs))
 	// Profiles of the running proxy (go tool pprof), behind the token: they
@@ -137,7 +140,9 @@ type RouteView struct {
 	State    RouteState                 `json:"state"`
 	Backends map[Backend]BackendFigures `json:"backends"`
 	HasPlan  bool                       `json:"has_plan"`
-	Plan     *plan.Status               `json:"plan,omitempty"`
+	// SLO is the configured plan's (the charts' SLO lines), or nil.
+	SLO  *plan.SLO    `json:"slo,omitempty"`
+	Plan *plan.Status `json:"plan,omitempty"`
 	// Group is the write group the route moves with (its State is the
 	// group's), or empty.
 	Group string `json:"group,omitempty"`
@@ -149,6 +154,7 @@ type GroupView struct {
 	Routes  []string     `json:"routes"`
 	State   RouteState   `json:"state"`
 	HasPlan bool         `json:"has_plan"`
+	SLO     *plan.SLO    `json:"slo,omitempty"`
 	Plan    *plan.Status `json:"plan,omitempty"`
 }
 
@@ -178,6 +184,9 @@ func (a *Admin) listRoutes(w http.ResponseWriter, _ *http.Request) {
 		if r.group != nil {
 			v.Group = r.group.cfg.Name
 		}
+		if r.cfg.Plan != nil {
+			v.SLO = &r.cfg.Plan.SLO
+		}
 		for _, b := range []Backend{BackendLegacy, BackendNew} {
 			req, errs := a.stats.Totals(r.Name(), b)
 			ws := a.stats.Window(b, now.Add(-59*time.Second), r.Name())
@@ -194,6 +203,9 @@ func (a *Admin) listRoutes(w http.ResponseWriter, _ *http.Request) {
 	for _, gc := range a.sw.groupConfigs() {
 		g := t.groups[gc.Name]
 		v := GroupView{Name: gc.Name, Routes: gc.Routes, HasPlan: gc.Plan != nil}
+		if gc.Plan != nil {
+			v.SLO = &gc.Plan.SLO
+		}
 		for _, r := range t.routes {
 			if r.group == g {
 				v.State = r.state

@@ -369,9 +369,11 @@ func TestAdminAuth(t *testing.T) {
 		{"POST", "/admin/routes/get-order/plan", "Bearer nope", 401},
 		{"GET", "/admin/audit", "", 401},
 		{"GET", "/admin/diffs", "", 401},
+		{"GET", "/admin/routes/get-order/history", "", 401},
 		{"GET", "/admin/routes", "Bearer " + adminToken, 200},
 		{"GET", "/admin/audit", "Bearer " + adminToken, 200},
 		{"GET", "/admin/diffs", "Bearer " + adminToken, 200},
+		{"GET", "/admin/routes/get-order/history", "Bearer " + adminToken, 200},
 	} {
 		var hdr []string
 		if tc.auth != "" {

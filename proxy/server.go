@@ -45,6 +45,10 @@ type Deps struct {
 	Now func() time.Time
 	// PlanTick is how often running plans are evaluated. Optional: defaults to 1s.
 	PlanTick time.Duration
+	// HistoryEvery is how often the figures of each route and write group
+	// are sampled for GET /admin/routes/{route}/history (the last 360
+	// samples are kept). Optional: defaults to 10s (an hour).
+	HistoryEvery time.Duration
 	// Owner names this replica in the plan lease. Optional: defaults to
 	// host:pid/<random>, unique per Server.
 	Owner string
@@ -107,6 +111,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	}
 	if deps.PlanTick == 0 {
 		deps.PlanTick = time.Second
+	}
+	if deps.HistoryEvery == 0 {
+		deps.HistoryEvery = defaultHistoryEvery
 	}
 	log := deps.Logger.With("component", "proxy")
 	s := &Server{cfg: cfg, deps: deps, log: log, reg: prometheus.NewRegistry()}
@@ -205,7 +212,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		s.keeper.leaseOnce(ctx)
 	}
 	s.admin = &Admin{
-		token: []byte(cfg.Admin.Token.Reveal()), sw: sw, stats: s.stats, plans: s.keeper, diffs: s.mirrors.Report,
+		token: []byte(cfg.Admin.Token.Reveal()), sw: sw, stats: s.stats, hist: NewHistory(s.stats, deps.Now, deps.HistoryEvery, historySamples), plans: s.keeper, diffs: s.mirrors.Report,
 		backend: s.backendStatus, gather: prometheus.Gatherers{s.reg, s.mirrors}, now: deps.Now, log: deps.Logger.With("component", "admin"),
 	}
 	if deps.Reload != nil && deps.ConfigFile != "" && cfg.ReloadInterval > 0 {
@@ -299,6 +306,7 @@ func (s *Server) Run(ctx context.Context) error {
 		g.Go(func() error { return s.reloader.Run(gctx) })
 	}
 	g.Go(func() error { return s.keeper.runLease(gctx) })
+	g.Go(func() error { return s.admin.hist.Run(gctx, s.sw.historyUnits) })
 	g.Go(func() error {
 		t := time.NewTicker(s.deps.PlanTick)
 		defer t.Stop()

@@ -5,11 +5,13 @@
 
 const csrf = document.querySelector('meta[name="csrf-token"]').content;
 const $ = (id) => document.getElementById(id);
-const MAXPOINTS = 600;
+const MAXPOINTS = 1000; // the proxy's hour of history (360) and the live points
+const openedAt = Date.now() / 1000; // when the page was opened (the browser test reads it)
 
 let snap = null;      // the latest snapshot
 let prev = null;      // the one before (for rates)
 const series = {};    // route -> {t:[], lreq:[], nreq:[], lerr:[], nerr:[], lp99:[], np99:[]}
+const seeded = {};    // route -> its history was asked for
 const charts = {};
 
 // h builds an element: attributes, then children (strings become text).
@@ -70,8 +72,8 @@ function bake(p) {
 function units() {
   const v = snap && snap.routes;
   if (!v) return [];
-  const out = (v.groups || []).map((g) => ({ name: g.name, group: true, state: g.state, plan: g.plan, has_plan: g.has_plan }));
-  for (const r of v.routes) out.push({ name: r.name, state: r.state, plan: r.plan, has_plan: r.has_plan, route: r });
+  const out = (v.groups || []).map((g) => ({ name: g.name, group: true, state: g.state, plan: g.plan, has_plan: g.has_plan, slo: g.slo }));
+  for (const r of v.routes) out.push({ name: r.name, state: r.state, plan: r.plan, has_plan: r.has_plan, slo: r.slo, route: r });
   return out;
 }
 
@@ -111,6 +113,34 @@ function renderOverview() {
     h("td", {}, h("button", { type: "button", id: "gopen-" + slug(g.name), onclick: () => openRoute(g.name) }, "Open")))));
 }
 
+// point is one chart point of a route: t in seconds, l and n the last
+// minute's figures of legacy and new.
+function point(t, l, n) {
+  return { t, lreq: l.requests / 60, nreq: n.requests / 60, lerr: l.requests ? l.errors / l.requests : null,
+    nerr: n.requests ? n.errors / n.requests : null, lp99: l.requests ? l.p99_ms : null, np99: n.requests ? n.p99_ms : null };
+}
+
+function seriesOf(name) {
+  return series[name] || (series[name] = { t: [], lreq: [], nreq: [], lerr: [], nerr: [], lp99: [], np99: [] });
+}
+
+// seed puts the proxy's history of a route (one sample every 10 s for the
+// last hour) before the points this page saw, so the charts do not start
+// empty; it asks again on the next snapshot if it failed.
+async function seed(name) {
+  seeded[name] = true;
+  let v;
+  try {
+    const res = await fetch(`/api/routes/${encodeURIComponent(name)}/history`);
+    if (!res.ok) throw new Error(String(res.status));
+    v = await res.json();
+  } catch { seeded[name] = false; return; }
+  const s = seriesOf(name), first = s.t.length ? s.t[0] : Infinity;
+  const old = v.samples.map((x) => point(Date.parse(x.at) / 1000, x.legacy, x.new)).filter((p) => p.t < first);
+  for (const k of Object.keys(s)) s[k] = [...old.map((p) => p[k]), ...s[k]].slice(-MAXPOINTS);
+  if (location.hash === "#route" && $("route-pick").value === name) renderRoute();
+}
+
 // record appends this snapshot's figures to every route's series.
 function record() {
   const v = snap.routes;
@@ -125,12 +155,9 @@ function record() {
       new: { last_60s: ms.map((r) => r.backends.new.last_60s).reduce(add, zero) } } };
   });
   for (const r of [...v.routes, ...groups]) {
-    const s = series[r.name] || (series[r.name] = { t: [], lreq: [], nreq: [], lerr: [], nerr: [], lp99: [], np99: [] });
-    const l = r.backends.legacy.last_60s, n = r.backends.new.last_60s;
-    s.t.push(t); s.lreq.push(l.requests / 60); s.nreq.push(n.requests / 60);
-    s.lerr.push(l.requests ? l.errors / l.requests : null); s.nerr.push(n.requests ? n.errors / n.requests : null);
-    s.lp99.push(l.requests ? l.p99_ms : null); s.np99.push(n.requests ? n.p99_ms : null);
-    for (const k of Object.keys(s)) if (s[k].length > MAXPOINTS) s[k].shift();
+    const s = seriesOf(r.name), p = point(t, r.backends.legacy.last_60s, r.backends.new.last_60s);
+    for (const k of Object.keys(s)) { s[k].push(p[k]); if (s[k].length > MAXPOINTS) s[k].shift(); }
+    if (!seeded[r.name]) seed(r.name);
   }
 }
 
@@ -171,7 +198,7 @@ function renderRoute() {
     h("time", { datetime: e.at }, when(e.at)), ` ${e.action} step ${e.step + 1} at ${e.weight}% by ${e.actor}`, e.reason ? ": " + e.reason : "")));
   const s = series[u.name];
   if (!s || typeof uPlot === "undefined") return;
-  const slo = p && p.slo;
+  const slo = (p && p.slo) || u.slo; // the running plan's, else the configured one's
   chart("chart-req", "req/s", [s.t, s.lreq, s.nreq], null);
   chart("chart-err", "5xx ratio", [s.t, s.lerr, s.nerr], slo ? slo.Max5xxRatio : null);
   chart("chart-p99", "p99 ms", [s.t, s.lp99, s.np99], slo && slo.MaxP99 ? slo.MaxP99 / 1e6 : null);
