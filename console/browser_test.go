@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -521,6 +522,11 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	if len(entries) == 0 || entries[0].Actor != plan.Actor || !strings.Contains(entries[0].Reason, "SLO breach") {
 		t.Errorf("the proxy's audit log lacks the rollback: %+v", entries)
+	}
+	if !slices.ContainsFunc(entries, func(e proxy.AuditEntry) bool {
+		return e.Actor == "alice" && strings.HasPrefix(e.Reason, "start the canary plan (plan started by alice")
+	}) {
+		t.Errorf("the proxy's audit log lacks alice's start with her reason: %+v", entries)
 	}
 }
 

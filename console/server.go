@@ -307,22 +307,20 @@ func (s *Server) setRoute(w http.ResponseWriter, r *http.Request, sess session) 
 	writeJSON(w, http.StatusOK, st)
 }
 
-// planAction starts, pauses, resumes or aborts a route's plan. The proxy's
-// plan API takes an actor but no reason, so the reason rides in the actor
-// ("alice: why"), which puts it in the plan's history and audit entries.
+// planAction starts, pauses, resumes or aborts a route's plan, with the
+// operator's reason (the plan's history and the proxy's audit log).
 func (s *Server) planAction(w http.ResponseWriter, r *http.Request, sess session) {
 	req, ok := s.decodeAction(w, r)
 	if !ok {
 		return
 	}
 	route := r.PathValue("route")
-	actor := sess.actor + ": " + strings.TrimSpace(req.Reason)
-	st, err := s.admin.Plan(r.Context(), route, proxy.PlanRequest{Action: req.Action, Actor: actor})
+	st, err := s.admin.Plan(r.Context(), route, proxy.PlanRequest{Action: req.Action, Actor: sess.actor, Reason: req.Reason})
 	if err != nil {
 		s.proxyError(w, err)
 		return
 	}
-	s.log.Info("plan action", "route", route, "action", req.Action, "actor", actor, "state", st.State)
+	s.log.Info("plan action", "route", route, "action", req.Action, "actor", sess.actor, "reason", req.Reason, "state", st.State)
 	writeJSON(w, http.StatusOK, st)
 }
 

@@ -35,10 +35,7 @@ type planDriver interface {
 
 // PlanRunner runs progressive plans (proxy/plan.Controller).
 type PlanRunner interface {
-	StartContext(ctx context.Context, route string, p plan.Plan, actor string) error
-	Pause(route, actor string) error
-	ResumeContext(ctx context.Context, route, actor string) error
-	AbortContext(ctx context.Context, route, actor string) error
+	Act(ctx context.Context, route string, a plan.Action) error
 	Status(route string) (plan.Status, bool)
 }
 
@@ -47,7 +44,7 @@ type PlanRunner interface {
 //
 //	GET  /admin/routes                 routes with live figures, modes, weights and plans; write groups
 //	PUT  /admin/routes/{route}         {"mode", "weight", "actor", "reason"}; {route} may name a write group
-//	POST /admin/routes/{route}/plan    {"action": start|pause|resume|abort, "actor", "plan"?}
+//	POST /admin/routes/{route}/plan    {"action": start|pause|resume|abort, "actor", "reason", "plan"?}
 //	GET  /admin/routes/{route}/history a route's or write group's figures, a sample every 10 s for the last hour
 //	GET  /admin/audit?route=&limit=    the audit log, newest first
 //	GET  /admin/diffs                  the shadow comparison report
@@ -305,6 +302,8 @@ func (a *Admin) changeError(w http.ResponseWriter, err error) {
 type PlanRequest struct {
 	Action string `json:"action"`
 	Actor  string `json:"actor"`
+	// Reason says why (the plan's history and the audit log). Required.
+	Reason string `json:"reason"`
 	// Plan overrides the route's configured plan on start. Optional.
 	Plan *PlanSpec `json:"plan,omitempty"`
 }
@@ -340,8 +339,8 @@ func (a *Admin) planAction(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, p)
 		return
 	}
-	if strings.TrimSpace(req.Actor) == "" {
-		problem.Write(w, problem.Invalid("actor", "say who acts (it goes to the audit log)"))
+	if p := needActor(req.Actor, req.Reason); p != nil {
+		problem.Write(w, p)
 		return
 	}
 	if a.plans == nil {
@@ -362,33 +361,28 @@ func (a *Admin) planAction(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.New(http.StatusNotFound, "Unknown route", fmt.Sprintf("route %q: %v", name, ErrUnknownRoute)))
 		return
 	}
-	var err error
+	act := plan.Action{Kind: req.Action, Actor: req.Actor, Reason: req.Reason}
 	switch req.Action {
 	case "start":
-		var p plan.Plan
 		switch {
 		case req.Plan != nil:
-			if p, err = req.Plan.plan(); err != nil {
+			var err error
+			if act.Plan, err = req.Plan.plan(); err != nil {
 				problem.Write(w, problem.Invalid("plan", err.Error()))
 				return
 			}
 		case cfgPlan != nil:
-			p = *cfgPlan
+			act.Plan = *cfgPlan
 		default:
 			problem.Write(w, problem.Invalid("plan", "the route has no plan in configs/proxy.yaml: send one"))
 			return
 		}
-		err = a.plans.StartContext(r.Context(), name, p, req.Actor)
-	case "pause":
-		err = a.plans.Pause(name, req.Actor)
-	case "resume":
-		err = a.plans.ResumeContext(r.Context(), name, req.Actor)
-	case "abort":
-		err = a.plans.AbortContext(r.Context(), name, req.Actor)
+	case "pause", "resume", "abort":
 	default:
 		problem.Write(w, problem.Invalid("action", "must be start, pause, resume or abort"))
 		return
 	}
+	err := a.plans.Act(r.Context(), name, act)
 	if err != nil {
 		a.changeError(w, err)
 		return

@@ -110,7 +110,7 @@ func TestPlanLeaseOneDriver(t *testing.T) {
 		d := driver(b)
 		return !d.Driving && d.Holder == "replica-a"
 	})
-	_, err := b.client().Plan(ctx, "get-order", proxy.PlanRequest{Action: "start", Actor: "alice"})
+	_, err := b.client().Plan(ctx, "get-order", proxy.PlanRequest{Action: "start", Actor: "alice", Reason: "test"})
 	if err == nil || !strings.Contains(err.Error(), "replica-a holds the plan lease") {
 		t.Fatalf("plan start on the non-holder: %v, want a refusal naming replica-a", err)
 	}
@@ -124,12 +124,12 @@ func TestPlanLeaseOneDriver(t *testing.T) {
 		r, _ := h.srv.Switch().Table().Route("get-order")
 		return r.State().Weight
 	}
-	if st, err := a.client().Plan(ctx, "get-order", proxy.PlanRequest{Action: "start", Actor: "alice"}); err != nil || st.Weight != 10 {
+	if st, err := a.client().Plan(ctx, "get-order", proxy.PlanRequest{Action: "start", Actor: "alice", Reason: "test"}); err != nil || st.Weight != 10 {
 		t.Fatalf("plan start on the holder: %+v, %v", st, err)
 	}
 	// Paused at its first step, so that the takeover happens mid-plan
 	// whatever the timing.
-	if st, err := a.client().Plan(ctx, "get-order", proxy.PlanRequest{Action: "pause", Actor: "alice"}); err != nil || st.State != plan.StatePaused {
+	if st, err := a.client().Plan(ctx, "get-order", proxy.PlanRequest{Action: "pause", Actor: "alice", Reason: "test"}); err != nil || st.State != plan.StatePaused {
 		t.Fatalf("plan pause on the holder: %+v, %v", st, err)
 	}
 	waitFor(t, 15*time.Second, "replica b to apply the plan's weight from the control table", func() bool { return weight(b) == 10 })
@@ -148,7 +148,7 @@ func TestPlanLeaseOneDriver(t *testing.T) {
 		}
 		return false
 	})
-	if _, err := b.client().Plan(ctx, "get-order", proxy.PlanRequest{Action: "resume", Actor: "alice"}); err == nil {
+	if _, err := b.client().Plan(ctx, "get-order", proxy.PlanRequest{Action: "resume", Actor: "alice", Reason: "test"}); err == nil {
 		t.Fatalf("plan resume on the non-holder was accepted")
 	}
 
@@ -164,7 +164,7 @@ func TestPlanLeaseOneDriver(t *testing.T) {
 	if st, ok := b.srv.Plans().Status("get-order"); !ok || st.State != plan.StatePaused || st.Step != 0 {
 		t.Fatalf("replica b restored the plan as %+v (found %v), want paused at step 1", st, ok)
 	}
-	if _, err := b.client().Plan(ctx, "get-order", proxy.PlanRequest{Action: "resume", Actor: "alice"}); err != nil {
+	if _, err := b.client().Plan(ctx, "get-order", proxy.PlanRequest{Action: "resume", Actor: "alice", Reason: "test"}); err != nil {
 		t.Fatalf("plan resume on the new holder: %v", err)
 	}
 	waitFor(t, 15*time.Second, "replica b to drive the plan to 100 %", func() bool {

@@ -253,52 +253,19 @@ func (k *planKeeper) tick(ctx context.Context) {
 	k.save(ctx)
 }
 
-// StartContext implements PlanRunner.
-func (k *planKeeper) StartContext(ctx context.Context, route string, p plan.Plan, actor string) error {
+// Act implements PlanRunner: it acts on the driver only, and saves the
+// plan (and on start, the plan started) at once.
+func (k *planKeeper) Act(ctx context.Context, route string, a plan.Action) error {
 	if !k.drives() {
 		return k.notDriver()
 	}
-	if err := k.ctl.StartContext(ctx, route, p, actor); err != nil {
+	if err := k.ctl.Act(ctx, route, a); err != nil {
 		return err
 	}
-	k.mu.Lock()
-	k.plans[route] = p
-	k.mu.Unlock()
-	k.save(ctx)
-	return nil
-}
-
-// Pause implements PlanRunner.
-func (k *planKeeper) Pause(route, actor string) error {
-	if !k.drives() {
-		return k.notDriver()
-	}
-	if err := k.ctl.Pause(route, actor); err != nil {
-		return err
-	}
-	k.save(context.Background())
-	return nil
-}
-
-// ResumeContext implements PlanRunner.
-func (k *planKeeper) ResumeContext(ctx context.Context, route, actor string) error {
-	if !k.drives() {
-		return k.notDriver()
-	}
-	if err := k.ctl.ResumeContext(ctx, route, actor); err != nil {
-		return err
-	}
-	k.save(ctx)
-	return nil
-}
-
-// AbortContext implements PlanRunner.
-func (k *planKeeper) AbortContext(ctx context.Context, route, actor string) error {
-	if !k.drives() {
-		return k.notDriver()
-	}
-	if err := k.ctl.AbortContext(ctx, route, actor); err != nil {
-		return err
+	if a.Kind == "start" {
+		k.mu.Lock()
+		k.plans[route] = a.Plan
+		k.mu.Unlock()
 	}
 	k.save(ctx)
 	return nil

@@ -102,7 +102,7 @@ func TestPlanAdvancesThenRollsBack(t *testing.T) {
 	stop := loadUntilStopped(4, func(w, i int) string { return fmt.Sprintf("%s/v1/orders/%d-%d", h.url, w, i) }, 0, nil)
 	defer stop()
 
-	st, err := h.client().Plan(context.Background(), "get-order", proxy.PlanRequest{Action: "start", Actor: "alice"})
+	st, err := h.client().Plan(context.Background(), "get-order", proxy.PlanRequest{Action: "start", Actor: "alice", Reason: "test"})
 	if err != nil || st.State != plan.StateRunning || st.Weight != 10 {
 		t.Fatalf("start: %+v, %v", st, err)
 	}
@@ -152,7 +152,7 @@ func TestPlanSurvivesRestart(t *testing.T) {
 	cfg := testConfig(t, legacy.srv.URL, nw.srv.URL, "",
 		proxy.RouteConfig{Name: "get-order", Match: "GET /v1/orders/{id}", Mode: proxy.ModeLegacy, Sticky: "path:id", Plan: &p})
 	h := startProxy(t, cfg, proxy.Deps{})
-	if _, err := h.client().Plan(context.Background(), "get-order", proxy.PlanRequest{Action: "start", Actor: "alice"}); err != nil {
+	if _, err := h.client().Plan(context.Background(), "get-order", proxy.PlanRequest{Action: "start", Actor: "alice", Reason: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	h.stop(t)
@@ -165,7 +165,7 @@ func TestPlanSurvivesRestart(t *testing.T) {
 	if s := r.State(); s.Weight != 5 || s.Mode != proxy.ModeCanary {
 		t.Fatalf("after restart the route is %+v", s)
 	}
-	if _, err := h2.client().Plan(context.Background(), "get-order", proxy.PlanRequest{Action: "abort", Actor: "alice"}); err != nil {
+	if _, err := h2.client().Plan(context.Background(), "get-order", proxy.PlanRequest{Action: "abort", Actor: "alice", Reason: "test"}); err != nil {
 		t.Fatalf("abort after restart: %v", err)
 	}
 }

@@ -142,7 +142,7 @@ drive_plans() {
                 ((resumes < 5)) || die "plans keep rolling back: ${line} (see ${RUN}/orders.log and 'route history')"
                 resumes=$((resumes + 1))
                 say "${r} rolled back on its own: $(admin_json /admin/routes | jq -r --arg r "${r}" '(.routes[], .groups[]?) | select(.name == $r) | .plan.reason')"
-                route plan "${r}" resume --actor demo
+                route plan "${r}" resume --actor demo --reason "demo: resume after the fault"
             fi
         done
         ((all)) && return 0
@@ -290,7 +290,7 @@ say "expected mismatches: orders changed moments before their copy reached the n
 shadow_line=$(admin_json /admin/diffs | jq -r '[.routes[] | "\(.compared) compared, \(.mismatched) mismatched"] | join("; ")')
 
 bold "5/8 A progressive plan ramps reads ${STEPS} % (bake ${BAKE} a step, SLO: new's 5xx <= 2 %, p99 <= 5 s)"
-plan_flags=(--steps "${STEPS}" --bake "${BAKE}" --max-5xx 0.02 --max-p99 5s --min-requests "${MIN_REQUESTS}" --actor demo)
+plan_flags=(--steps "${STEPS}" --bake "${BAKE}" --max-5xx 0.02 --max-p99 5s --min-requests "${MIN_REQUESTS}" --actor demo --reason "demo: ramp the canary")
 for r in get-order list-orders; do
     route set "${r}" --mode canary --weight 0 --reason "demo: canary reads"
     route plan "${r}" start "${plan_flags[@]}"

@@ -43,6 +43,7 @@ func TestBadConfigExitsTwoNamingTheKey(t *testing.T) {
 			[]string{"console"}, []string{"cdc_config", "/nonexistent/cdc.yaml", "dead_letters: false"}},
 		{"unknown trace exporter", map[string]string{"STRANGLER_TRACE_EXPORTER": "jaeger", "STRANGLER_DOWNSTREAM_EVENTS_AUTH_USERNAME": "bus", "STRANGLER_DOWNSTREAM_EVENTS_AUTH_PASSWORD": "test-downstream-sink-password", "STRANGLER_DOWNSTREAM_ADMIN_TOKEN": "test-downstream-admin"},
 			[]string{"dev", "downstream"}, []string{"STRANGLER_TRACE_EXPORTER", `"jaeger"`, "stdout"}},
+		{"plan action without a reason", nil, []string{"route", "plan", "get-order", "pause"}, []string{"--reason is required"}},
 		{"removed proxy key as a flag", nil, []string{"proxy", "serve", "--transport-client", "lean"}, []string{"unknown flag: --transport-client"}},
 	}
 	for _, tc := range cases {

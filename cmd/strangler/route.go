@@ -176,7 +176,7 @@ refused while the cdc lags over the group's max_cdc_lag.`,
 		steps, bake, maxP99 string
 		max5xx              float64
 		minReq              int
-		planActor           string
+		planActor, planWhy  string
 	)
 	planCmd := &cobra.Command{
 		Use:   "plan ROUTE start|pause|resume|abort",
@@ -184,16 +184,19 @@ refused while the cdc lags over the group's max_cdc_lag.`,
 		Long: `Start (the route's plan from configs/proxy.yaml, or the one given by --steps,
 --bake and the SLO flags), pause, resume or abort a route's progressive plan.
 Abort sends the route back to weight 0.`,
-		Example: `  strangler route plan order-writes start
-  strangler route plan order-writes start --steps 1,5,25,50,100 --bake 5m --max-5xx 0.01 --max-p99 250ms --min-requests 100
-  strangler route plan order-writes abort`,
+		Example: `  strangler route plan order-writes start --reason "the canary of the writes"
+  strangler route plan order-writes start --reason "a faster plan" --steps 1,5,25,50,100 --bake 5m --max-5xx 0.01 --max-p99 250ms --min-requests 100
+  strangler route plan order-writes abort --reason "new drops the coupon"`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if strings.TrimSpace(planWhy) == "" {
+				return &usageError{fmt.Errorf("--reason is required: say why (it goes to the plan's history and the audit log)")}
+			}
 			c, err := f.client()
 			if err != nil {
 				return err
 			}
-			req := proxy.PlanRequest{Action: args[1], Actor: planActor}
+			req := proxy.PlanRequest{Action: args[1], Actor: planActor, Reason: planWhy}
 			if steps != "" {
 				spec := &proxy.PlanSpec{Bake: bake}
 				for _, s := range strings.Split(steps, ",") {
@@ -223,6 +226,7 @@ Abort sends the route back to weight 0.`,
 	planCmd.Flags().StringVar(&maxP99, "max-p99", "", "largest tolerated p99 latency of the new backend, e.g. 250ms")
 	planCmd.Flags().IntVar(&minReq, "min-requests", 100, "requests new must serve in a step before any decision")
 	planCmd.Flags().StringVar(&planActor, "actor", defaultActor(), "who acts (audit log)")
+	planCmd.Flags().StringVar(&planWhy, "reason", "", "why (the plan's history and the audit log; required)")
 
 	var histRoute string
 	var limit int

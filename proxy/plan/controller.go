@@ -161,6 +161,47 @@ func NewController(obs Observer, set Setter, now func() time.Time, logger *slog.
 	return &Controller{obs: obs, set: set, now: now, logger: logger.With("component", "plan"), metrics: newMetrics(reg), plans: map[string]*run{}}
 }
 
+// Action is an operator's request to a route's plan (Controller.Act).
+type Action struct {
+	// Kind is start, pause, resume or abort. Required.
+	Kind string
+	// Plan is the plan to start. Required for start only.
+	Plan Plan
+	// Actor says who acts. Required.
+	Actor string
+	// Reason is the operator's why: it leads the reason recorded in the
+	// plan's history and, with the weight it sets, the audit log. Optional:
+	// empty records only what the plan did.
+	Reason string
+}
+
+// ErrAction is returned by Act for an unknown Action.Kind.
+var ErrAction = errors.New("the action must be start, pause, resume or abort")
+
+// Act applies an operator's action to route's plan, as Start, Pause,
+// Resume and Abort do, with the operator's reason.
+func (c *Controller) Act(ctx context.Context, route string, a Action) error {
+	switch a.Kind {
+	case "start":
+		return c.start(ctx, route, a.Plan, a.Actor, a.Reason)
+	case "pause":
+		return c.pause(route, a.Actor, a.Reason)
+	case "resume":
+		return c.resume(ctx, route, a.Actor, a.Reason)
+	case "abort":
+		return c.abort(ctx, route, a.Actor, a.Reason)
+	}
+	return fmt.Errorf("plan action %q for %s: %w", a.Kind, route, ErrAction)
+}
+
+// because puts the operator's why before what the plan did.
+func because(what, why string) string {
+	if why = strings.TrimSpace(why); why == "" {
+		return what
+	}
+	return why + " (" + what + ")"
+}
+
 // Start is StartContext with a background context; the Setter bounds its own call.
 func (c *Controller) Start(route string, p Plan, actor string) error {
 	return c.StartContext(context.Background(), route, p, actor)
@@ -170,6 +211,10 @@ func (c *Controller) Start(route string, p Plan, actor string) error {
 // plan that is aborted, done or rolled back (its history is kept). A running
 // or paused plan must be aborted first (ErrState). On a Setter error nothing changes.
 func (c *Controller) StartContext(ctx context.Context, route string, p Plan, actor string) error {
+	return c.start(ctx, route, p, actor, "")
+}
+
+func (c *Controller) start(ctx context.Context, route string, p Plan, actor, why string) error {
 	ck := config.NewChecker("plan")
 	p.Validate(ck, "plan")
 	if err := ck.Err(); err != nil {
@@ -182,7 +227,7 @@ func (c *Controller) StartContext(ctx context.Context, route string, p Plan, act
 		return fmt.Errorf("starting plan for %s: it is %s, abort it first: %w", route, r.state, ErrState)
 	}
 	w := p.Steps[0]
-	reason := fmt.Sprintf("plan started by %s: step 1/%d at %g%%", actor, len(p.Steps), w)
+	reason := because(fmt.Sprintf("plan started by %s: step 1/%d at %g%%", actor, len(p.Steps), w), why)
 	if err := c.set.SetWeight(ctx, route, w, actor, reason); err != nil {
 		return fmt.Errorf("starting plan for %s: setting weight %g%%: %w", route, w, err)
 	}
@@ -194,7 +239,9 @@ func (c *Controller) StartContext(ctx context.Context, route string, p Plan, act
 
 // Pause freezes a running plan at its current weight: Tick leaves it alone
 // until Resume.
-func (c *Controller) Pause(route, actor string) error {
+func (c *Controller) Pause(route, actor string) error { return c.pause(route, actor, "") }
+
+func (c *Controller) pause(route, actor, why string) error {
 	r, err := c.lookup(route, "pausing")
 	if err != nil {
 		return err
@@ -203,7 +250,7 @@ func (c *Controller) Pause(route, actor string) error {
 	if r.state != StateRunning {
 		return fmt.Errorf("pausing plan for %s: it is %s, not running: %w", route, r.state, ErrState)
 	}
-	r.state, r.reason = StatePaused, "paused by "+actor
+	r.state, r.reason = StatePaused, because("paused by "+actor, why)
 	c.record(route, r, actor, "pause")
 	return nil
 }
@@ -217,13 +264,17 @@ func (c *Controller) Resume(route, actor string) error {
 // restarting that step's bake. A rolled-back plan first gets the failed
 // step's weight again (a paused one still has it). On a Setter error nothing changes.
 func (c *Controller) ResumeContext(ctx context.Context, route, actor string) error {
+	return c.resume(ctx, route, actor, "")
+}
+
+func (c *Controller) resume(ctx context.Context, route, actor, why string) error {
 	r, err := c.lookup(route, "resuming")
 	if err != nil {
 		return err
 	}
 	defer r.mu.Unlock()
 	w := r.plan.Steps[r.step]
-	reason := fmt.Sprintf("resumed by %s at step %d/%d (%g%%)", actor, r.step+1, len(r.plan.Steps), w)
+	reason := because(fmt.Sprintf("resumed by %s at step %d/%d (%g%%)", actor, r.step+1, len(r.plan.Steps), w), why)
 	switch r.state {
 	case StatePaused:
 	case StateRolledBack:
@@ -249,6 +300,10 @@ func (c *Controller) Abort(route, actor string) error {
 // the current weight pauses. A done plan cannot be aborted (set the weight
 // instead). On a Setter error nothing changes.
 func (c *Controller) AbortContext(ctx context.Context, route, actor string) error {
+	return c.abort(ctx, route, actor, "")
+}
+
+func (c *Controller) abort(ctx context.Context, route, actor, why string) error {
 	r, err := c.lookup(route, "aborting")
 	if err != nil {
 		return err
@@ -259,7 +314,7 @@ func (c *Controller) AbortContext(ctx context.Context, route, actor string) erro
 	default:
 		return fmt.Errorf("aborting plan for %s: it is %s: %w", route, r.state, ErrState)
 	}
-	reason := fmt.Sprintf("aborted by %s at step %d/%d: back to 0%%", actor, r.step+1, len(r.plan.Steps))
+	reason := because(fmt.Sprintf("aborted by %s at step %d/%d: back to 0%%", actor, r.step+1, len(r.plan.Steps)), why)
 	if err := c.set.SetWeight(ctx, route, 0, actor, reason); err != nil {
 		return fmt.Errorf("aborting plan for %s: setting weight 0%%: %w", route, err)
 	}

@@ -683,3 +683,29 @@ func TestRestoreRefusesAStatusThatDoesNotFit(t *testing.T) {
 		})
 	}
 }
+
+// TestActCarriesTheReason: an operator's reason leads the reason each
+// action records (history and the weight it sets); an unknown action is
+// refused.
+func TestActCarriesTheReason(t *testing.T) {
+	f := newFixture()
+	ctx := context.Background()
+	for _, a := range []plan.Action{
+		{Kind: "start", Plan: testPlan(), Actor: "alice", Reason: "first canary"},
+		{Kind: "pause", Actor: "bob", Reason: "a deploy of new"},
+		{Kind: "resume", Actor: "bob", Reason: "deploy done"},
+		{Kind: "abort", Actor: "carol", Reason: "new drops the coupon"},
+	} {
+		if err := f.c.Act(ctx, "r", a); err != nil {
+			t.Fatalf("%s: %v", a.Kind, err)
+		}
+		st, _ := f.c.Status("r")
+		last := st.History[len(st.History)-1]
+		if last.Action != a.Kind || last.Actor != a.Actor || !strings.HasPrefix(last.Reason, a.Reason+" (") || st.Reason != last.Reason {
+			t.Errorf("%s: history %+v, status reason %q; want the action by %s, its reason led by %q", a.Kind, last, st.Reason, a.Actor, a.Reason)
+		}
+	}
+	if err := f.c.Act(ctx, "r", plan.Action{Kind: "restart", Actor: "alice", Reason: "x"}); !errors.Is(err, plan.ErrAction) {
+		t.Errorf("an unknown action: %v, want ErrAction", err)
+	}
+}
