@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/anycompany/strangler/cdc"
@@ -58,7 +59,8 @@ func everyTypeFixture(t *testing.T, dsn string) *fixture {
 // (binary JSON on the MySQL side), an ALTER TABLE adding a column in the
 // middle, a compressed transaction, a rotation, a switch of server uuid (a
 // failover: two uuids in one GTID set) and a restart from that
-// checkpoint, then PARTIAL_JSON refused and a purged checkpoint refused.
+// checkpoint, a document of MySQL's opaque JSON values (FULL metadata),
+// then PARTIAL_JSON refused and a purged checkpoint refused.
 // Both sides end with the same items (but src_pos) and the same events
 // (but ids, positions and times), and verify finds DynamoDB equal to the
 // rows read through the MySQL source. It runs on MySQL 8.0 with
@@ -144,8 +146,71 @@ func mysqlEndToEnd(t *testing.T, version, metadata string, gtid bool) {
 		"3": {events.OrderCreated},
 	}
 	sameAsMariaDB(t, my, maria, wantTypes)
+	if metadata == "FULL" {
+		opaqueJSON(t, src, my)
+	}
 	myRun.stop(t)
 	refusals(t, src, my, v8)
+}
+
+// opaqueJSON appends (mysqlsource.Append: MySQL writes these from SQL, the
+// MariaDB behind the source cannot) a row whose JSON document holds
+// MySQL's opaque values, DECIMAL, DATETIME, DATE and TIME, and then its
+// delete: the item and the event carry MySQL's SELECT text of the
+// document (the backfill's view), and the delete leaves a tombstone. FULL
+// metadata names the two columns the events carry; the rest are NULL.
+func opaqueJSON(t *testing.T, src *mysqlsource.Source, f *fixture) {
+	t.Helper()
+	at := time.Date(2024, 1, 2, 3, 4, 5, 123456000, time.UTC)
+	dec, err := mysqlsource.JSONDecimal("1.50", 5, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := map[string]any{"d": dec, "dt": mysqlsource.JSONDateTime(at, gomysql.MYSQL_TYPE_DATETIME), "day": mysqlsource.JSONDate(at),
+		"time": mysqlsource.JSONTime(-(12*time.Hour + 30*time.Minute + 1500*time.Millisecond)), "n": []any{int64(1), 2.5}}
+	tbl := &mysqlsource.Table{Name: "everytype", PrimaryKey: []int{0},
+		Columns: []mysqlsource.Column{mysqlsource.IntColumn("id", 8, true), mysqlsource.JSONColumn("doc")}}
+	row := []any{uint64(90), doc}
+	if _, err := src.Append(mysqlsource.Txn{Changes: []mysqlsource.Change{{Table: tbl, Rows: []mysqlsource.Row{{After: row}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	const want = `{"d":1.5,"day":"2024-01-02","dt":"2024-01-02 03:04:05.123456","n":[1,2.5],"time":"-12:30:01.500000"}`
+	var got string
+	eventually(20*time.Second, func() bool {
+		got = ""
+		if d, ok := f.item("90")["doc"]; ok {
+			got = codec.Show(d)
+		}
+		return got != ""
+	})
+	if got != want {
+		t.Errorf("item 90's doc: %s, want %s", got, want)
+	}
+	var doc90 json.RawMessage
+	eventually(20*time.Second, func() bool {
+		for _, e := range f.accepted() {
+			if jsonID(e.Detail.Order["id"]) == "90" {
+				var d struct {
+					Order struct{ Doc json.RawMessage }
+				}
+				doc90 = nil
+				if json.Unmarshal(e.Raw, &d) == nil {
+					doc90 = d.Order.Doc
+				}
+				return true
+			}
+		}
+		return false
+	})
+	if string(doc90) != want {
+		t.Errorf("event of 90: order.doc %s, want %s", doc90, want)
+	}
+	if _, err := src.Append(mysqlsource.Txn{Changes: []mysqlsource.Change{{Table: tbl, Rows: []mysqlsource.Row{{Before: row}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if !eventually(20*time.Second, func() bool { return f.item("90")["deleted"] != nil }) {
+		t.Errorf("no tombstone for 90: %v", f.item("90"))
+	}
 }
 
 // inTxn runs stmts in one transaction.
