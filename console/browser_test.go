@@ -317,9 +317,10 @@ func historyBefore(t *testing.T, e *env) {
 }
 
 // TestConsoleInBrowser drives the console in headless Chromium: a wrong
-// token is refused, a weight raised with a reason shows in the route table
-// and the audit log, a plan started from the keyboard alone rolls back with
-// its reason when new breaks, a route's charts start with the proxy's
+// token is refused, a weight raised with a reason from the keyboard alone
+// shows in the route table and the audit log, a plan started, paused,
+// resumed, aborted and started again from the keyboard alone rolls back
+// with its reason when new breaks, a route's charts start with the proxy's
 // history from before the page was opened, a shadow diff is read, the data path shown
 // with a dead letter of the cdc, which is replayed from the keyboard alone
 // and verified equal to its row.
@@ -352,13 +353,20 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.Poll[chromedp.Void](`charts["chart-err"].u.series.length === 4 && charts["chart-err"].u.data[3][0] === 0.05 &&
 			charts["chart-p99"].u.series.length === 4 && charts["chart-p99"].u.data[3][0] === 500`, chromedp.WithPollingTimeout(20*time.Second)))
 
-	run(t, ctx, "raise a weight",
-		chromedp.SetValue(chromedp.CSS("#set-mode"), "canary"),
-		chromedp.SendKeys(chromedp.CSS("#set-weight"), "5"),
-		chromedp.SendKeys(chromedp.CSS("#set-reason"), "raise to 5 for the canary"),
-		chromedp.Click(chromedp.CSS("#set-apply")),
+	// Mode and weight from the keyboard alone: "c" picks canary in the
+	// focused select, Tab, the weight, Tab, the reason, Enter submits.
+	run(t, ctx, "raise a weight from the keyboard alone",
+		chromedp.Focus(chromedp.CSS("#set-mode")),
+		chromedp.KeyEvent("c"), chromedp.KeyEvent(kb.Tab), chromedp.KeyEvent("5"), chromedp.KeyEvent(kb.Tab),
+		chromedp.KeyEvent("raise to 5 for the canary"), chromedp.KeyEvent(kb.Enter),
 		chromedp.WaitVisible(chromedp.CSS("#confirm-ok")),
-		chromedp.Click(chromedp.CSS("#confirm-ok")),
+		waitText("#confirm-text", "Set get-order to mode canary, weight 5%"),
+		focused(&id))
+	if id != "confirm-cancel" {
+		t.Fatalf("the confirmation opens with focus on %q, want confirm-cancel (the safe choice)", id)
+	}
+	run(t, ctx, "raise a weight",
+		chromedp.KeyEvent(kb.Tab), chromedp.KeyEvent(kb.Enter),
 		waitText("#action-result", "Done"),
 		chromedp.Navigate(e.console+"/#overview"),
 		waitText("#row-get-order .weight", "5%"),
@@ -422,6 +430,45 @@ func TestConsoleInBrowser(t *testing.T) {
 		focused(&id))
 	if id != "plan-start" {
 		t.Errorf("after the action focus is on %q, want back on plan-start", id)
+	}
+
+	// Pause, resume and abort it, then start it again, from the keyboard
+	// alone: Shift+Tab back from the last button to the (emptied) reason,
+	// type it, Tab to the action's button, Enter, Tab to Confirm, Enter.
+	for _, a := range []struct {
+		button, reason, state string
+		back, forth           int // Shift+Tabs to the reason, Tabs to the button
+	}{
+		{"plan-pause", "hold for a deploy of new", "paused", 1, 2},
+		{"plan-resume", "the deploy is done", "running", 2, 3},
+		{"plan-abort", "abort before the fault", "aborted", 3, 4},
+		{"plan-start", "start the canary plan again", "running", 4, 1},
+	} {
+		keys := []chromedp.Action[chromedp.Void]{}
+		for range a.back {
+			keys = append(keys, chromedp.KeyEvent(kb.Tab, chromedp.KeyModifiers(chromedp.ModifierShift)))
+		}
+		keys = append(keys, focused(&id))
+		run(t, ctx, a.button+" by keyboard: back to the reason", keys...)
+		if id != "plan-reason" {
+			t.Fatalf("%d Shift+Tab from the last action reach %q, want plan-reason", a.back, id)
+		}
+		keys = []chromedp.Action[chromedp.Void]{chromedp.KeyEvent(a.reason)}
+		for range a.forth {
+			keys = append(keys, chromedp.KeyEvent(kb.Tab))
+		}
+		run(t, ctx, a.button+" by keyboard: its button", append(keys, focused(&id))...)
+		if id != a.button {
+			t.Fatalf("tabs from the plan reason reach %q, want %s", id, a.button)
+		}
+		run(t, ctx, a.button+" by keyboard",
+			chromedp.KeyEvent(kb.Enter),
+			chromedp.WaitVisible(chromedp.CSS("#confirm-ok")),
+			waitText("#confirm-text", a.reason),
+			chromedp.KeyEvent(kb.Tab), chromedp.KeyEvent(kb.Enter),
+			waitText("#action-result", "Done"),
+			waitText("#route-state", "plan "+a.state),
+			waitText("#timeline", a.reason))
 	}
 
 	// Break the new service under load and watch the plan roll back.

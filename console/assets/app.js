@@ -399,11 +399,14 @@ async function send(path, body) {
   return out;
 }
 
-async function act(path, body, text, focusBack) {
+// act confirms and sends an action; once done, the reason field is emptied
+// (a reason is one action's) and the focus goes back to focusBack.
+async function act(path, body, text, focusBack, reasonField) {
   if (!(await confirmAction(text + "?"))) { $("action-result").textContent = "Cancelled."; focusBack.focus(); return; }
   try {
     await send(path, { ...body, confirmed: true });
     $("action-result").textContent = "Done: " + text + ".";
+    reasonField.value = "";
   } catch (e) {
     $("action-result").textContent = "Refused: " + e.message;
   }
@@ -420,12 +423,12 @@ function wire() {
     if ($("set-weight").value !== "") body.weight = Number($("set-weight").value);
     if (body.mode === undefined && body.weight === undefined) { $("action-result").textContent = "Pick a mode or a weight."; return; }
     const what = [body.mode ? "mode " + body.mode : "", body.weight !== undefined ? "weight " + body.weight + "%" : ""].filter(Boolean).join(", ");
-    act(`/api/routes/${encodeURIComponent(route)}`, body, `Set ${route} to ${what} because "${body.reason}"`, $("set-apply"));
+    act(`/api/routes/${encodeURIComponent(route)}`, body, `Set ${route} to ${what} because "${body.reason}"`, $("set-apply"), $("set-reason"));
   });
   $("plan-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     const action = ev.submitter ? ev.submitter.value : "start", route = $("route-pick").value, reason = $("plan-reason").value.trim();
-    act(`/api/routes/${encodeURIComponent(route)}/plan`, { action, reason }, `${action[0].toUpperCase() + action.slice(1)} the plan of ${route} because "${reason}"`, ev.submitter || $("plan-start"));
+    act(`/api/routes/${encodeURIComponent(route)}/plan`, { action, reason }, `${action[0].toUpperCase() + action.slice(1)} the plan of ${route} because "${reason}"`, ev.submitter || $("plan-start"), $("plan-reason"));
   });
   $("audit-filter").addEventListener("input", () => snap && renderAudit());
   $("audit-filter").addEventListener("submit", (ev) => ev.preventDefault());
