@@ -365,6 +365,8 @@ printf '  orders created under load    %s (every 201 the load generator got)\n' 
 printf '  shadow reads                 %s\n' "${shadow_line}"
 printf '  routes                       %s\n' "$(plans_state get-order list-orders order-writes)"
 printf '  load through the proxy       %s\n' "$(grep -E '^open loop' "${RUN}/loadgen.out" | sed -E 's/; skipped.*//')"
+# The final table's create row: op count ops/s p50 p95 p99 max errors 4xx 5xx net timeout other.
+printf '  creates                      %s\n' "$(awk '$1 == "create" && NF == 13 { c = $2 " sent, " $12 " timed out, p95 " $5 ", p99 " $6 } END { print c }' "${RUN}/loadgen.out")"
 printf '  automatic rollbacks          %s (SLO breaches, the injected failure among them; each resumed by the operator)\n' "${rollbacks}"
 printf '  verify (MySQL = DynamoDB)    %s\n' "$(tail -n 1 "${verify_out}")"
 printf '  lost orders                  %s\n' "$(tail -n 1 "${lost_out}")"
