@@ -43,6 +43,8 @@ func TestBadConfigExitsTwoNamingTheKey(t *testing.T) {
 			[]string{"console"}, []string{"cdc_config", "/nonexistent/cdc.yaml", "dead_letters: false"}},
 		{"unknown trace exporter", map[string]string{"STRANGLER_TRACE_EXPORTER": "jaeger", "STRANGLER_DOWNSTREAM_EVENTS_AUTH_USERNAME": "bus", "STRANGLER_DOWNSTREAM_EVENTS_AUTH_PASSWORD": "test-downstream-sink-password", "STRANGLER_DOWNSTREAM_ADMIN_TOKEN": "test-downstream-admin"},
 			[]string{"dev", "downstream"}, []string{"STRANGLER_TRACE_EXPORTER", `"jaeger"`, "stdout"}},
+		{"otlp endpoint not a URL", map[string]string{"STRANGLER_TRACE_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318", "STRANGLER_DOWNSTREAM_EVENTS_AUTH_USERNAME": "bus", "STRANGLER_DOWNSTREAM_EVENTS_AUTH_PASSWORD": "test-downstream-sink-password", "STRANGLER_DOWNSTREAM_ADMIN_TOKEN": "test-downstream-admin"},
+			[]string{"dev", "downstream"}, []string{"OTEL_EXPORTER_OTLP_ENDPOINT", `"collector:4318"`, "http://localhost:4318"}},
 		{"plan action without a reason", nil, []string{"route", "plan", "get-order", "pause"}, []string{"--reason is required"}},
 		{"removed proxy key as a flag", nil, []string{"proxy", "serve", "--transport-client", "lean"}, []string{"unknown flag: --transport-client"}},
 	}

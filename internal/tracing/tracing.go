@@ -9,12 +9,16 @@ package tracing
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"os"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -26,14 +30,31 @@ import (
 )
 
 // EnvExporter names the environment variable that picks the exporter:
-// unset or "none" (off), or "stdout" (spans as JSON lines on the given
-// writer).
+// unset or "none" (off), "stdout" (spans as JSON lines on the given
+// writer), or "otlp" (OTLP/HTTP protobuf to an OpenTelemetry Collector,
+// configured by the standard OTEL_EXPORTER_OTLP_* variables).
 const EnvExporter = "STRANGLER_TRACE_EXPORTER"
 
-// Provider returns the tracer provider of exporter ("", "none" or
-// "stdout") and its shutdown, which flushes the spans. Its spans name
+// The OTLP endpoint variables Provider checks before the exporter reads
+// them: the exporter ignores a value that is not a URL (it sends to
+// localhost:4318 instead), so a typo would lose every span quietly.
+const (
+	EnvOTLPEndpoint       = "OTEL_EXPORTER_OTLP_ENDPOINT"
+	EnvOTLPTracesEndpoint = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+)
+
+// Provider returns the tracer provider of exporter ("", "none", "stdout"
+// or "otlp") and its shutdown, which flushes the spans. Its spans name
 // service (the part: orders, relay, proxy, ...) as their resource's
-// service.name. Another exporter is a *config.Error naming EnvExporter.
+// service.name. Another exporter is a *config.Error naming EnvExporter;
+// for "otlp", an endpoint variable that is not an http(s) URL is one naming
+// that variable.
+//
+// "otlp" batches spans (sdktrace's batch span processor): shutdown sends
+// what is left, and a Lambda calls ForceFlush before each invocation
+// returns (orders/lambdafn). The exporter itself reads OTEL_EXPORTER_OTLP_*
+// (endpoint, headers, timeout, TLS); the headers may hold credentials and
+// are never logged here.
 func Provider(exporter, service string, w io.Writer) (trace.TracerProvider, func(context.Context) error, error) {
 	switch exporter {
 	case "", "none":
@@ -46,8 +67,39 @@ func Provider(exporter, service string, w io.Writer) (trace.TracerProvider, func
 		// Synchronous: a Lambda may be frozen before a batch would be sent.
 		tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp), sdktrace.WithResource(Resource(service)))
 		return tp, tp.Shutdown, nil
+	case "otlp":
+		if err := checkEndpoints(service); err != nil {
+			return nil, nil, err
+		}
+		// New only builds the HTTP client: it sends nothing and fails on no
+		// endpoint; an unreachable collector shows as export errors later.
+		exp, err := otlptracehttp.New(context.Background())
+		if err != nil {
+			return nil, nil, fmt.Errorf("tracing: otlp exporter: %w", err)
+		}
+		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(Resource(service)))
+		return tp, tp.Shutdown, nil
 	}
-	return nil, nil, &config.Error{Part: service, Key: EnvExporter, Value: exporter, Allowed: "none (the default), stdout"}
+	return nil, nil, &config.Error{Part: service, Key: EnvExporter, Value: exporter, Allowed: "none (the default), stdout, otlp"}
+}
+
+// checkEndpoints refuses an OTLP endpoint variable that is set but is not
+// an absolute http or https URL with a host.
+func checkEndpoints(service string) error {
+	for _, key := range []string{EnvOTLPEndpoint, EnvOTLPTracesEndpoint} {
+		v := os.Getenv(key)
+		if v == "" {
+			continue
+		}
+		u, err := url.Parse(v)
+		if err == nil && (u.Scheme != "http" && u.Scheme != "https" || u.Host == "") {
+			err = errors.New("not an http(s) URL with a host")
+		}
+		if err != nil {
+			return &config.Error{Part: service, Key: key, Value: v, Err: err, Allowed: "a URL such as http://localhost:4318 (the collector's OTLP/HTTP port)"}
+		}
+	}
+	return nil
 }
 
 // Resource names service as the spans' service.name.

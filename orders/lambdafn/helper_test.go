@@ -115,7 +115,7 @@ func newFixture(t *testing.T, mutate func(cfg *eventbus.Config, processorURL str
 	f.rcfg.Events.MaxAttempts = 3
 	noWait := func(ctx context.Context, _ time.Duration) error { return ctx.Err() }
 	r := lambdafn.BuildRelay(f.rcfg, lambdafn.RelayAPIs{DynamoDB: ddb, EventBridge: f.bus.SDK}, noWait, nil, quiet())
-	f.outbox = lambda.NewHandler(lambdafn.NewOutbox(r, f.rcfg.Shards, quiet()).Handle)
+	f.outbox = lambda.NewHandler(lambdafn.NewOutbox(r, f.rcfg.Shards, nil, quiet()).Handle)
 	return f
 }
 

@@ -40,7 +40,7 @@ func TestLeastPrivilege(t *testing.T) {
 	api := lambda.NewHandler(fn.Handle)
 	proc := lambda.NewHandler(lambdafn.NewProcessor(orders.BuildProcessor(f.cfg, ddb, quiet()), nil).Handle)
 	r := lambdafn.BuildRelay(f.rcfg, lambdafn.RelayAPIs{DynamoDB: ddb, EventBridge: eb}, nil, nil, quiet())
-	pub := lambda.NewHandler(lambdafn.NewOutbox(r, f.rcfg.Shards, quiet()).Handle)
+	pub := lambda.NewHandler(lambdafn.NewOutbox(r, f.rcfg.Shards, nil, quiet()).Handle)
 
 	call := func(method, path, query, body string, hdr ...string) events.APIGatewayV2HTTPResponse {
 		t.Helper()

@@ -54,6 +54,7 @@ const (
 // NewOrders. It is safe for concurrent use.
 type Orders struct {
 	adapter *httpadapter.HandlerAdapterV2
+	tp      trace.TracerProvider
 }
 
 // NewOrders serves srv's routes: every route of the process, so the proxy
@@ -61,18 +62,35 @@ type Orders struct {
 // is a server span of tp continuing the caller's traceparent (tp nil: not
 // traced); the events it causes carry the span's traceparent.
 func NewOrders(srv *orders.Server, tp trace.TracerProvider) *Orders {
-	return &Orders{adapter: httpadapter.NewV2(srv.Traced(tp))}
+	return &Orders{adapter: httpadapter.NewV2(srv.Traced(tp)), tp: tp}
 }
 
-// Handle answers one API Gateway request.
+// Handle answers one API Gateway request; its spans are sent before it
+// returns.
 func (o *Orders) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	defer flush(ctx, o.tp, slog.Default())
 	return o.adapter.ProxyWithContext(awsiam.WithPart(ctx, PartOrders), req)
+}
+
+// flush sends the spans tp still holds (a batch of the otlp exporter)
+// before an invocation returns: Lambda freezes the process once it has, so
+// a batch left for later would go out late or never. A failure is logged,
+// not returned: a lost span must not fail (and so retry) the invocation.
+func flush(ctx context.Context, tp trace.TracerProvider, log *slog.Logger) {
+	f, ok := tp.(interface{ ForceFlush(context.Context) error })
+	if !ok {
+		return // nil, or tracing off
+	}
+	if err := f.ForceFlush(ctx); err != nil {
+		log.Warn("sending the invocation's spans failed", "err", err)
+	}
 }
 
 // Processor is the order processor as the Lambda target of its EventBridge
 // rule. The zero value is not usable; make one with NewProcessor.
 type Processor struct {
-	p *orders.Processor
+	p  *orders.Processor
+	tp trace.TracerProvider
 }
 
 // NewProcessor wraps p; each event is a consumer span of tp continuing the
@@ -80,7 +98,7 @@ type Processor struct {
 // orders.Processor.Process as for the HTTP sink.
 func NewProcessor(p *orders.Processor, tp trace.TracerProvider) *Processor {
 	p.Trace(tp)
-	return &Processor{p: p}
+	return &Processor{p: p, tp: tp}
 }
 
 // Handle processes one event. An error fails the invocation: EventBridge
@@ -88,8 +106,9 @@ func NewProcessor(p *orders.Processor, tp trace.TracerProvider) *Processor {
 // MaximumRetryAttempts) and then sends it, with the error, to the
 // function's dead-letter queue; an event is never dropped. That holds for
 // an event that can never be processed too: the queue keeps it for an
-// operator.
+// operator. Its spans are sent before it returns.
 func (h *Processor) Handle(ctx context.Context, ev events.EventBridgeEvent) (orders.Outcome, error) {
+	defer flush(ctx, h.tp, slog.Default())
 	return h.p.Process(awsiam.WithPart(ctx, PartProcessor), orders.Delivery{ID: ev.ID, DetailType: ev.DetailType, Source: ev.Source, Detail: ev.Detail})
 }
 
@@ -105,12 +124,15 @@ var _ Passer = (*relay.Relay)(nil)
 type Outbox struct {
 	relay  Passer
 	shards int
+	tp     trace.TracerProvider
 	log    *slog.Logger
 }
 
-// NewOutbox publishes the shards (0..shards-1) of r's table.
-func NewOutbox(r Passer, shards int, log *slog.Logger) *Outbox {
-	return &Outbox{relay: r, shards: shards, log: log.With("component", "outbox-lambda")}
+// NewOutbox publishes the shards (0..shards-1) of r's table; tp is the
+// provider r traces with (nil: off), whose spans each invocation sends
+// before it returns.
+func NewOutbox(r Passer, shards int, tp trace.TracerProvider, log *slog.Logger) *Outbox {
+	return &Outbox{relay: r, shards: shards, tp: tp, log: log.With("component", "outbox-lambda")}
 }
 
 // Handle publishes every outbox shard that a record of the batch names (an
@@ -123,6 +145,7 @@ func NewOutbox(r Passer, shards int, log *slog.Logger) *Outbox {
 // event ids, consumers drop duplicates). A record of a shard this function
 // does not know is an error: the configs' shard counts disagree.
 func (o *Outbox) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+	defer flush(ctx, o.tp, o.log)
 	ctx = awsiam.WithPart(ctx, PartOutbox)
 	var resp events.DynamoDBEventResponse
 	order, first := []int{}, map[int]string{}
@@ -266,7 +289,8 @@ func StartOrders(ctx context.Context, cfg orders.Config, api orders.API, log *sl
 
 // tracerFromEnv is the tracer provider tracing.EnvExporter asks for; an
 // unusable value is logged and tracing stays off (it must not stop the
-// function).
+// function). Its shutdown is never called: the handlers flush it at the
+// end of each invocation instead.
 func tracerFromEnv(part string) trace.TracerProvider {
 	tp, _, err := tracing.Provider(os.Getenv(tracing.EnvExporter), part, os.Stdout)
 	if err != nil {
@@ -304,6 +328,7 @@ func OutboxFromEnv(ctx context.Context, log *slog.Logger) (*Outbox, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := BuildRelay(cfg, RelayAPIs{DynamoDB: ddb, EventBridge: eb}, nil, tracerFromEnv(PartOutbox), log.With("component", "relay"))
-	return NewOutbox(r, cfg.Shards, log), nil
+	tp := tracerFromEnv(PartOutbox)
+	r := BuildRelay(cfg, RelayAPIs{DynamoDB: ddb, EventBridge: eb}, nil, tp, log.With("component", "relay"))
+	return NewOutbox(r, cfg.Shards, tp, log), nil
 }
