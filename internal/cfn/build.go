@@ -76,6 +76,18 @@ func (b *builder) param(name, typ, desc string, def any) {
 	b.t.Parameters[name] = cloudformation.Parameter{Type: typ, Description: new(desc), Default: def}
 }
 
+// The tracing parameters, set as the functions' and the proxy's
+// STRANGLER_TRACE_EXPORTER and OTEL_EXPORTER_OTLP_ENDPOINT.
+const (
+	paramTraceExporter = "TraceExporter"
+	paramOtlpEndpoint  = "OtlpEndpoint"
+)
+
+// traceEnv is the tracing environment, as name-value pairs.
+func traceEnv() []string {
+	return []string{"STRANGLER_TRACE_EXPORTER", cloudformation.Ref(paramTraceExporter), "OTEL_EXPORTER_OTLP_ENDPOINT", cloudformation.Ref(paramOtlpEndpoint)}
+}
+
 func (b *builder) parameters() {
 	b.param("VpcId", "AWS::EC2::VPC::Id", "The VPC of the Fargate tasks and the ALB.", nil)
 	b.param("PrivateSubnets", "List<AWS::EC2::Subnet::Id>", "Private subnets of the Fargate tasks (a route to the on-premises MySQL).", nil)
@@ -87,6 +99,11 @@ func (b *builder) parameters() {
 	b.param("CloudWatchAgentImage", "String", "The CloudWatch agent image beside the cdc (pin a version).", "public.ecr.aws/cloudwatch-agent/cloudwatch-agent:latest")
 	b.param("ArtifactBucket", "String", "The S3 bucket holding the Lambda zips of `make lambda` (orders.zip, processor.zip, outbox.zip).", nil)
 	b.param("ArtifactPrefix", "String", "The key prefix of the zips in ArtifactBucket.", "lambda/")
+	b.param(paramTraceExporter, "String", "STRANGLER_TRACE_EXPORTER of the functions and the proxy: none (off), stdout (spans in the logs) or otlp (to the collector at OtlpEndpoint; docs/aws.md).", "none")
+	trace := b.t.Parameters[paramTraceExporter]
+	trace.AllowedValues = []any{"none", "stdout", "otlp"}
+	b.t.Parameters[paramTraceExporter] = trace
+	b.param(paramOtlpEndpoint, "String", "OTEL_EXPORTER_OTLP_ENDPOINT of the functions and the proxy: the OTLP/HTTP collector (the ADOT collector layer's or sidecar's by default).", "http://localhost:4318")
 	for _, r := range b.s.Rules {
 		for _, t := range r.Targets {
 			if t.Function == "" {

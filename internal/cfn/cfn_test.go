@@ -193,3 +193,65 @@ func TestSpecRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestTraceEnv: the functions and the proxy task take their exporter and
+// OTLP endpoint from the TraceExporter and OtlpEndpoint parameters, and
+// tracing is off unless the stack says otherwise.
+func TestTraceEnv(t *testing.T) {
+	var tpl struct {
+		Parameters map[string]struct {
+			Default       any
+			AllowedValues []string
+		}
+		Resources map[string]struct {
+			Type       string
+			Properties struct {
+				Environment          struct{ Variables map[string]any }
+				ContainerDefinitions []struct {
+					Name        string
+					Environment []struct {
+						Name  string
+						Value any
+					}
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal(build(t, spec()), &tpl); err != nil {
+		t.Fatal(err)
+	}
+	p := tpl.Parameters["TraceExporter"]
+	if p.Default != "none" || !slices.Equal(p.AllowedValues, []string{"none", "stdout", "otlp"}) {
+		t.Errorf("TraceExporter: default %v, allowed %v", p.Default, p.AllowedValues)
+	}
+	want := map[string]any{
+		"STRANGLER_TRACE_EXPORTER":    map[string]any{"Ref": "TraceExporter"},
+		"OTEL_EXPORTER_OTLP_ENDPOINT": map[string]any{"Ref": "OtlpEndpoint"},
+	}
+	traced := 0
+	for name, r := range tpl.Resources {
+		got := map[string]any{}
+		switch r.Type {
+		case "AWS::Lambda::Function":
+			got = r.Properties.Environment.Variables
+		case "AWS::ECS::TaskDefinition":
+			if c := r.Properties.ContainerDefinitions; len(c) == 0 || c[0].Name != "proxy" {
+				continue
+			}
+			for _, kv := range r.Properties.ContainerDefinitions[0].Environment {
+				got[kv.Name] = kv.Value
+			}
+		default:
+			continue
+		}
+		traced++
+		for k, v := range want {
+			if diff := cmp.Diff(v, got[k]); diff != "" {
+				t.Errorf("%s: %s (-want +got):\n%s", name, k, diff)
+			}
+		}
+	}
+	if traced != 4 {
+		t.Errorf("%d traced functions and tasks, want 4 (three functions, the proxy)", traced)
+	}
+}

@@ -135,11 +135,11 @@ func (b *builder) proxy() {
 		LoadBalancerArn: cloudformation.Ref(idALB), Port: new(80), Protocol: new("HTTP"),
 		DefaultActions: []elb.Listener_Action{{Type: "forward", TargetGroupArn: new(cloudformation.Ref(idTargetGroup))}},
 	}
-	b.task(PartProxy, []string{"proxy", "serve"}, env(
+	b.task(PartProxy, []string{"proxy", "serve"}, env(append(traceEnv(),
 		"STRANGLER_PROXY_LISTEN", "0.0.0.0:"+strconv.Itoa(port), "STRANGLER_PROXY_ADMIN_LISTEN", "0.0.0.0:"+strconv.Itoa(admin),
 		"STRANGLER_PROXY_BACKENDS_LEGACY", cloudformation.Ref("LegacyURL"),
 		"STRANGLER_PROXY_BACKENDS_NEW", cloudformation.GetAtt(idHTTPAPI, "ApiEndpoint"),
-		"STRANGLER_PROXY_CONTROL_TABLE", cloudformation.Ref(idControlTable)), port, admin)
+		"STRANGLER_PROXY_CONTROL_TABLE", cloudformation.Ref(idControlTable))...), port, admin)
 	s := b.service(PartProxy, id(PartProxy, "task"), "ProxySecurityGroup", b.s.ProxyReplicas)
 	s.LoadBalancers = []ecs.Service_LoadBalancer{{ContainerName: new(PartProxy), ContainerPort: new(port), TargetGroupArn: new(cloudformation.Ref(idTargetGroup))}}
 	s.AWSCloudFormationDependsOn = []string{idListener}

@@ -38,10 +38,14 @@ func (b *builder) ordersEnv() map[string]string {
 }
 
 // function adds part's function (provided.al2023 on arm64, the zip of
-// `make lambda`), its log group and its role.
+// `make lambda`), its log group and its role; env gets the tracing
+// variables.
 func (b *builder) function(part, desc string, env map[string]string, platform ...map[string]any) *lambda.Function {
 	lg := b.logGroup(id(part, "function", "logs"), "/aws/lambda/"+b.s.Name+"-"+part)
 	role := b.role(part, "lambda.amazonaws.com", append([]map[string]any{logsStatement(lg)}, platform...)...)
+	for kv := traceEnv(); len(kv) >= 2; kv = kv[2:] {
+		env[kv[0]] = kv[1]
+	}
 	f := &lambda.Function{
 		FunctionName:  new(b.s.Name + "-" + part),
 		Description:   new(desc),
