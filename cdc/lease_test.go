@@ -149,15 +149,23 @@ func gauge(reg *prometheus.Registry, name string) float64 {
 	return 0
 }
 
+// waitFor fails t, naming what, unless ok holds within the time given.
 func waitFor(t *testing.T, what string, within time.Duration, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, within)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !eventually(within, ok) {
+		t.Fatalf("%s: not within %v", what, within)
 	}
+}
+
+// eventually checks cond every 50 ms until it holds or within has passed,
+// and reports whether it held: for a caller that explains a miss itself.
+func eventually(within time.Duration, cond func() bool) bool {
+	for deadline := time.Now().Add(within); !cond(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+	return true
 }
 
 func (f *fixture) leaseOwner() string {

@@ -329,17 +329,6 @@ func showItem(item map[string]types.AttributeValue) string {
 	return codec.Show(&types.AttributeValueMemberM{Value: c})
 }
 
-// eventually polls cond until it holds or within passed; it reports
-// whether it held.
-func eventually(within time.Duration, cond func() bool) bool {
-	for deadline := time.Now().Add(within); !cond(); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			return false
-		}
-	}
-	return true
-}
-
 // refusals: with the cdc stopped, binlog_row_value_options=PARTIAL_JSON
 // (8.0.3+) is refused at start naming the setting; then a checkpoint whose
 // next transaction the source purged stops it with ErrPositionPurged.
