@@ -153,26 +153,34 @@ func newDeadShowCmd(a *app, f *deadFlags) *cobra.Command {
 		Short: "Print dead letters with their payloads (row image or event detail)",
 		Args:  idArgs(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			sources, err := f.sourceOf(true)
-			if err != nil {
-				return err
-			}
-			store, _, err := a.deadStore(cmd)
-			if err != nil {
-				return err
-			}
-			for _, id := range args {
-				r, err := store.Get(cmd.Context(), sources[0], id)
-				if err != nil {
-					return err
-				}
-				if err := showRecord(a.stdout, r); err != nil {
-					return err
-				}
-			}
-			return nil
+			return a.eachDeadLetter(cmd, f, args, func(_ *deadletter.Store, r deadletter.Record) error {
+				return showRecord(a.stdout, r)
+			})
 		},
 	}
+}
+
+// eachDeadLetter calls fn with each dead letter of --source that ids
+// name, in order, and stops at the first error (an unknown id among them).
+func (a *app) eachDeadLetter(cmd *cobra.Command, f *deadFlags, ids []string, fn func(*deadletter.Store, deadletter.Record) error) error {
+	sources, err := f.sourceOf(true)
+	if err != nil {
+		return err
+	}
+	store, _, err := a.deadStore(cmd)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		r, err := store.Get(cmd.Context(), sources[0], id)
+		if err != nil {
+			return err
+		}
+		if err := fn(store, r); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // showRecord prints r and its payload (indented JSON).
@@ -262,26 +270,14 @@ func newDeadDropCmd(a *app, f *deadFlags) *cobra.Command {
 		Short: "Remove dead letters that need no redoing, each with an audit line",
 		Args:  idArgs(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			sources, err := f.sourceOf(true)
-			if err != nil {
-				return err
-			}
-			store, _, err := a.deadStore(cmd)
-			if err != nil {
-				return err
-			}
-			for _, id := range args {
-				r, err := store.Get(cmd.Context(), sources[0], id)
-				if err != nil {
-					return err
-				}
+			return a.eachDeadLetter(cmd, f, args, func(store *deadletter.Store, r deadletter.Record) error {
 				line, err := store.Remove(cmd.Context(), r, "drop", f.by, "")
 				if err != nil {
 					return err
 				}
 				fmt.Fprintln(a.stdout, line)
-			}
-			return nil
+				return nil
+			})
 		},
 	}
 }
